@@ -5,8 +5,7 @@ Account lives in registry/ (it is about which accounts exist) and is re-exported
 
 from __future__ import annotations
 
-import operator
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +25,21 @@ RESOURCE_TYPES: dict[str, tuple[str, str]] = {
     "lambda:function": ("Lambda function", "Lambda functions"),
     "ecs:cluster": ("ECS cluster", "ECS clusters"),
     "eks:cluster": ("EKS cluster", "EKS clusters"),
+    "ecs:service": ("ECS service", "ECS services"),
+    "eks:nodegroup": ("EKS node group", "EKS node groups"),
+    "ec2:volume": ("EBS volume", "EBS volumes"),
+    "ec2:elastic-ip": ("Elastic IP", "Elastic IPs"),
+    "dynamodb:table": ("DynamoDB table", "DynamoDB tables"),
+    "ec2:vpc": ("VPC", "VPCs"),
+    "ec2:security-group": ("security group", "security groups"),
+    "cloudformation:stack": ("CloudFormation stack", "CloudFormation stacks"),
+    "iam:role": ("IAM role", "IAM roles"),
+}
+# Conditions a query may carry, by the resource type that understands them.
+CONDITIONS: dict[str, str] = {
+    "unattached": "ec2:volume",
+    "unassociated": "ec2:elastic-ip",
+    "open-to-world": "ec2:security-group",
 }
 
 
@@ -136,7 +150,6 @@ __all__ = [
     "Refusal",
     "Resource",
     "ResourceQuery",
+    "CONDITIONS",
     "RESOURCE_TYPES",
-    "operator",
-    "Annotated",
 ]
