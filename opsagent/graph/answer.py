@@ -1,0 +1,75 @@
+"""The merged answer: one sentence per query with the numbers, plus what went wrong where."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from opsagent.graph.state import RESOURCE_TYPES, AccountResult, Answer, Plan, Refusal, ResourceQuery
+
+
+def describe_query(query: ResourceQuery, n: int) -> str:
+    """'running EC2 instances tagged team=payments' for a count of n."""
+    singular, plural = RESOURCE_TYPES.get(query.resource_type, (query.resource_type,) * 2)
+    words = []
+    if query.states:
+        words.append(" or ".join(query.states))
+    words.extend(query.conditions)
+    words.append(singular if n == 1 else plural)
+    if query.tags:
+        words.append("tagged " + ", ".join(f"{k}={v}" for k, v in query.tags.items()))
+    if query.name_contains:
+        words.append(f"with {query.name_contains!r} in the name")
+    if query.ids:
+        words.append("named " + ", ".join(query.ids))
+    return " ".join(words)
+
+
+def _breakdown(counter: Counter, order: list[str]) -> str:
+    return ", ".join(f"{key} {counter.get(key, 0)}" for key in order)
+
+
+def query_sentence(query: ResourceQuery, plan: Plan, results: list[AccountResult]) -> str:
+    answered = [r for r in results if r.status == "ok"]
+    # The planner gives each resource type one query, so the type identifies the query's rows.
+    rows = [row for r in results for row in r.rows if row.resource_type == query.resource_type]
+    total = len(rows)
+    what = describe_query(query, total)
+    where = (
+        f"in {answered[0].alias}" if len(results) == 1 and answered
+        else f"across {len(answered)} account{'s' if len(answered) != 1 else ''}"
+    )
+    verb = "There is" if total == 1 else "There are"
+    sentence = f"{verb} {total} {what} {where}" if query.intent == "count" else (
+        f"Found {total} {what} {where}"
+    )
+    if plan.group_by == "region":
+        by_region = Counter(row.region for row in rows)
+        sentence += ": " + _breakdown(by_region, sorted(by_region)) if by_region else ""
+    elif len(results) > 1:
+        by_account = Counter(row.account_alias for row in rows)
+        sentence += ": " + _breakdown(by_account, [r.alias for r in answered])
+    elif rows:
+        by_region = Counter(row.region for row in rows)
+        if len(by_region) > 1:
+            sentence += ": " + _breakdown(by_region, sorted(by_region))
+    return sentence + "."
+
+
+def failure_sentences(results: list[AccountResult]) -> list[str]:
+    return [
+        f"{r.alias} ({r.account_id}) could not be queried: {r.status}: {r.error}."
+        for r in results if r.status != "ok"
+    ]
+
+
+def build_answer(
+    question: str, plan: Plan | None, refusal: Refusal | None, results: list[AccountResult]
+) -> Answer:
+    if refusal is not None:
+        return Answer(question=question, text=refusal.message, refusal=refusal)
+    assert plan is not None
+    by_id = {r.account_id: r for r in results}
+    ordered = [by_id[a] for a in plan.accounts if a in by_id]
+    sentences = [query_sentence(q, plan, ordered) for q in plan.queries]
+    sentences += failure_sentences(ordered)
+    return Answer(question=question, text=" ".join(sentences), plan=plan, results=ordered)

@@ -1,0 +1,164 @@
+"""The `opsagent` command: ask questions, run the demo, serve, and run sandbox pieces alone.
+
+Exit codes: 0 answered; 1 configuration or runtime problem; 2 a question it cannot answer
+(unparsable, unknown account); 3 a request to change something (the agent is read-only);
+4 accounts the caller may not see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from opsagent.graph.state import Answer
+from opsagent.registry import RegistryError
+from opsagent.service.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Read-only multi-account AWS operations agent.")
+sandbox_app = typer.Typer(no_args_is_help=True, help="Run pieces of the local sandbox alone.")
+app.add_typer(sandbox_app, name="sandbox")
+
+out = Console()
+err = Console(stderr=True)
+
+EXIT_FOR_REFUSAL = {"unsupported": 2, "unknown_account": 2, "read_only": 3, "forbidden": 4}
+
+DEMO_QUESTIONS = [
+    "List all EC2 instances in the production account",
+    "Show me S3 buckets across all accounts",
+    "What Lambda functions exist in staging?",
+    "Describe EKS clusters in account 222222222222",
+    "How many RDS instances are running in each account?",
+]
+
+
+def _settings(registry: Path | None, mcp_endpoint: str | None) -> Settings:
+    overrides: dict[str, Any] = {}
+    if registry is not None:
+        overrides["registry"] = registry
+    if mcp_endpoint is not None:
+        overrides["mcp_endpoint"] = mcp_endpoint
+    return Settings(**overrides)
+
+
+def render_answer(answer: Answer, console: Console = out) -> None:
+    console.print(answer.text)
+    if not answer.resources:
+        return
+    table = Table(show_lines=False)
+    for column in ("Account", "Region", "Type", "ID", "Name", "State", "Tags"):
+        table.add_column(column)
+    for row in answer.resources:
+        tags = ", ".join(f"{k}={v}" for k, v in sorted(row.tags.items()) if k != "Name")
+        table.add_row(f"{row.account_alias} ({row.account_id})", row.region, row.resource_type,
+                      row.id, row.name or "", row.state or "", tags)
+    console.print(table)
+
+
+def _progress(event: dict) -> None:
+    kind = event.get("event")
+    if kind == "plan":
+        summary = event["plan"].get("summary") or ""
+        err.print(f"[dim]plan: {summary}[/dim]")
+    elif kind == "account_started":
+        err.print(f"[dim]… {event['alias']} ({event['account_id']})[/dim]")
+    elif kind == "account_finished":
+        mark = "✓" if event["status"] == "ok" else "✗"
+        detail = f"{event['count']} found" if event["status"] == "ok" else (
+            f"{event['status']}: {event['error']}")
+        err.print(f"[dim]{mark} {event['alias']} ({event['account_id']}) {detail} "
+                  f"in {event['elapsed_ms']} ms[/dim]")
+
+
+async def _ask(questions: list[str], settings: Settings, *, as_json: bool, thread: str | None,
+               user: str | None, quiet: bool = False) -> int:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from opsagent.service.runtime import open_agent
+
+    exit_code = 0
+    async with open_agent(settings, checkpointer=InMemorySaver()) as agent:
+        config = agent.config(thread_id=thread, user=user)
+        for question in questions:
+            answer: Answer | None = None
+            async for mode, chunk in agent.graph.astream(
+                {"question": question}, config, stream_mode=["custom", "values"]
+            ):
+                if mode == "custom" and not quiet:
+                    _progress(chunk)
+                elif mode == "values" and chunk.get("answer") is not None:
+                    answer = chunk["answer"]
+            assert answer is not None
+            if as_json:
+                print(json.dumps(answer.to_json(), default=str))
+            else:
+                if len(questions) > 1:
+                    out.rule(question)
+                render_answer(answer)
+            if answer.refusal is not None:
+                exit_code = max(exit_code, EXIT_FOR_REFUSAL[answer.refusal.kind])
+    return exit_code
+
+
+def _run(coro) -> int:
+    from opsagent.service.runtime import ConfigurationError
+
+    try:
+        return asyncio.run(coro)
+    except (RegistryError, ConfigurationError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="A question in plain English.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    registry: Annotated[Path | None, typer.Option(help="Account registry JSON file.")] = None,
+    mcp_endpoint: Annotated[str | None, typer.Option(help="AWS MCP Server endpoint URL.")] = None,
+    thread: Annotated[str | None, typer.Option(help="Conversation thread id.")] = None,
+    user: Annotated[str | None, typer.Option(help="Who is asking (names the role session).")]
+    = None,
+) -> None:
+    """Ask one question across the accounts and print the merged answer."""
+    if not question.strip():
+        err.print("[red]error:[/red] the question is empty")
+        raise typer.Exit(2)
+    settings = _settings(registry, mcp_endpoint)
+    raise typer.Exit(_run(_ask([question], settings, as_json=as_json, thread=thread, user=user)))
+
+
+@app.command()
+def demo() -> None:
+    """Answer the product's five example questions on the embedded sandbox."""
+    settings = Settings(registry=None, mcp_endpoint=None)
+    raise typer.Exit(_run(_ask(DEMO_QUESTIONS, settings, as_json=False, thread=None, user=None,
+                               quiet=True)))
+
+
+@sandbox_app.command("serve-mcp")
+def serve_mcp(
+    aws_endpoint: Annotated[str, typer.Option(help="AWS-compatible endpoint to call.")],
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
+) -> None:
+    """Run only the local AWS MCP Server stand-in against an endpoint it does not seed."""
+    from opsagent.sandbox import serve_mcp as serve
+
+    serve(aws_endpoint, port=port)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

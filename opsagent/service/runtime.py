@@ -1,0 +1,110 @@
+"""Wiring: settings → registry, central identity, MCP sessions, planner → the compiled graph.
+
+The embedded sandbox and real AWS go through the same code: only the registry, the MCP
+endpoint, the STS endpoint and the central credentials differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from opsagent.access import AccountSessions
+from opsagent.graph.build import AgentDeps, build_graph
+from opsagent.graph.planner import plan_question
+from opsagent.graph.state import Answer, Plan, Refusal
+from opsagent.registry import Registry, load_registry
+from opsagent.service.settings import AWS_MCP_ENDPOINT, Settings
+
+
+class ConfigurationError(ValueError):
+    """The settings do not describe a usable setup; the message says what to change."""
+
+
+async def rule_planner(question: str, registry: Registry, previous: Plan | None) -> Plan | Refusal:
+    return plan_question(question, registry, previous)
+
+
+@dataclass
+class Agent:
+    graph: Any
+    registry: Registry
+    sessions: AccountSessions
+    settings: Settings
+    sandbox: Any = None
+
+    def config(self, thread_id: str | None = None, user: str | None = None,
+               visible_accounts: set[str] | None = None) -> dict:
+        configurable: dict[str, Any] = {
+            "thread_id": thread_id or str(uuid.uuid4()),
+            "user": user or self.settings.user,
+        }
+        if visible_accounts is not None:
+            configurable["visible_accounts"] = sorted(visible_accounts)
+        return {"configurable": configurable}
+
+    async def ask(self, question: str, **config: Any) -> Answer:
+        state = await self.graph.ainvoke({"question": question}, self.config(**config))
+        return state["answer"]
+
+
+def _sandbox_parts(settings: Settings):
+    from opsagent.sandbox import start_sandbox
+
+    sandbox = start_sandbox()
+    creds = sandbox.central_credentials
+    central = boto3.Session(
+        aws_access_key_id=creds.access_key,
+        aws_secret_access_key=creds.secret_key,
+        aws_session_token=creds.token,
+        region_name=sandbox.mcp_region,
+    )
+    return sandbox, load_registry(sandbox.registry_path), central, sandbox.aws_endpoint, \
+        sandbox.mcp_endpoint
+
+
+@asynccontextmanager
+async def open_agent(settings: Settings | None = None, *, checkpointer: Any = None,
+                     planner=None) -> AsyncIterator[Agent]:
+    settings = settings or Settings()
+    sandbox = None
+    if settings.uses_sandbox:
+        sandbox, registry, central, sts_endpoint, mcp_endpoint = await asyncio.to_thread(
+            _sandbox_parts, settings
+        )
+    else:
+        if settings.registry is None:
+            raise ConfigurationError(
+                "an MCP endpoint was given without a registry: set OPSAGENT_REGISTRY "
+                "(or --registry) to the account registry file"
+            )
+        registry = load_registry(settings.registry)
+        # boto3 finds the central identity and any AWS_ENDPOINT_URL as it always does.
+        central = boto3.Session()
+        sts_endpoint = None
+        mcp_endpoint = settings.mcp_endpoint or AWS_MCP_ENDPOINT
+    sessions = AccountSessions(
+        mcp_endpoint=mcp_endpoint,
+        central=central,
+        sts_endpoint_url=sts_endpoint,
+        mcp_service=settings.mcp_service,
+        mcp_region=settings.mcp_region,
+    )
+    deps = AgentDeps(
+        registry=registry,
+        run_command=lambda account, user, command: sessions.call_aws(account, user, command),
+        planner=planner or rule_planner,
+        account_timeout=settings.account_timeout,
+    )
+    try:
+        yield Agent(build_graph(deps, checkpointer), registry, sessions, settings, sandbox)
+    finally:
+        await sessions.aclose()
+        if sandbox is not None:
+            await asyncio.to_thread(sandbox.stop)

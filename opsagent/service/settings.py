@@ -1,0 +1,47 @@
+"""Settings from OPSAGENT_* environment variables (boto3 reads its own AWS_* ones).
+
+With nothing set, the agent runs on the embedded sandbox: a local moto AWS with a seeded
+demo organization and a local stand-in for the AWS MCP Server.
+"""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The managed AWS MCP Server; see README "Pointing it at real accounts".
+AWS_MCP_ENDPOINT = "https://aws-mcp.us-east-1.api.aws/mcp"
+
+
+def _default_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "anonymous"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPSAGENT_", extra="ignore")
+
+    # Accounts: a registry file. None means the sandbox's demo organization.
+    registry: Path | None = None
+    # The AWS MCP Server. None (with no registry) means the sandbox's local stand-in.
+    mcp_endpoint: str | None = None
+    mcp_service: str = "aws-mcp"
+    mcp_region: str = "us-east-1"
+    # Who asks, when no authenticated caller is known (CLI): names the STS role session.
+    user: str = Field(default_factory=_default_user)
+    account_timeout: float = 60.0
+    # Conversation checkpoints: sqlite:///path, postgresql://..., dynamodb://table, memory://
+    checkpoint_url: str = "sqlite:///.opsagent/checkpoints.sqlite"
+    # A Bedrock model for planning (bedrock:<model id>); None means the rule planner.
+    model: str | None = None
+    host: str = "0.0.0.0"
+    port: int = 8080
+
+    @property
+    def uses_sandbox(self) -> bool:
+        return self.registry is None and self.mcp_endpoint is None
