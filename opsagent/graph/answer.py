@@ -71,5 +71,6 @@ def build_answer(
     by_id = {r.account_id: r for r in results}
     ordered = [by_id[a] for a in plan.accounts if a in by_id]
     sentences = [query_sentence(q, plan, ordered) for q in plan.queries]
+    sentences += [f"{r.alias}: {r.note}" for r in ordered if r.note]
     sentences += failure_sentences(ordered)
     return Answer(question=question, text=" ".join(sentences), plan=plan, results=ordered)

@@ -26,10 +26,13 @@ from langgraph.types import Send
 from opsagent.graph.answer import build_answer
 from opsagent.graph.state import AccountResult, Answer, Plan, Refusal
 from opsagent.graph.worker import RunCommand, run_account
-from opsagent.registry import Registry
+from opsagent.registry import Account, Registry
 
 # (question, registry, previous plan) -> Plan | Refusal; the rule planner fits, so does a model.
 Planner = Callable[[str, Registry, Plan | None], Awaitable[Plan | Refusal]]
+# (account, user, task) -> the worker's conclusion: a tool-calling loop over the account's
+# guarded MCP tools, for a Plan.freeform task. None when no model is configured.
+FreeformWorker = Callable[[Account, str, str], Awaitable[str]]
 
 DEFAULT_USER = "anonymous"
 
@@ -42,6 +45,7 @@ class AgentDeps:
     run_command: RunCommand
     planner: Planner
     account_timeout: float = 60.0
+    freeform_worker: FreeformWorker | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -117,7 +121,8 @@ def build_graph(deps: AgentDeps, checkpointer: Any = None):
         account = registry.get(state["account_id"])
         write({"event": "account_started", "account_id": account.id, "alias": account.alias})
         result = await run_account(
-            account, state["plan"], state["user"], deps.run_command, timeout=deps.account_timeout
+            account, state["plan"], state["user"], deps.run_command,
+            timeout=deps.account_timeout, freeform=deps.freeform_worker,
         )
         write({
             "event": "account_finished",

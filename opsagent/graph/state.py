@@ -65,6 +65,9 @@ class Plan(BaseModel):
     group_by: Grouping | None = None
     # How the planner read the question, shown to the user ("EC2 instances in production").
     summary: str = ""
+    # A task no query can express, for a model-driven worker with the account's MCP tools
+    # (model planner only; empty for the rule planner).
+    freeform: str | None = None
 
 
 class Refusal(BaseModel):
@@ -97,6 +100,8 @@ class AccountResult(BaseModel):
     rows: list[Resource] = Field(default_factory=list)
     error: str | None = None
     elapsed_ms: int = 0
+    # What a model-driven worker concluded for a freeform task, in its own words.
+    note: str | None = None
 
     @property
     def count(self) -> int:

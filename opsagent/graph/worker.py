@@ -21,9 +21,11 @@ RunCommand = Callable[[Account, str, str], Awaitable[dict[str, Any]]]
 
 
 async def run_account(
-    account: Account, plan: Plan, user: str, run: RunCommand, *, timeout: float
+    account: Account, plan: Plan, user: str, run: RunCommand, *, timeout: float,
+    freeform: Callable[[Account, str, str], Awaitable[str]] | None = None,
 ) -> AccountResult:
     started = time.monotonic()
+    note: str | None = None
 
     async def call(cli_command: str) -> dict[str, Any]:
         return await run(account, user, cli_command)
@@ -47,7 +49,11 @@ async def run_account(
     try:
         async with asyncio.timeout(timeout):
             found = await asyncio.gather(*(one_query(q) for q in plan.queries))
-        rows = [r for query_rows in found for r in query_rows]
+            rows = [r for query_rows in found for r in query_rows]
+            if plan.freeform:
+                if freeform is None:
+                    raise RuntimeError("this question needs a model; none is configured")
+                note = await freeform(account, user, plan.freeform)
     except AccountAccessDenied as exc:
         status, error = "denied", str(exc)
     except (TimeoutError, AccountTimeout):
@@ -63,4 +69,5 @@ async def run_account(
         rows=sorted(rows, key=lambda r: (r.resource_type, r.region, r.name or "", r.id)),
         error=error,
         elapsed_ms=int((time.monotonic() - started) * 1000),
+        note=note,
     )
