@@ -122,7 +122,7 @@ def build_graph(deps: AgentDeps, checkpointer: Any = None):
         write({"event": "account_started", "account_id": account.id, "alias": account.alias})
         result = await run_account(
             account, state["plan"], state["user"], deps.run_command,
-            timeout=deps.account_timeout, freeform=deps.freeform_worker,
+            deadline_s=deps.account_timeout, freeform=deps.freeform_worker,
         )
         write({
             "event": "account_finished",

@@ -21,7 +21,7 @@ RunCommand = Callable[[Account, str, str], Awaitable[dict[str, Any]]]
 
 
 async def run_account(
-    account: Account, plan: Plan, user: str, run: RunCommand, *, timeout: float,
+    account: Account, plan: Plan, user: str, run: RunCommand, *, deadline_s: float,
     freeform: Callable[[Account, str, str], Awaitable[str]] | None = None,
 ) -> AccountResult:
     started = time.monotonic()
@@ -47,7 +47,7 @@ async def run_account(
 
     status, error, rows = "ok", None, []
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(deadline_s):
             found = await asyncio.gather(*(one_query(q) for q in plan.queries))
             rows = [r for query_rows in found for r in query_rows]
             if plan.freeform:
@@ -57,7 +57,7 @@ async def run_account(
     except AccountAccessDenied as exc:
         status, error = "denied", str(exc)
     except (TimeoutError, AccountTimeout):
-        status, error = "timeout", f"no answer from {account.alias} within {timeout:g}s"
+        status, error = "timeout", f"no answer from {account.alias} within {deadline_s:g}s"
     except ReadOnlyViolation as exc:
         status, error = "error", str(exc)
     except Exception as exc:  # any other failure stays this account's failure
