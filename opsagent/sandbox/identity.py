@@ -1,0 +1,92 @@
+"""Who an access key belongs to, read from the in-process moto backends.
+
+moto decides the account of every request by its access key: IAM user keys and STS
+temporary keys both live in the IAM backend of their account. The STS trust check of the
+moto server and the SigV4 check of the MCP stand-in both need more than the account: the
+principal behind the key (user or assumed-role session), its secret, its session token.
+This module answers that, without creating backends for accounts that do not exist yet.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Literal
+
+from moto.iam.models import iam_backends
+from moto.sts.models import AssumedRole, sts_backends
+
+# The demo organization lives in the commercial partition only.
+PARTITION = "aws"
+
+PrincipalKind = Literal["user", "assumed-role"]
+
+
+@dataclass(frozen=True)
+class KeyIdentity:
+    """The principal an access key belongs to, with what is needed to act as it."""
+
+    access_key_id: str
+    secret_access_key: str
+    account_id: str
+    kind: PrincipalKind
+    # The caller's ARN as AWS reports it (sts get-caller-identity, AccessDenied messages).
+    arn: str
+    # The ARN trust policies match: the user ARN, or the role ARN behind a role session.
+    principal_arn: str
+    session_token: str | None = None
+    expiration: datetime.datetime | None = None
+    active: bool = True
+
+
+def resolve_access_key(access_key_id: str) -> KeyIdentity | None:
+    """The identity behind an access key in the in-process moto, or None if moto does not know it."""
+    # list() copies: other threads (moto request threads) may add accounts meanwhile.
+    for account_id, account in list(iam_backends.items()):
+        iam = account[PARTITION]
+        key = iam.access_keys.get(access_key_id)
+        if key is None:
+            continue
+        if key.user_name is not None:
+            user = iam.users.get(key.user_name)
+            arn = user.arn if user is not None else (
+                f"arn:{PARTITION}:iam::{account_id}:user/{key.user_name}"
+            )
+            return KeyIdentity(
+                access_key_id=access_key_id,
+                secret_access_key=key.secret_access_key,
+                account_id=account_id,
+                kind="user",
+                arn=arn,
+                principal_arn=arn,
+                active=key.status == "Active",
+            )
+        session = _assumed_role_session(account_id, access_key_id)
+        if session is None:
+            # A temporary key without its session (moto state partly reset): unusable.
+            return None
+        return KeyIdentity(
+            access_key_id=access_key_id,
+            secret_access_key=session.secret_access_key,
+            account_id=account_id,
+            kind="assumed-role",
+            arn=session.arn,
+            principal_arn=_role_arn_without_path(session.role_arn, account_id),
+            session_token=session.session_token,
+            expiration=session.expiration,
+        )
+    return None
+
+
+def _assumed_role_session(account_id: str, access_key_id: str) -> AssumedRole | None:
+    if account_id not in sts_backends:
+        return None
+    for session in list(sts_backends[account_id][PARTITION].assumed_roles):
+        if session.access_key_id == access_key_id:
+            return session
+    return None
+
+
+def _role_arn_without_path(role_arn: str, account_id: str) -> str:
+    # Trust policies name roles as arn:aws:iam::ACCOUNT:role/NAME; sessions keep only the name.
+    return f"arn:{PARTITION}:iam::{account_id}:role/{role_arn.rsplit('/', 1)[-1]}"

@@ -1,0 +1,172 @@
+"""End to end through the `opsagent` CLI on the sandbox, checked against moto's ground truth."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections import Counter
+
+import pytest
+
+from tests.conftest import OPSAGENT, ROOT
+
+DEMO_REGISTRY = ROOT / "opsagent" / "sandbox" / "demo-registry.json"
+WORKLOAD = ["222222222222", "333333333333", "444444444444"]
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 120):
+    return subprocess.run(
+        [OPSAGENT, *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT
+    )
+
+
+@pytest.fixture(scope="module")
+def ask(sandbox, external_env, tmp_path_factory):
+    """Ask through the CLI, pointed at the session sandbox like any AWS-compatible endpoint."""
+
+    def _ask(question: str, registry=DEMO_REGISTRY) -> dict:
+        done = run_cli("ask", "--json", "--registry", str(registry), "--mcp-endpoint",
+                       sandbox.mcp_endpoint, question, env=external_env)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    return _ask
+
+
+def ids_by_account(answer: dict) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for row in answer["resources"]:
+        found.setdefault(row["account_id"], set()).add(row["id"])
+    return found
+
+
+def statuses(answer: dict) -> dict[str, str]:
+    return {a["account_id"]: a["status"] for a in answer["accounts"]}
+
+
+def test_list_ec2_instances_in_production(ask, truth):
+    answer = ask("List all EC2 instances in the production account")
+    assert statuses(answer) == {"222222222222": "ok"}
+    expected = truth.ec2_instances("222222222222")
+    assert expected, "the seed must give production some instances"
+    assert ids_by_account(answer) == {"222222222222": set(expected)}
+    assert {r["resource_type"] for r in answer["resources"]} == {"ec2:instance"}
+    assert {r["id"]: r["state"] for r in answer["resources"]} == expected
+    assert str(len(expected)) in answer["answer"]
+
+
+def test_s3_buckets_across_all_accounts(ask, truth):
+    answer = ask("Show me S3 buckets across all accounts")
+    assert statuses(answer) == dict.fromkeys(WORKLOAD, "ok")
+    assert ids_by_account(answer) == {a: truth.buckets(a) for a in WORKLOAD}
+    counts = {a["account_id"]: a["count"] for a in answer["accounts"]}
+    assert counts == {a: len(truth.buckets(a)) for a in WORKLOAD}
+    # The central account is queried only when a question names it.
+    assert "111111111111" not in statuses(answer)
+
+
+def test_lambda_functions_in_staging(ask, truth):
+    answer = ask("What Lambda functions exist in staging?")
+    assert statuses(answer) == {"333333333333": "ok"}
+    assert ids_by_account(answer) == {"333333333333": truth.lambda_functions("333333333333")}
+
+
+def test_describe_eks_clusters_in_account(ask, truth):
+    answer = ask("Describe EKS clusters in account 222222222222")
+    assert statuses(answer) == {"222222222222": "ok"}
+    assert ids_by_account(answer) == {"222222222222": truth.eks_clusters("222222222222")}
+    assert all(r["resource_type"] == "eks:cluster" for r in answer["resources"])
+
+
+def test_count_running_rds_per_account(ask, truth):
+    answer = ask("How many RDS instances are running in each account?")
+    expected = {
+        a: sum(1 for s in truth.rds_instances(a).values() if s == "available") for a in WORKLOAD
+    }
+    counts = {a["account_id"]: a["count"] for a in answer["accounts"]}
+    assert counts == expected
+    assert sum(expected.values()) > 0
+    assert all(r["state"] == "available" for r in answer["resources"])
+    assert Counter(r["account_id"] for r in answer["resources"]) == +Counter(expected)
+    assert f"There are {sum(expected.values())}" in answer["answer"]
+
+
+@pytest.mark.parametrize(
+    ("question", "resource_type", "accounts"),
+    [
+        ("list the VMs in prod", "ec2:instance", ["222222222222"]),
+        ("which buckets do we have?", "s3:bucket", WORKLOAD),
+        ("count running databases per account", "rds:db-instance", WORKLOAD),
+    ],
+)
+def test_paraphrases(ask, question, resource_type, accounts):
+    answer = ask(question)
+    assert sorted(statuses(answer)) == sorted(accounts)
+    assert {r["resource_type"] for r in answer["resources"]} <= {resource_type}
+
+
+def test_partial_failure_denied_account_keeps_the_others(ask, truth, tmp_path):
+    registry = json.loads(DEMO_REGISTRY.read_text())
+    # Development's role name is wrong: AssumeRole is refused there, as AWS would.
+    registry["accounts"][3]["role_name"] = "NoSuchRole"
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps(registry))
+    answer = ask("Show me S3 buckets across all accounts", registry=path)
+    by_id = {a["account_id"]: a for a in answer["accounts"]}
+    assert by_id["444444444444"]["status"] == "denied"
+    assert "AssumeRole" in by_id["444444444444"]["error"]
+    assert by_id["222222222222"]["status"] == by_id["333333333333"]["status"] == "ok"
+    found = ids_by_account(answer)
+    assert found == {a: truth.buckets(a) for a in ("222222222222", "333333333333")}
+    assert "development" in answer["answer"] and "denied" in answer["answer"]
+
+
+def test_mcp_session_failure_is_an_account_error(sandbox, external_env, truth):
+    # Nothing listens here: every account's MCP session fails, and the answer says so.
+    done = run_cli("ask", "--json", "--registry", str(DEMO_REGISTRY), "--mcp-endpoint",
+                   "http://127.0.0.1:9/mcp", "What Lambda functions exist in staging?",
+                   env=external_env)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert statuses(answer) == {"333333333333": "error"}
+    assert answer["resources"] == []
+
+
+def test_read_only_refusals_make_no_aws_call(sandbox, external_env, truth):
+    before = truth.ec2_instances("333333333333"), truth.buckets("222222222222")
+    for question in ("terminate all EC2 instances in staging", "delete the buckets"):
+        done = run_cli("ask", "--registry", str(DEMO_REGISTRY), "--mcp-endpoint",
+                       sandbox.mcp_endpoint, question, env=external_env)
+        assert done.returncode == 3, (question, done.stdout, done.stderr)
+        assert "read-only" in done.stdout
+    assert (truth.ec2_instances("333333333333"), truth.buckets("222222222222")) == before
+
+
+def test_unparsable_question_and_unknown_account(sandbox, external_env):
+    done = run_cli("ask", "--registry", str(DEMO_REGISTRY), "--mcp-endpoint",
+                   sandbox.mcp_endpoint, "what is the meaning of life?", env=external_env)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    done = run_cli("ask", "--registry", str(DEMO_REGISTRY), "--mcp-endpoint",
+                   sandbox.mcp_endpoint, "list instances in the qa account", env=external_env)
+    assert done.returncode == 2
+    assert "Production" in done.stdout and "Traceback" not in done.stderr
+
+
+def test_bad_registry_is_a_clear_error(sandbox, external_env, tmp_path):
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps({"accounts": [{"id": "12", "name": "x", "environment": "y"}]}))
+    done = run_cli("ask", "--registry", str(path), "--mcp-endpoint", sandbox.mcp_endpoint,
+                   "list buckets", env=external_env)
+    assert done.returncode == 1
+    assert "12 digits" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_embedded_sandbox_with_no_configuration(truth, tmp_path):
+    # No registry, no endpoint: the CLI starts its own sandbox and stops it on exit. Bucket
+    # names are deterministic, so the session sandbox's names are the ground truth here too.
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "OPSAGENT_CHECKPOINT_URL": "memory://"}
+    done = run_cli("ask", "--json", "Show me S3 buckets across all accounts", env=env)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert ids_by_account(answer) == {a: truth.buckets(a) for a in WORKLOAD}
