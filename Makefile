@@ -23,6 +23,11 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check opsagent tests
 	$(BIN)/pytest -q
+	$(BIN)/opsagent eval
+
+# The offline eval on the embedded sandbox; fails below opsagent/evals/runner.py's threshold.
+eval: $(STAMP)
+	$(BIN)/opsagent eval
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,139 @@
+"""The sandbox: a local AWS for the embedded default, the demo and the tests.
+
+    with start_sandbox() as sandbox:
+        sandbox.aws_endpoint          # moto on http://127.0.0.1:PORT, the demo organization seeded
+        sandbox.mcp_endpoint          # the AWS MCP Server stand-in, http://127.0.0.1:PORT/mcp
+        sandbox.central_credentials   # the central identity (IAM user opsagent, 111111111111)
+        sandbox.registry_path         # the demo registry describing the four accounts
+
+Both servers run in background threads of this process and listen on loopback only. One
+Sandbox at a time per process (moto's state is process-wide); stop() resets that state, so
+start/stop/start gives a fresh organization each time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from types import TracebackType
+
+from botocore.credentials import Credentials
+from moto.moto_api._internal.models import moto_api_backend
+
+from opsagent.sandbox.mcp_server import MCP_REGION, MCP_SERVICE, McpServer, serve_forever
+from opsagent.sandbox.moto_server import MotoServer
+from opsagent.sandbox.seed import SeedResult, seed_organization
+
+log = logging.getLogger(__name__)
+
+REGISTRY_PATH = Path(__file__).with_name("demo-registry.json")
+
+__all__ = ["REGISTRY_PATH", "Sandbox", "serve_mcp", "start_sandbox"]
+
+
+class Sandbox:
+    """moto with the demo organization, and the MCP stand-in in front of it."""
+
+    mcp_service: str = MCP_SERVICE
+    mcp_region: str = MCP_REGION
+    registry_path: Path = REGISTRY_PATH
+
+    def __init__(self, *, seed: bool = True) -> None:
+        self._seed = seed
+        self._moto: MotoServer | None = None
+        self._mcp: McpServer | None = None
+        self._seeded: SeedResult | None = None
+        # Seconds spent starting: moto, seed, mcp, total.
+        self.timings: dict[str, float] = {}
+
+    @property
+    def aws_endpoint(self) -> str:
+        return self._running_moto().endpoint
+
+    @property
+    def mcp_endpoint(self) -> str:
+        if self._mcp is None:
+            raise RuntimeError("the sandbox is not running")
+        return self._mcp.endpoint
+
+    @property
+    def central_credentials(self) -> Credentials:
+        if self._seeded is None:
+            raise RuntimeError("the sandbox was started without its seed: no central identity")
+        return self._seeded.central_credentials
+
+    @property
+    def running(self) -> bool:
+        return self._moto is not None
+
+    def start(self) -> Sandbox:
+        if self._moto is not None:
+            return self
+        started = time.perf_counter()
+        moto = MotoServer()
+        moto.start()
+        self._moto = moto
+        self.timings["moto"] = round(time.perf_counter() - started, 3)
+        try:
+            if self._seed:
+                mark = time.perf_counter()
+                self._seeded = seed_organization(moto.endpoint)
+                self.timings["seed"] = round(time.perf_counter() - mark, 3)
+            mark = time.perf_counter()
+            mcp = McpServer(moto.endpoint)
+            mcp.start()
+            self._mcp = mcp
+            self.timings["mcp"] = round(time.perf_counter() - mark, 3)
+        except BaseException:
+            self.stop()
+            raise
+        self.timings["total"] = round(time.perf_counter() - started, 3)
+        log.info(
+            "sandbox started",
+            extra={"aws_endpoint": moto.endpoint, "mcp_endpoint": self.mcp_endpoint,
+                   "seconds": self.timings},
+        )
+        return self
+
+    def stop(self) -> None:
+        if self._mcp is not None:
+            self._mcp.stop()
+            self._mcp = None
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+            # moto keeps its state in process-wide backends: forget this organization, so the
+            # next start seeds into empty accounts.
+            moto_api_backend.reset()
+        self._seeded = None
+
+    def _running_moto(self) -> MotoServer:
+        if self._moto is None:
+            raise RuntimeError("the sandbox is not running")
+        return self._moto
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def start_sandbox(*, seed: bool = True) -> Sandbox:
+    """Start moto on loopback, seed the demo organization (unless told not to), start the MCP."""
+    return Sandbox(seed=seed).start()
+
+
+def serve_mcp(aws_endpoint: str, host: str = "127.0.0.1", port: int = 0) -> None:
+    """Serve only the MCP stand-in (blocking) against an AWS endpoint this process did not seed.
+
+    Used by ``opsagent sandbox serve-mcp --aws-endpoint URL --port N``. Signatures get
+    structural checks only, since the endpoint's secrets are not in this process (logged).
+    """
+    serve_forever(aws_endpoint, host=host, port=port)

@@ -40,7 +40,7 @@ class KeyIdentity:
 
 
 def resolve_access_key(access_key_id: str) -> KeyIdentity | None:
-    """The identity behind an access key in the in-process moto, or None if moto does not know it."""
+    """The identity behind an access key in the in-process moto; None if moto does not know it."""
     # list() copies: other threads (moto request threads) may add accounts meanwhile.
     for account_id, account in list(iam_backends.items()):
         iam = account[PARTITION]

@@ -145,6 +145,57 @@ def demo() -> None:
                                quiet=True)))
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 0.0.0.0).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8080).")] = None,
+    registry: Annotated[Path | None, typer.Option(help="Account registry JSON file.")] = None,
+    mcp_endpoint: Annotated[str | None, typer.Option(help="AWS MCP Server endpoint URL.")] = None,
+) -> None:
+    """Serve the HTTP API (AgentCore Runtime contract: POST /invocations, GET /ping)."""
+    import uvicorn
+
+    from opsagent.service.app import create_app, log_config
+
+    settings = _settings(registry, mcp_endpoint)
+    if host is not None:
+        settings.host = host
+    if port is not None:
+        settings.port = port
+    # Startup failures (bad registry, unreachable checkpoint database) end the lifespan with
+    # the reason logged; uvicorn then exits non-zero.
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_config=log_config(), timeout_graceful_shutdown=10)
+
+
+@app.command("eval")
+def eval_(
+    json_file: Annotated[Path | None, typer.Option("--json", help="Write the report here.")]
+    = None,
+    threshold: Annotated[float | None, typer.Option(
+        help="Lowest accepted plan, answer and refusal accuracy (all and held-out); "
+             "default 0.9.")] = None,
+    questions: Annotated[Path | None, typer.Option(help="Question file (default: built in).")]
+    = None,
+    only: Annotated[str | None, typer.Option(
+        help="Run only questions whose id contains this (with their whole thread).")] = None,
+) -> None:
+    """Score the agent on the canned questions against the embedded sandbox."""
+    from opsagent.evals.runner import DEFAULT_THRESHOLD, eval_command
+    from opsagent.evals.spec import QuestionFileError
+
+    try:
+        code = _run(eval_command(
+            json_file=json_file,
+            threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
+            questions_file=questions, only=only, console=out, progress_console=err,
+        ))
+    except QuestionFileError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        code = 1
+    raise typer.Exit(code)
+
+
 @sandbox_app.command("serve-mcp")
 def serve_mcp(
     aws_endpoint: Annotated[str, typer.Option(help="AWS-compatible endpoint to call.")],

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from langchain_core.language_models import BaseChatModel
 
 from opsagent.access import AccountSessions
-from opsagent.graph.build import AgentDeps, build_graph
+from opsagent.graph.build import AgentDeps, FreeformWorker, Planner, build_graph
+from opsagent.graph.freeform_worker import ToolLoopWorker
+from opsagent.graph.model_planner import ModelPlanner, bedrock_chat_model
 from opsagent.graph.planner import plan_question
 from opsagent.graph.state import Answer, Plan, Refusal
 from opsagent.registry import Registry, load_registry
@@ -29,6 +32,21 @@ class ConfigurationError(ValueError):
 
 async def rule_planner(question: str, registry: Registry, previous: Plan | None) -> Plan | Refusal:
     return plan_question(question, registry, previous)
+
+
+def model_deps(
+    settings: Settings, sessions: AccountSessions, *,
+    make_model: Callable[[str], BaseChatModel] = bedrock_chat_model,
+) -> tuple[Planner, FreeformWorker | None]:
+    """The planner and freeform worker OPSAGENT_MODEL asks for; the rule planner alone when
+    it is unset. ``make_model`` builds the chat model from the setting (a fake in tests)."""
+    if not settings.model:
+        return rule_planner, None
+    try:
+        model = make_model(settings.model)
+    except ValueError as exc:  # an unknown provider or no AWS region: say what to set
+        raise ConfigurationError(str(exc)) from None
+    return ModelPlanner(model, fallback=rule_planner), ToolLoopWorker(model, sessions.tools)
 
 
 @dataclass
@@ -96,13 +114,16 @@ async def open_agent(settings: Settings | None = None, *, checkpointer: Any = No
         mcp_service=settings.mcp_service,
         mcp_region=settings.mcp_region,
     )
-    deps = AgentDeps(
-        registry=registry,
-        run_command=lambda account, user, command: sessions.call_aws(account, user, command),
-        planner=planner or rule_planner,
-        account_timeout=settings.account_timeout,
-    )
     try:
+        # Inside the try: a bad OPSAGENT_MODEL must still stop the sandbox and sessions.
+        default_planner, freeform_worker = model_deps(settings, sessions)
+        deps = AgentDeps(
+            registry=registry,
+            run_command=lambda account, user, command: sessions.call_aws(account, user, command),
+            planner=planner or default_planner,
+            account_timeout=settings.account_timeout,
+            freeform_worker=freeform_worker,
+        )
         yield Agent(build_graph(deps, checkpointer), registry, sessions, settings, sandbox)
     finally:
         await sessions.aclose()

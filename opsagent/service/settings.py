@@ -9,7 +9,7 @@ from __future__ import annotations
 import getpass
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The managed AWS MCP Server; see README "Pointing it at real accounts".
@@ -39,8 +39,19 @@ class Settings(BaseSettings):
     checkpoint_url: str = "sqlite:///.opsagent/checkpoints.sqlite"
     # A Bedrock model for planning (bedrock:<model id>); None means the rule planner.
     model: str | None = None
+    # HTTP service (`opsagent serve`). 0.0.0.0:8080 is what AgentCore Runtime connects to.
     host: str = "0.0.0.0"
     port: int = 8080
+    # Request limits: a question is a sentence, not a document.
+    max_question_chars: int = Field(default=2000, ge=1)
+    max_body_bytes: int = Field(default=65536, ge=1024)
+    # SSE comment pings keep proxies from closing a quiet stream while accounts answer.
+    sse_ping_seconds: float = Field(default=15.0, gt=0)
+    # Bearer-token auth on the HTTP service; off when neither a secret nor a JWKS URL is set.
+    jwt_secret: SecretStr | None = None  # HS256 shared secret
+    jwt_jwks_url: str | None = None  # e.g. a Cognito user pool's .well-known/jwks.json
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
 
     @property
     def uses_sandbox(self) -> bool:

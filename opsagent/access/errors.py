@@ -1,0 +1,103 @@
+"""What can go wrong when reaching one account, as typed errors.
+
+Every error carries ``status``: the ``AccountResult.status`` the graph should record for the
+account ("denied", "timeout" or "error"), so a worker can map any of them with one
+``except AccessError as exc: status = exc.status``. ``str(exc)`` is the readable message
+shown to the person who asked.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+# The same values as graph.state.AccountStatus; spelled out here because access/ may only
+# import registry/ (the graph imports us, not the other way round).
+AccountStatus = Literal["denied", "timeout", "error"]
+
+
+class AccessError(Exception):
+    """Reaching an account, or running a command in it, failed."""
+
+    status: ClassVar[AccountStatus] = "error"
+
+    def __init__(self, message: str, *, account_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.account_id = account_id
+
+
+class AccountAccessDenied(AccessError):
+    """The account refused us: AssumeRole was denied, or the AWS MCP Server rejected the
+    assumed role. Status ``denied``."""
+
+    status: ClassVar[AccountStatus] = "denied"
+
+    def __init__(self, account_id: str | None, message: str) -> None:
+        super().__init__(message, account_id=account_id)
+
+
+class AccountTimeout(AccessError):
+    """STS or the AWS MCP Server did not answer in time. Status ``timeout``."""
+
+    status: ClassVar[AccountStatus] = "timeout"
+
+    def __init__(self, account_id: str | None, message: str) -> None:
+        super().__init__(message, account_id=account_id)
+
+
+class AccountUnreachable(AccessError):
+    """STS or the AWS MCP Server could not be reached or failed (endpoint down, connection
+    dropped, bad central credentials). Status ``error``."""
+
+    def __init__(self, account_id: str | None, message: str) -> None:
+        super().__init__(message, account_id=account_id)
+
+
+class AwsCommandError(AccessError):
+    """The command reached AWS and AWS answered with an error (``error_code`` such as
+    ``InvalidParameterValue``), or the MCP server reported the tool call failed. Status
+    ``error``."""
+
+    def __init__(
+        self,
+        message: str,
+        error_code: str | None = None,
+        *,
+        account_id: str | None = None,
+        status_code: int | None = None,
+        command: str | None = None,
+    ) -> None:
+        AccessError.__init__(self, message, account_id=account_id)
+        self.error_code = error_code
+        self.status_code = status_code
+        self.command = command
+
+
+class CommandAccessDenied(AwsCommandError, AccountAccessDenied):
+    """The role was assumed but AWS refused this command (``AccessDenied``,
+    ``UnauthorizedOperation``…). Both an ``AwsCommandError`` and an ``AccountAccessDenied``,
+    so status ``denied``."""
+
+    status: ClassVar[AccountStatus] = "denied"
+
+
+class ReadOnlyViolation(AccessError):
+    """The read-only guard refused a command; nothing was sent anywhere. Status ``error``
+    for the account (the graph may also show it as a ``read_only`` refusal)."""
+
+    def __init__(
+        self,
+        command: str,
+        reason: str,
+        *,
+        operation: str | None = None,
+        shown: str | None = None,
+        account_id: str | None = None,
+    ) -> None:
+        subject = f"`{shown or command}`" + (f" ({operation})" if operation else "")
+        super().__init__(
+            f"opsagent is read-only: {subject} {reason} and was not sent", account_id=account_id
+        )
+        self.command = command
+        self.reason = reason
+        self.operation = operation

@@ -1,0 +1,245 @@
+"""moto's server app on loopback, in a background thread, with AWS's cross-account STS rules.
+
+moto answers every AWS API on one port and decides the account of a request by its access
+key. Two things it does differently from AWS matter to a multi-account agent, and the WSGI
+middleware here puts them right:
+
+* sts:AssumeRole: moto hands out credentials for any role ARN, existing or not. Here the
+  role must exist in the target account's IAM, its trust policy must allow the caller
+  (account root, account id, or the caller's ARN), and an sts:ExternalId condition must
+  match; otherwise the answer is AWS's: HTTP 403, STS XML error AccessDenied, "User: ... is
+  not authorized to perform: sts:AssumeRole on resource: ...".
+* moto honours an ``x-moto-account-id`` header that picks any account; AWS decides the
+  account by the access key alone, so the header is dropped.
+"""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import logging
+import re
+import threading
+import urllib.parse
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from xml.sax.saxutils import escape
+
+from moto.core.utils import utcnow
+from moto.iam.models import iam_backends
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from opsagent.sandbox.identity import PARTITION, KeyIdentity, resolve_access_key
+from opsagent.sandbox.trust import AssumeRoleRequest, trust_allows
+
+log = logging.getLogger(__name__)
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+_CREDENTIAL_RE = re.compile(r"Credential=([^/\s,]+)/(\d{8})/([^/\s,]+)/([^/\s,]+)/aws4_request")
+_ROLE_ARN_RE = re.compile(r"^arn:aws:iam::(\d{12}):role/(?:.*/)?([\w+=,.@-]+)$")
+_STS_NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
+
+
+def require_loopback(host: str) -> None:
+    """Refuse to serve anywhere but loopback: the sandbox holds credentials for every account."""
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return
+    except ValueError:
+        if host == "localhost":
+            return
+    raise ValueError(f"the sandbox serves on loopback only, not on {host!r}")
+
+
+@dataclass(frozen=True)
+class StsError:
+    status: int
+    code: str
+    message: str
+
+    def response(self, environ: Environ, start_response: StartResponse) -> list[bytes]:
+        body = (
+            f'<ErrorResponse xmlns="{_STS_NAMESPACE}">'
+            f"<Error><Type>Sender</Type><Code>{escape(self.code)}</Code>"
+            f"<Message>{escape(self.message)}</Message></Error>"
+            f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+        ).encode()
+        reason = {400: "Bad Request", 403: "Forbidden"}.get(self.status, "Error")
+        start_response(
+            f"{self.status} {reason}",
+            [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
+
+
+_INVALID_TOKEN = StsError(
+    403, "InvalidClientTokenId", "The security token included in the request is invalid."
+)
+_EXPIRED_TOKEN = StsError(
+    403, "ExpiredToken", "The security token included in the request is expired"
+)
+_MISSING_TOKEN = StsError(
+    403, "MissingAuthenticationToken", "Request is missing Authentication Token"
+)
+
+
+class AwsRulesMiddleware:
+    """WSGI middleware in front of moto: account by access key only, AssumeRole by trust policy."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        self._app = app
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        # moto would let this header choose any account; in AWS only the key decides.
+        environ.pop("HTTP_X_MOTO_ACCOUNT_ID", None)
+        params = _sts_params(environ)
+        if params is not None and params.get("Action") == "AssumeRole":
+            error = check_assume_role(environ, params)
+            if error is not None:
+                return error.response(environ, start_response)
+        return self._app(environ, start_response)
+
+
+def _sts_params(environ: Environ) -> dict[str, str] | None:
+    """The query parameters of an STS request (body or query string), None for other services."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    match = _CREDENTIAL_RE.search(auth)
+    host = environ.get("HTTP_HOST", "")
+    is_sts = (match is not None and match.group(4) == "sts") or host.startswith("sts.")
+    params = dict(urllib.parse.parse_qsl(environ.get("QUERY_STRING", "")))
+    content_type = environ.get("CONTENT_TYPE", "")
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        body = _read_body(environ)
+        params.update(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))
+    if is_sts or (not auth and params.get("Action") == "AssumeRole"):
+        return params
+    return None
+
+
+def _read_body(environ: Environ) -> bytes:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    # The body is consumed; moto must still be able to read it.
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def check_assume_role(environ: Environ, params: dict[str, str]) -> StsError | None:
+    """None when AWS would let this AssumeRole through, else the error AWS would answer."""
+    match = _CREDENTIAL_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if match is None:
+        return _MISSING_TOKEN
+    caller = resolve_access_key(match.group(1))
+    if caller is None or not caller.active:
+        return _INVALID_TOKEN
+    if caller.kind == "assumed-role":
+        if environ.get("HTTP_X_AMZ_SECURITY_TOKEN") != caller.session_token:
+            return _INVALID_TOKEN
+        if caller.expiration is not None and caller.expiration < utcnow():
+            return _EXPIRED_TOKEN
+    role_arn = params.get("RoleArn", "")
+    arn_match = _ROLE_ARN_RE.match(role_arn)
+    if arn_match is None:
+        return StsError(400, "ValidationError", f"{role_arn!r} is not a valid role ARN")
+    if not _trusted(caller, arn_match.group(1), arn_match.group(2), params.get("ExternalId")):
+        log.info(
+            "sts:AssumeRole denied",
+            extra={"caller": caller.arn, "role_arn": role_arn},
+        )
+        return StsError(
+            403,
+            "AccessDenied",
+            f"User: {caller.arn} is not authorized to perform: sts:AssumeRole "
+            f"on resource: {role_arn}",
+        )
+    return None
+
+
+def _trusted(caller: KeyIdentity, account_id: str, role_name: str, external_id: str | None) -> bool:
+    # `in` on moto's BackendDict does not create the account; a missing account has no roles.
+    if account_id not in iam_backends:
+        return False
+    roles = list(iam_backends[account_id][PARTITION].roles.values())
+    role = next((r for r in roles if r.name == role_name), None)
+    if role is None:
+        return False
+    return trust_allows(
+        role.assume_role_policy_document,
+        AssumeRoleRequest(
+            caller_account=caller.account_id,
+            caller_principal_arn=caller.principal_arn,
+            caller_arn=caller.arn,
+            external_id=external_id,
+        ),
+    )
+
+
+class _QuietRequestHandler(MotoRequestHandler):
+    """moto's request handler without a log line per request (the seed alone makes hundreds)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if str(code).startswith("5"):
+            super().log_request(code, size)
+
+
+class MotoServer:
+    """moto on 127.0.0.1 and a free port, served from a background thread of this process."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        require_loopback(host)
+        self._host = host
+        self._port = port
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the moto server is not running")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def address(self) -> tuple[str, int]:
+        if self._server is None:
+            raise RuntimeError("the moto server is not running")
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def start(self) -> None:
+        if self._server is not None:
+            return
+        app = AwsRulesMiddleware(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(
+            self._host, self._port, app, threaded=True, request_handler=_QuietRequestHandler
+        )
+        self._thread = threading.Thread(
+            # A short poll interval makes stop() take milliseconds instead of half a second.
+            target=lambda: self._server.serve_forever(poll_interval=0.05),  # type: ignore[union-attr]
+            name="opsagent-sandbox-moto",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = None
+        self._thread = None
