@@ -153,7 +153,7 @@ async def _thread_survives_restart(checkpoint_url: str, workdir: Path, **extra_e
             assert first.status_code == 200, first.text
             thread_id = first.json()["thread_id"]
             assert first.json()["plan"]["accounts"] == [PRODUCTION]
-    assert service.proc is not None and service.proc.returncode == 0  # a clean stop
+    assert service.stopped_cleanly, service.log()
 
     restarted = ServiceProcess(env, workdir)  # a new process, same checkpoint store
     with restarted:

@@ -23,7 +23,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field
 
-from opsagent.access.errors import AccountAccessDenied, ReadOnlyViolation
+from opsagent.access import AccountAccessDenied, ReadOnlyViolation
 from opsagent.graph.freeform_worker import ToolLoopWorker
 from opsagent.graph.model_planner import (
     ModelPlanner,
@@ -126,7 +126,7 @@ async def plan_with(registry, *replies, previous=None, fallback=None):
 async def test_structured_output_becomes_a_plan(registry):
     outcome, model = await plan_with(registry, plan_call(
         outcome="plan",
-        accounts=[PROD, "staging"],
+        accounts=["staging", PROD, "prod"],
         regions=["us-west-2"],
         queries=[{"resource_type": "ec2:instance", "intent": "count", "states": ["Running"],
                   "tags": {"team": "payments"}}],
@@ -472,7 +472,7 @@ async def sandbox_sessions(sandbox):
     )
     sessions = AccountSessions(mcp_endpoint=sandbox.mcp_endpoint, central=central,
                                sts_endpoint_url=sandbox.aws_endpoint,
-                               mcp_region=sandbox.mcp_region)
+                               mcp_service=sandbox.mcp_service, mcp_region=sandbox.mcp_region)
     yield sessions
     await sessions.aclose()
 
@@ -527,9 +527,10 @@ async def test_a_mutating_tool_call_is_refused_and_nothing_reaches_moto(
     assert isinstance(refusal, ToolMessage) and refusal.status == "error"
     assert "read-only" in str(refusal.content) and "TerminateInstances" in str(refusal.content)
     # The guard refused it before anything was sent, and the instance is untouched in moto.
-    refused = [r.audit for r in caplog.records if getattr(r, "audit", {}).get("command")
-               == terminate]
-    assert refused and all(r["outcome"] == "refused" for r in refused)
+    records = [r.audit for r in caplog.records
+               if getattr(r, "audit", {}).get("command") == terminate]
+    assert {r["event"] for r in records} == {"guard.refused", "aws.call"}
+    assert [r["outcome"] for r in records if r["event"] == "aws.call"] == ["refused"]
     assert truth.ec2_instances(PROD, regions=(region,)).get(instance_id) == state
 
 

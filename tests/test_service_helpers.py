@@ -96,6 +96,12 @@ class ServiceProcess:
             raise RuntimeError(f"service ignored SIGTERM for {timeout}s:\n{self.log()}") \
                 from None
 
+    @property
+    def stopped_cleanly(self) -> bool:
+        """Exited after a graceful shutdown (uvicorn re-raises the SIGTERM it handled)."""
+        return (self.proc is not None and self.proc.returncode in (0, -signal.SIGTERM)
+                and '"event": "service_stopped"' in self.log())
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 

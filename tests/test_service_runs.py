@@ -106,12 +106,15 @@ async def test_busy_while_a_run_is_in_flight_and_disconnect_cancels_it(
                                 json={"prompt": ALL_ACCOUNTS, "thread_id": thread_id},
                                 headers=OPERATOR) as source:
             assert source.response.status_code == 200
-            async for sse in source.aiter_sse():
-                seen.append(sse.event)
-                if seen.count("account_started") == 3:
-                    break
+
+            async def read() -> None:  # keep reading: leaving the iterator closes the stream
+                async for sse in source.aiter_sse():
+                    seen.append(sse.event)
+
+            reader = asyncio.create_task(read())
+            await _until(lambda: seen.count("account_started") == 3)
             # Every account is now waiting on the hung MCP server.
-            await _until(lambda: (blackhole.open >= 3))
+            await _until(lambda: blackhole.open >= 3)
             busy = await _ping(client)
             assert busy["status"] == "HealthyBusy"
             assert busy["time_of_last_update"] >= idle["time_of_last_update"]
@@ -119,6 +122,9 @@ async def test_busy_while_a_run_is_in_flight_and_disconnect_cancels_it(
             again = await client.post("/invocations", headers=OPERATOR,
                                       json={"prompt": ALL_ACCOUNTS, "thread_id": thread_id})
             assert again.status_code == 409 and again.json()["error"] == "thread_busy"
+            await asyncio.sleep(1.5)  # longer than the SSE ping interval: the stream stays up
+            assert not reader.done() and "answer" not in seen
+            reader.cancel()
         # Leaving the context closes the connection: the client has gone away.
 
     assert seen[:2] == ["thread", "plan"]
@@ -150,6 +156,23 @@ async def test_json_client_disconnect_cancels_too(
     await _until(lambda: (blackhole.open == 0))
     again = await client.get(f"/threads/{thread_id}", headers=OPERATOR)
     assert again.status_code == 404
+
+
+async def test_a_quiet_stream_gets_keep_alive_pings(
+    client: httpx.AsyncClient, blackhole: Blackhole, service: ServiceProcess
+) -> None:
+    comments: list[str] = []
+    async with httpx.AsyncClient(base_url=service.url, timeout=30) as raw:
+        async with raw.stream("POST", "/invocations", json={"prompt": ALL_ACCOUNTS},
+                              headers={**OPERATOR, "Accept": "text/event-stream"}) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            async with asyncio.timeout(10):
+                async for line in response.aiter_lines():
+                    if line.startswith(":"):  # an SSE comment: the keep-alive ping
+                        comments.append(line)
+                        break
+    assert comments
+    await _until(lambda: _ping_is(client, "Healthy"))
 
 
 async def test_ping_needs_no_token(client: httpx.AsyncClient) -> None:

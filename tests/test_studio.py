@@ -7,6 +7,7 @@ port, driven through langgraph_sdk as Studio drives it.
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -88,7 +89,8 @@ async def test_langgraph_dev_streams_an_all_accounts_run(tmp_path: Path) -> None
         state = await client.threads.get_state(thread["thread_id"])
         assert [t["question"] for t in state["values"]["turns"]] == [ALL_ACCOUNTS,
                                                                      "what about staging?"]
-    assert server.proc is not None and server.proc.returncode == 0, server.log()
+    # A graceful stop: uvicorn re-raises the SIGTERM it handled once shutdown is complete.
+    assert server.proc is not None and server.proc.returncode in (0, -signal.SIGTERM)
     log = server.log()
     assert "Traceback" not in log, log
     assert (tmp_path / ".langgraph_api").is_dir()

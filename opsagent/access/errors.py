@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-# The same values as graph.state.AccountStatus; spelled out here because access/ may only
+# graph.state.AccountStatus less "ok"; spelled out here because access/ may only
 # import registry/ (the graph imports us, not the other way round).
-AccountStatus = Literal["denied", "timeout", "error"]
+ErrorStatus = Literal["denied", "timeout", "error"]
 
 
 class AccessError(Exception):
     """Reaching an account, or running a command in it, failed."""
 
-    status: ClassVar[AccountStatus] = "error"
+    status: ClassVar[ErrorStatus] = "error"
 
     def __init__(self, message: str, *, account_id: str | None = None) -> None:
         super().__init__(message)
@@ -30,7 +30,7 @@ class AccountAccessDenied(AccessError):
     """The account refused us: AssumeRole was denied, or the AWS MCP Server rejected the
     assumed role. Status ``denied``."""
 
-    status: ClassVar[AccountStatus] = "denied"
+    status: ClassVar[ErrorStatus] = "denied"
 
     def __init__(self, account_id: str | None, message: str) -> None:
         super().__init__(message, account_id=account_id)
@@ -39,7 +39,7 @@ class AccountAccessDenied(AccessError):
 class AccountTimeout(AccessError):
     """STS or the AWS MCP Server did not answer in time. Status ``timeout``."""
 
-    status: ClassVar[AccountStatus] = "timeout"
+    status: ClassVar[ErrorStatus] = "timeout"
 
     def __init__(self, account_id: str | None, message: str) -> None:
         super().__init__(message, account_id=account_id)
@@ -78,7 +78,7 @@ class CommandAccessDenied(AwsCommandError, AccountAccessDenied):
     ``UnauthorizedOperation``…). Both an ``AwsCommandError`` and an ``AccountAccessDenied``,
     so status ``denied``."""
 
-    status: ClassVar[AccountStatus] = "denied"
+    status: ClassVar[ErrorStatus] = "denied"
 
 
 class ReadOnlyViolation(AccessError):

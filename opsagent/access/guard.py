@@ -40,7 +40,8 @@ never from words in the question. A command passes only if all of this holds:
    (``s3 cp/mv/rm/sync/mb/rb/presign``, ``ec2 wait``, ``eks get-token``,
    ``ecr get-login-password``, ``rds generate-db-auth-token``, ``deploy push``…), except
    ``s3 ls`` (``ListBuckets`` / ``ListObjectsV2``).
-6. **Safe global options and values.** Only ``--region`` (a real region code),
+6. **Safe global options and values.** Only ``--region`` (a region code, or ``*``, the
+   AWS MCP Server's "every enabled region"),
    ``--output``, ``--query``, ``--no-paginate``, ``--color``, ``--cli-read-timeout`` and
    ``--cli-connect-timeout`` may be given; ``--endpoint-url``, ``--profile``,
    ``--no-verify-ssl``, ``--ca-bundle``, ``--no-sign-request`` and ``--debug`` are refused
@@ -87,8 +88,9 @@ READ_VERBS = (
 # A verb counts only as a whole CamelCase word: "Get" matches GetObject, not "Getaway".
 _READ_VERB_RE = re.compile(rf"^(?:{'|'.join(READ_VERBS)})(?=[A-Z0-9]|$)")
 
-# Reads of table, log-query or object contents: refused, with their own message.
-_CONTENT_READ_RE = re.compile(r"^(?:Scan|Query|Select|ExecuteStatement)(?=[A-Z0-9]|$)")
+# Reads of table or object contents (DynamoDB Scan/Query, S3 Select): refused, with a
+# message of their own since they change nothing.
+_CONTENT_READ_RE = re.compile(r"^(?:Scan|Query|Select)(?=[A-Z0-9]|$)")
 
 # Words (in botocore's snake_case form of the operation name) that mark a read-named
 # operation as minting credentials or access, or revealing secrets.
@@ -330,7 +332,8 @@ def _check_globals(parsed: argparse.Namespace, shown: str) -> None:
         raise _Refused(f"uses the global option {option}, which the guard does not allow",
                        shown=shown)
     region = parsed.region
-    if region is not None and not _REGION_RE.match(region):
+    # "*" is the AWS MCP Server's "every enabled region": still the same read.
+    if region is not None and region != "*" and not _REGION_RE.match(region):
         raise _Refused(f"names {region!r}, which is not an AWS region code", shown=shown)
 
 

@@ -149,15 +149,21 @@ class AccountSessions:
                 return cached
         session = await self._session(account, user)
         try:
-            loaded = await load_mcp_tools(
-                session.client,
-                tool_interceptors=[
-                    self._audit_interceptor(account, user),
-                    self._guard_interceptor(account, user),
-                    self._live_session_interceptor(account, user),
-                ],
-                server_name=f"aws-mcp:{account.alias}",
-            )
+            async with asyncio.timeout(self.call_timeout):
+                loaded = await load_mcp_tools(
+                    session.client,
+                    tool_interceptors=[
+                        self._audit_interceptor(account, user),
+                        self._guard_interceptor(account, user),
+                        self._live_session_interceptor(account, user),
+                    ],
+                    server_name=f"aws-mcp:{account.alias}",
+                )
+        except TimeoutError:
+            raise AccountTimeout(
+                account.id, f"{account.alias} ({account.id}): the AWS MCP Server did not list "
+                f"its tools within {self.call_timeout:g}s"
+            ) from None
         except Exception as exc:
             if _is_broken_session(exc):
                 await self._drop(account, user, session)
@@ -243,17 +249,21 @@ class AccountSessions:
                                         shown=request.name, account_id=account.id)
             if request.name == self._call_tool_name:
                 command = request.args.get("cli_command")
+                # The tool takes one command or a list of them: each one is checked.
+                commands = [command] if isinstance(command, str) else command
                 extra = set(request.args) - _CALL_AWS_ARGS
-                if not isinstance(command, str) or extra:
+                if (not isinstance(commands, list) or not commands or extra
+                        or not all(isinstance(c, str) for c in commands)):
                     problem = f"unexpected arguments {sorted(extra)}" if extra else \
                         "no cli_command string"
                     audit("guard.refused", level=logging.WARNING, user=user,
                           account_id=account.id, tool=request.name, reason=problem)
                     raise ReadOnlyViolation(str(command), f"was called with {problem}",
                                             shown=request.name, account_id=account.id)
-                # The CLI's tables load from disk on first use: keep that off the event loop.
-                await asyncio.to_thread(check_read_only, command, user=user,
-                                        account_id=account.id)
+                for one in commands:
+                    # The CLI's tables load from disk on first use: keep that off the loop.
+                    await asyncio.to_thread(check_read_only, one, user=user,
+                                            account_id=account.id)
             return await handler(request)
 
         return guarded
@@ -278,7 +288,7 @@ class AccountSessions:
                 for attempt in (1, 2):
                     session = await self._session(account, user)
                     try:
-                        return await session.client.call_tool(request.name, request.args)
+                        return await session.call_tool(request.name, request.args)
                     except Exception as exc:
                         if not _is_broken_session(exc):
                             raise _call_error(account, exc) from exc
@@ -365,6 +375,8 @@ class _OwnedSession:
         self.loop = asyncio.get_running_loop()
         self._ready: asyncio.Future[ClientSession] = self.loop.create_future()
         self._stop = asyncio.Event()
+        self._ended = asyncio.Event()
+        self._end_reason = "closed"
         self._task: asyncio.Task[None] | None = None
         self._client: ClientSession | None = None
         self.closed = False
@@ -383,6 +395,25 @@ class _OwnedSession:
             and not self._task.done()
             and self.loop is asyncio.get_running_loop()
         )
+
+    async def call_tool(self, name: str, arguments: dict[str, Any]) -> CallToolResult:
+        """``ClientSession.call_tool``, failing fast if the session ends meanwhile.
+
+        When the transport dies, mcp 1.x cancels the session's receive loop before it can
+        fail the requests waiting on it, so a waiting call would hang until its timeout;
+        racing the call against the owner's end turns that into an immediate error.
+        """
+        call = asyncio.ensure_future(self.client.call_tool(name, arguments))
+        ended = asyncio.ensure_future(self._ended.wait())
+        try:
+            await asyncio.wait({call, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+            if not call.done():
+                call.cancel()
+        if call.done() and not call.cancelled():
+            return call.result()
+        raise _SessionEnded(f"the MCP session ended: {self._end_reason}")
 
     async def start(self, account: Account) -> None:
         self._task = asyncio.create_task(self._own(), name=f"mcp-session {self.label}")
@@ -423,10 +454,12 @@ class _OwnedSession:
                     self._ready.set_exception(exc)
             elif not self._stop.is_set():
                 logger.warning("MCP session %s ended: %s", self.label, _describe(exc))
+            self._end_reason = _describe(exc)
             if isinstance(exc, asyncio.CancelledError):
                 raise
         finally:
             self.closed = True
+            self._ended.set()
 
     async def aclose(self) -> None:
         """Ask the owner task to leave its contexts (closing the MCP session) and wait."""
@@ -471,6 +504,8 @@ def parse_call_aws_result(
         payload = payload["result"]
     if isinstance(payload, str):
         payload = _loads(payload, account_id, command)
+    if isinstance(payload, list):  # several runs (``--region *``): one entry per run
+        return {"results": [_one_of_many(item, account_id, command) for item in payload]}
     if not isinstance(payload, dict):
         raise AwsCommandError(f"unexpected call_aws response: {str(payload)[:200]}",
                               account_id=account_id, command=command)
@@ -498,6 +533,16 @@ def parse_call_aws_result(
     if token and "NextToken" not in data:
         data["NextToken"] = token
     return data
+
+
+def _one_of_many(item: Any, account_id: str | None, command: str | None) -> dict[str, Any]:
+    """One run of a multi-run answer; its failure is an entry, not the whole answer's."""
+    single = CallToolResult(content=[], structuredContent=item if isinstance(item, dict) else
+                            {"result": item})
+    try:
+        return parse_call_aws_result(single, account_id=account_id, command=command)
+    except AwsCommandError as exc:
+        return {"error": str(exc), "error_code": exc.error_code}
 
 
 def _loads(text: str, account_id: str | None, command: str | None) -> Any:
@@ -538,6 +583,10 @@ def _result_outcome(result: CallToolResult) -> dict[str, Any]:
     return {"outcome": "ok"}
 
 
+class _SessionEnded(Exception):
+    """The owner task of a session ended while a call was waiting on it."""
+
+
 def _leaves(exc: BaseException) -> list[BaseException]:
     if isinstance(exc, BaseExceptionGroup):
         return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
@@ -561,7 +610,8 @@ def _is_broken_session(exc: BaseException) -> bool:
     if isinstance(root, McpError):
         return root.error.code in (CONNECTION_CLOSED, _SESSION_TERMINATED)
     return isinstance(
-        root, anyio.ClosedResourceError | anyio.BrokenResourceError | anyio.EndOfStream
+        root,
+        _SessionEnded | anyio.ClosedResourceError | anyio.BrokenResourceError | anyio.EndOfStream,
     )
 
 

@@ -30,7 +30,7 @@ from langgraph.graph.message import add_messages
 from langgraph.prebuilt import ToolNode
 from langgraph.prebuilt.tool_node import ToolInvocationError
 
-from opsagent.access.errors import AwsCommandError, ReadOnlyViolation
+from opsagent.access import AwsCommandError, ReadOnlyViolation
 from opsagent.registry import Account
 
 # (account, user) -> the account's tools, each already behind the read-only guard.

@@ -229,7 +229,11 @@ def _resolve_accounts(refs: list[str], registry: Registry) -> list[str] | Refusa
             return Refusal(kind="unknown_account", message=str(exc))
         ids.extend(a.id for a in found if a.id not in ids)
     # A plan naming no account means "all accounts" (rule 3): the workload accounts.
-    return ids or [a.id for a in registry.workload_accounts]
+    if not ids:
+        return [a.id for a in registry.workload_accounts]
+    # Registry order, as the rule planner gives them: answers list accounts the same way.
+    order = [a.id for a in registry.all_accounts]
+    return sorted(ids, key=order.index)
 
 
 def _check_query(query: QueryOutput) -> ResourceQuery | Refusal:
@@ -282,9 +286,11 @@ def validate_output(output: PlanOutput, registry: Registry) -> Plan | Refusal:
     regions: list[str] | None = None
     if output.regions:
         regions = []
+        # The registry's own regions count too: one newer than this botocore's data is real.
+        configured = {r for a in registry.all_accounts for r in a.regions}
         for region in output.regions:
             code = region.strip().lower()
-            if code not in known_regions():
+            if code not in known_regions() and code not in configured:
                 return Refusal(
                     kind="unsupported",
                     message=f"{region!r} is not an AWS region; use a code like us-west-2.",

@@ -44,6 +44,7 @@ FOLLOWUP = "followup"  # "what about", "and" at the start of a question
 ANAPHORA = "anaphora"  # "them", "those", "the ones"
 MUTATION = "mutation"  # value: the verb; a request to change something
 TAG_CUE = "tag-cue"  # "tagged", "with tag": a tag filter follows
+TAG_WORD = "tag-word"  # "tag": a tag filter follows only if a key=value does
 NAME_CUE = "name-cue"  # "named", "whose name contains": a name filter follows
 NAME_WORD = "name-word"  # "name": a name filter follows only if a name-like value does
 OWNER_CUE = "owner-cue"  # "owned by", "belonging to": a team follows
@@ -365,6 +366,20 @@ CONDITION_WORDS: dict[str, tuple[str, ...]] = {
         "open to the internet on any port", "exposed publicly", "exposed", "open",
     ),
 }
+# "allowing inbound traffic from 0.0.0.0/0", "that accept connections from anywhere": the
+# ways to say a rule lets the whole internet in, built from their parts.
+_OPEN_LEADS = ("allow", "allows", "allowing", "permit", "permits", "permitting", "accept",
+               "accepts", "accepting", "with", "that allow", "that allows", "open", "")
+_OPEN_WHAT = ("", "traffic", "inbound", "inbound traffic", "ingress", "ingress traffic",
+              "all traffic", "access", "connections", "inbound access", "ssh", "rules")
+_OPEN_FROM = ("0.0.0.0/0", "::/0", "anywhere", "the internet", "the world", "everyone",
+              "any ip", "all ips", "any address", "any source", "the whole internet")
+CONDITION_WORDS["open-to-world"] += tuple(
+    " ".join(part for part in (lead, what, "from", source) if part)
+    for lead in _OPEN_LEADS for what in _OPEN_WHAT for source in _OPEN_FROM
+    if lead or what
+)
+
 # Each condition concept per resource type, as the condition names of state.CONDITIONS.
 CONDITION_MAP: dict[str, dict[str, str]] = {
     "unused": {"ec2:volume": "unattached", "ec2:elastic-ip": "unassociated"},
@@ -502,7 +517,7 @@ GROUP_WORDS: dict[str, tuple[str, ...]] = {
                "region-wise", "regionwise", "per region basis", "by-region"),
 }
 UNGROUP_WORDS: tuple[str, ...] = (
-    "in total", "overall", "altogether", "all together", "combined", "in all", "total across",
+    "in total", "overall", "altogether", "all together", "combined", "total across",
     "grand total", "no grouping", "without grouping", "ungrouped", "as one number",
     "single number", "one number",
 )
@@ -516,9 +531,11 @@ EXCLUDE_WORDS: tuple[str, ...] = (
     "ignore", "outside of", "outside", "omitting", "omit", "besides",
 )
 NEGATE_WORDS: tuple[str, ...] = ("not", "non", "never")
+# Add to the previous turn instead of replacing it ("staging too"). "including" is not here:
+# inside one question ("all accounts including central") a plain union says it.
 ADD_WORDS: tuple[str, ...] = (
-    "also", "too", "as well", "plus", "including", "include", "additionally", "in addition",
-    "as well as", "along with", "together with", "and also", "with also",
+    "also", "too", "as well", "plus", "additionally", "in addition", "as well as",
+    "and also", "on top of that", "add", "include",
 )
 ONLY_WORDS: tuple[str, ...] = ("only", "just", "solely", "exclusively", "merely", "restrict to")
 FOLLOWUP_WORDS: tuple[str, ...] = (
@@ -563,7 +580,7 @@ MUTATION_VERBS: tuple[str, ...] = (
     "stand up", "set up", "roll out", "rollout", "scale up", "scale down", "scale out",
     "scale in", "start up", "halt", "deactivate", "activate", "reactivate", "decommission",
     "retire", "expire", "evict", "drain", "cordon", "uncordon", "isolate", "quarantine",
-    "overwrite", "replicate", "sync", "enroll", "unenroll", "add",
+    "overwrite", "replicate", "sync", "enroll", "unenroll", "add", "make sure",
 )
 # Words that may stand between the start of a clause and a change verb and leave it an
 # imperative or a request: "please", "can you", "I want to", "let's", "go ahead and".
@@ -585,8 +602,8 @@ VERB_TRIGGERS: frozenset[str] = frozenset({
 })
 # "I want the dev boxes stopped": a wish, a change participle after the noun, no read verb.
 WANT_WORDS: tuple[str, ...] = (
-    "want", "need", "would like", "wish", "make sure", "i want", "we need", "i need",
-    "i would like", "we want",
+    "want", "need", "would like", "wish", "i want", "we need", "i need", "i would like",
+    "we want",
 )
 
 # ----- filters -----
@@ -636,7 +653,7 @@ IN_NAME_LEADS: frozenset[str] = frozenset({
 # "owned by team payments", "belonging to the payments team".
 OWNER_CUES: tuple[str, ...] = (
     "owned by", "belonging to", "belongs to", "belong to", "that belong to",
-    "managed by", "maintained by", "run by", "operated by", "used by", "owned by team",
+    "managed by", "maintained by", "run by", "operated by", "used by",
 )
 # Tag keys people name as teams ("the payments team", "owned by team payments").
 TEAM_WORDS: frozenset[str] = frozenset({"team", "squad", "group"})
@@ -690,8 +707,37 @@ FILLERS: frozenset[str] = frozenset({
     "show us", "give us", "for us", "reside", "resides", "residing", "live in", "lives",
     "contained", "stored", "kept", "assigned", "showing", "displaying", "gimme", "lemme",
     "ya", "yall", "folks", "guys", "opsagent", "agent", "bot", "assistant", "buddy",
-    "mate", "there are", "many", "we have", "do we", "inside of", "out of", "have got", "got any", "like to",
+    "mate", "there are", "many", "we have", "do we", "inside of", "out of", "have got",
+    "got any", "like to",
     "please show", "kinda", "sort of", "wanted", "trying", "try", "able to", "hoping",
     "hope", "could i", "may i", "can i", "see if", "seeing", "visible", "whatever",
-    "there is", "stuff like that", "etc", "at all", "then",
+    "there is", "stuff like that", "etc", "at all", "then", "break down", "broken down",
+    "breakdown", "breakdown of", "break out", "split", "split up", "give a breakdown", "it",
+    "its", "their", "his", "her", "including", "along with", "together with", "group",
+    "grouped", "arrange", "arranged", "organize", "organized",
+})
+# Tag keys common enough to read in "where owner is alice" even when the key is also a
+# word the planner knows ("service").
+COMMON_TAG_KEYS: frozenset[str] = frozenset({
+    "team", "owner", "project", "application", "app", "costcenter", "cost-center",
+    "cost_center", "department", "service", "product", "component", "tier", "customer",
+    "purpose", "contact", "squad", "business-unit", "businessunit", "domain", "system",
+})
+PUBLIC_WORDS: tuple[str, ...] = ("public", "publicly reachable", "internet reachable")
+# Resource types whose id is their name, so "describe the EKS cluster prod-main" names one.
+NAME_IS_ID: frozenset[str] = frozenset({
+    "s3:bucket", "rds:db-instance", "lambda:function", "ecs:cluster", "ecs:service",
+    "eks:cluster", "eks:nodegroup", "dynamodb:table", "cloudformation:stack", "iam:role",
+})
+# Name cues that name one thing exactly ("the cluster named prod-main").
+EXACT_NAME_CUES: frozenset[str] = frozenset({
+    "named", "called", "with name", "with the name", "with a name", "whose name is",
+    "name is", "where name is", "where the name is", "by name",
+})
+# Attributes people try to group or sort by that the plan cannot (asked for, then refused).
+GROUP_ATTRIBUTES: frozenset[str] = frozenset({
+    "state", "status", "type", "instance type", "size", "tag", "team", "owner", "name",
+    "age", "az", "availability zone", "zone", "engine", "runtime", "version", "class",
+    "family", "vpc", "subnet", "cost", "date", "time", "launch time", "creation date",
+    "service", "project", "application", "app", "kind",
 })

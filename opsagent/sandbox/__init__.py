@@ -14,6 +14,7 @@ start/stop/start gives a fresh organization each time.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -28,6 +29,11 @@ from opsagent.sandbox.seed import SeedResult, seed_organization
 log = logging.getLogger(__name__)
 
 REGISTRY_PATH = Path(__file__).with_name("demo-registry.json")
+
+# moto's state is process-wide: a second running Sandbox would seed into (and its stop()
+# would wipe) the first one's accounts.
+_running: Sandbox | None = None
+_running_lock = threading.Lock()
 
 __all__ = ["REGISTRY_PATH", "Sandbox", "serve_mcp", "start_sandbox"]
 
@@ -68,14 +74,22 @@ class Sandbox:
         return self._moto is not None
 
     def start(self) -> Sandbox:
+        global _running
         if self._moto is not None:
             return self
+        with _running_lock:
+            if _running is not None:
+                raise RuntimeError(
+                    "another Sandbox is running in this process; stop it first "
+                    "(moto's state is process-wide)"
+                )
+            _running = self
         started = time.perf_counter()
-        moto = MotoServer()
-        moto.start()
-        self._moto = moto
-        self.timings["moto"] = round(time.perf_counter() - started, 3)
         try:
+            moto = MotoServer()
+            moto.start()
+            self._moto = moto
+            self.timings["moto"] = round(time.perf_counter() - started, 3)
             if self._seed:
                 mark = time.perf_counter()
                 self._seeded = seed_organization(moto.endpoint)
@@ -91,21 +105,25 @@ class Sandbox:
         self.timings["total"] = round(time.perf_counter() - started, 3)
         log.info(
             "sandbox started",
-            extra={"aws_endpoint": moto.endpoint, "mcp_endpoint": self.mcp_endpoint,
+            extra={"aws_endpoint": self.aws_endpoint, "mcp_endpoint": self.mcp_endpoint,
                    "seconds": self.timings},
         )
         return self
 
     def stop(self) -> None:
+        global _running
         if self._mcp is not None:
             self._mcp.stop()
             self._mcp = None
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
-            # moto keeps its state in process-wide backends: forget this organization, so the
-            # next start seeds into empty accounts.
-            moto_api_backend.reset()
+        with _running_lock:
+            if _running is self:
+                # moto keeps its state in process-wide backends: forget this organization,
+                # so the next start seeds into empty accounts.
+                moto_api_backend.reset()
+                _running = None
         self._seeded = None
 
     def _running_moto(self) -> MotoServer:

@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import datetime
 import decimal
 import difflib
-import io
 import json
 import re
 import shlex
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import botocore.session
 import jmespath
@@ -103,7 +101,7 @@ class CliParser:
         command_table = driver._get_command_table()
         _check_choice("service", _first_positional(args), command_table)
         parser = driver._create_parser(command_table)
-        parsed_globals, remaining = _argparse(parser.parse_known_args, args)
+        parsed_globals, remaining = _argparse(parser, args)
         for dest, option in _REFUSED_GLOBALS.items():
             if getattr(parsed_globals, dest, None):
                 raise CommandError(f"{option} is not supported: the server decides where "
@@ -127,7 +125,7 @@ class CliParser:
         _check_choice("operation", _first_positional(remaining), operations,
                       service=parsed_globals.command)
         service_parser = service._create_parser()
-        parsed_service, remaining = _argparse(service_parser.parse_known_args, remaining)
+        parsed_service, remaining = _argparse(service_parser, remaining)
         operation = operations[parsed_service.operation]
         if not isinstance(operation, ServiceOperation):
             raise CommandError(
@@ -157,7 +155,7 @@ def _operation_call(
     )
     parser = operation._create_operation_parser(arg_table)
     operation._add_help(parser)
-    parsed_args, remaining = _argparse(parser.parse_known_args, args)
+    parsed_args, remaining = _argparse(parser, args)
     if parsed_args.help is not None:
         if parsed_args.help == "help":
             raise CommandError("help is not supported; call the operation itself")
@@ -225,6 +223,9 @@ def _tokens(cli_command: str) -> list[str]:
             f"Shell operators are not supported ({', '.join(operators)}): "
             "send one AWS CLI command"
         )
+    if "--version" in tokens:
+        # argparse would print the CLI version on the server's stdout and stop parsing.
+        raise CommandError("--version is not supported")
     if len(tokens) < 3:
         raise CommandError("The command must name a service and an operation (aws SERVICE OP)")
     return tokens[1:]
@@ -261,20 +262,29 @@ def _check_choice(
     raise CommandError(f"The {kind} '{value}'{where} does not exist.{hint}")
 
 
-def _argparse(parse: Any, args: list[str]) -> tuple[argparse.Namespace, list[str]]:
-    """Run an awscli argparse parser; its errors exit the process, here they become values."""
-    stderr = io.StringIO()
+def _argparse(
+    parser: argparse.ArgumentParser, args: list[str]
+) -> tuple[argparse.Namespace, list[str]]:
+    """Run an awscli argparse parser whose errors become CommandError instead of an exit."""
+
+    def error(message: str) -> NoReturn:
+        raise CommandError(message)
+
+    def leave(status: int = 0, message: str | None = None) -> NoReturn:
+        # --version and the like print and exit: neither makes sense for a server.
+        raise CommandError((message or "").strip() or "this option is not supported")
+
+    # argparse reports through self.error / self.exit, which print and end the process;
+    # these instances report to us instead (their class, shared, is left alone).
+    parser.error = error  # type: ignore[method-assign]
+    parser.exit = leave  # type: ignore[method-assign]
     try:
-        # argparse prints the error to stderr, then exits: keep the text, stop the exit.
-        with contextlib.redirect_stderr(stderr):
-            return parse(args)
-    except SystemExit:
-        message = stderr.getvalue().strip().splitlines()
-        detail = next((line for line in reversed(message) if "error:" in line), "")
-        raise CommandError(detail.split("error:", 1)[-1].strip() or "invalid arguments") from None
+        return parser.parse_known_args(args)
     except argparse.ArgumentError as exc:
         raise CommandError(str(exc)) from None
     except (ParamError, UnknownArgumentError, ValueError) as exc:
+        if isinstance(exc, CommandError):
+            raise
         raise CommandError(str(exc)) from None
 
 

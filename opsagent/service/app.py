@@ -592,6 +592,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             finally:
                 # No run outlives the service: stop them before the sessions close.
                 await tracker.cancel_all()
+        log.info(json.dumps({"event": "service_stopped"}))
 
     app = FastAPI(
         title="opsagent",
