@@ -401,6 +401,22 @@ def test_follow_up_adds_or_leaves_out(registry):
     assert [q.resource_type for q in plan.queries] == [VOLUME, EIP]
 
 
+def test_follow_up_to_the_other_accounts(registry):
+    first = planned("how many lambdas in prod", registry)
+    expect(planned("what about the other accounts?", registry, first), intent="count",
+           types=[LAMBDA], accounts=[STAGING, DEV])
+    expect(planned("switch to staging", registry, first), intent="count", types=[LAMBDA],
+           accounts=[STAGING])
+    expect(planned("can you break that down by region?", registry, first), intent="count",
+           types=[LAMBDA], accounts=[PROD], group="region")
+
+
+def test_which_accounts_answers_per_account(registry):
+    plan = planned("Which accounts have stopped instances?", registry)
+    expect(plan, intent="list", types=[EC2], accounts=WORKLOAD, states=["stopped"],
+           group="account")
+
+
 def test_follow_up_carries_a_condition_through_its_meaning(registry):
     first = planned("unattached volumes in staging", registry)
     expect(planned("and Elastic IPs?", registry, first), intent="list", types=[EIP],
@@ -542,7 +558,7 @@ def test_an_unknown_account_is_refused_naming_the_known_ones(registry, question)
     ("count instances by instance type", "not by instance type"),
     ("list buckets sorted by size", "sort"),
     ("public buckets in prod", "only for security groups"),
-    ("running buckets", "no 'running' state"),
+    ("running buckets", "no state to filter on"),
     ("stopped lambdas in dev", "no 'stopped' state"),
     ("instances in eu-west-9", "region 'eu-west-9'"),
     ("list services in the payments ECS cluster", "inside or attached to"),

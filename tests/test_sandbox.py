@@ -11,12 +11,14 @@ import socket
 import subprocess
 import sys
 import textwrap
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import boto3
 import botocore.exceptions
+import httpx
 import pytest
 
 from opsagent.registry import load_registry
@@ -212,6 +214,24 @@ def test_unknown_access_key_cannot_assume_roles(sandbox: Sandbox) -> None:
     with pytest.raises(botocore.exceptions.ClientError) as info:
         _assume(sandbox, stranger, MEMBER_ACCOUNTS[0])
     assert info.value.response["Error"]["Code"] == "InvalidClientTokenId"
+
+
+def test_unsigned_assume_role_is_refused(sandbox: Sandbox) -> None:
+    body = urllib.parse.urlencode(
+        {
+            "Action": "AssumeRole",
+            "Version": "2011-06-15",
+            "RoleArn": f"arn:aws:iam::{MEMBER_ACCOUNTS[0]}:role/{READ_ONLY_ROLE}",
+            "RoleSessionName": "anonymous",
+        }
+    )
+    answer = httpx.post(
+        sandbox.aws_endpoint,
+        content=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert answer.status_code == 403
+    assert "<Code>MissingAuthenticationToken</Code>" in answer.text
 
 
 def test_the_moto_account_header_cannot_pick_an_account(

@@ -31,8 +31,8 @@ WORKLOAD = {PRODUCTION, STAGING, DEVELOPMENT}
 
 def test_langgraph_json_names_the_factory_and_the_lifespan_app() -> None:
     config = json.loads((ROOT / "langgraph.json").read_text())
-    assert config["graphs"] == {"opsagent": "./opsagent/service/studio.py:graph"}
-    assert config["http"]["app"] == "./opsagent/service/studio.py:app"
+    assert config["graphs"] == {"opsagent": "opsagent.service.studio:graph"}
+    assert config["http"]["app"] == "opsagent.service.studio:app"
     assert ".langgraph_api/" in (ROOT / ".gitignore").read_text().split()
 
 
@@ -51,12 +51,13 @@ async def test_factory_graph_has_no_checkpointer_and_one_sandbox() -> None:
 async def test_langgraph_dev_streams_an_all_accounts_run(tmp_path: Path) -> None:
     port = free_port()
     env = clean_env(LANGGRAPH_CLI_NO_ANALYTICS="1", LANGGRAPH_NO_VERSION_CHECK="1")
-    # Run from a scratch directory: .langgraph_api/ (the dev server's state) lands there.
+    # From the repository root, as a developer runs it (langgraph resolves http.app against
+    # the working directory); its state goes to .langgraph_api/, which git ignores.
+    # --no-reload: other edits in the tree must not restart the server mid-test.
     server = ServiceProcess(
-        env, tmp_path, port=port, health="/ok",
+        env, ROOT, port=port, health="/ok", log_dir=tmp_path,
         command=[str(VENV_BIN / "langgraph"), "dev", "--no-browser", "--no-reload",
-                 "--host", "127.0.0.1", "--port", str(port),
-                 "--config", str(ROOT / "langgraph.json")],
+                 "--host", "127.0.0.1", "--port", str(port)],
     )
     with server:
         client = get_client(url=server.url)
@@ -93,7 +94,7 @@ async def test_langgraph_dev_streams_an_all_accounts_run(tmp_path: Path) -> None
     assert server.proc is not None and server.proc.returncode in (0, -signal.SIGTERM)
     log = server.log()
     assert "Traceback" not in log, log
-    assert (tmp_path / ".langgraph_api").is_dir()
+    assert (ROOT / ".langgraph_api").is_dir()
 
 
 @pytest.fixture(autouse=True)

@@ -205,7 +205,12 @@ async def dynamodb_tables(call: CallAws, account: Account, region: str, q: Resou
     async def one(name: str) -> Resource:
         table = (await call(command("dynamodb", "describe-table", "--table-name", name,
                                     region=region))).get("Table", {})
-        return row(account, region, "dynamodb:table", id=name, name=name,
+        tags: dict[str, str] = {}
+        if q.tags or q.intent == "describe":
+            tags = tag_dict((await call(command(
+                "dynamodb", "list-tags-of-resource", "--resource-arn", table["TableArn"],
+                region=region))).get("Tags"))
+        return row(account, region, "dynamodb:table", id=name, name=name, tags=tags,
                    state=(table.get("TableStatus") or "").lower() or None,
                    details={"items": table.get("ItemCount"),
                             "billing": table.get("BillingModeSummary", {}).get("BillingMode")})

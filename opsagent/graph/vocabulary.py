@@ -33,6 +33,7 @@ UNGROUP = "ungroup"  # "in total", "overall": one figure, no grouping
 ACCOUNT_NOUN = "account-noun"  # "account", "environment"
 REGION_NOUN = "region-noun"  # "region"
 ALL_ACCOUNTS = "all-accounts"  # value: "" or "group" (each account = all and grouped)
+OTHER_ACCOUNTS = "other-accounts"  # "the other accounts": those the last turn did not ask
 ALL_REGIONS = "all-regions"  # value: "" or "group"
 QUANTIFIER = "quantifier"  # all / every / each / across / any, before "accounts" or "regions"
 REGION = "region"  # value: region code
@@ -464,6 +465,7 @@ INTENT_WORDS: dict[str, tuple[str, ...]] = {
         "status of", "state of", "description", "full details", "what is the status of",
         "what is the state of", "details about", "details on", "info on", "info about",
         "information about", "information on", "specs", "properties", "attributes",
+        "more details", "more info", "more information", "more detail", "full info",
     ),
 }
 
@@ -480,8 +482,10 @@ QUANTIFIERS: tuple[str, ...] = ("all", "every", "each", "across", "any")
 QUANTIFIER_FILLERS: frozenset[str] = frozenset({
     "of", "our", "the", "my", "your", "these", "those", "single", "aws", "workload",
     "member", "registered", "known", "configured", "managed", "linked", "one", "two",
-    "three", "four", "five", "other", "different", "separate", "individual", "enabled",
+    "three", "four", "five", "2", "3", "4", "5", "6", "7", "8", "9", "other", "different",
+    "separate", "individual", "enabled",
     "active", "available", "supported", "relevant", "company", "org", "organization",
+    "organisation",
 })
 # Phrases that alone mean every workload account.
 ALL_ACCOUNT_WORDS: tuple[str, ...] = (
@@ -492,6 +496,16 @@ ALL_ACCOUNT_WORDS: tuple[str, ...] = (
     "in the organization", "in our organization", "whole org", "whole organization",
     "entire org", "entire organization", "across org", "fleet wide", "fleet-wide",
     "workload account", "anywhere",
+)
+ALL_ACCOUNT_WORDS += tuple(
+    p.replace("organization", "organisation") for p in ALL_ACCOUNT_WORDS if "organization" in p
+)
+# In a follow-up: the workload accounts the previous question did not cover.
+OTHER_ACCOUNT_WORDS: tuple[str, ...] = (
+    "other account", "the other account", "the rest", "rest of the account",
+    "the rest of the account", "remaining account", "the remaining account",
+    "other environment", "the other environment", "the others", "everywhere else",
+    "all other account", "every other account", "the rest of them",
 )
 ALL_REGION_WORDS: tuple[str, ...] = ("all over the world", "globally", "worldwide")
 # "per account", "by region": what comes after GROUP_BY_WORDS.
@@ -543,6 +557,7 @@ FOLLOWUP_WORDS: tuple[str, ...] = (
     "same question for", "same but", "same", "now", "ok", "okay", "then", "and what about",
     "and how about", "ok and", "okay and", "now show", "instead", "now for", "and for",
     "repeat for", "do the same for", "same with", "same again", "ok now", "right and",
+    "switch to", "change to", "move to", "go to", "now do", "now try", "try again for",
 )
 # Follow-up words that only mark a follow-up at the start of a question ("and in staging?").
 FOLLOWUP_AT_START: frozenset[str] = frozenset({"and", "now", "ok", "okay", "then"})
@@ -714,7 +729,8 @@ FILLERS: frozenset[str] = frozenset({
     "there is", "stuff like that", "etc", "at all", "then", "break down", "broken down",
     "breakdown", "breakdown of", "break out", "split", "split up", "give a breakdown", "it",
     "its", "their", "his", "her", "including", "along with", "together with", "group",
-    "grouped", "arrange", "arranged", "organize", "organized",
+    "grouped", "arrange", "arranged", "organize", "organized", "break", "break it down",
+    "break that down", "break this down", "break them down", "break those down",
 })
 # Tag keys common enough to read in "where owner is alice" even when the key is also a
 # word the planner knows ("service").

@@ -53,7 +53,7 @@ _REFUSED_GLOBALS = {
     "profile": "--profile",
     "ca_bundle": "--ca-bundle",
 }
-# Regions S3 and IAM-style global services report (as the real server does for list-buckets).
+# S3 calls the real server reports as "Global" when no --region was given.
 _GLOBAL_S3_OPERATIONS = {"ListBuckets"}
 
 

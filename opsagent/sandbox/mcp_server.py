@@ -47,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -82,6 +83,7 @@ MCP_SERVICE = "aws-mcp"
 MCP_REGION = "us-east-1"
 MCP_PATH = "/mcp"
 MAX_BATCH_COMMANDS = 20
+_REGION_WILDCARD = re.compile(r"--region\s+\*(?=\s|$)")
 # moto ignores signatures; when the caller's secret cannot be resolved, any value signs.
 _UNRESOLVED_SECRET = "secret-not-resolvable-by-the-sandbox"
 
@@ -117,17 +119,10 @@ class CommandRunner:
 
     def expand_regions(self, cli_command: str, caller: Caller) -> list[str]:
         """``--region *`` becomes one command per enabled region of the caller's account."""
-        tokens = cli_command.split()
-        if "--region" not in tokens:
+        if _REGION_WILDCARD.search(cli_command) is None:
             return [cli_command]
-        index = tokens.index("--region")
-        if index + 1 >= len(tokens) or tokens[index + 1].startswith("--"):
-            raise CommandError("--region parameter requires a value")
-        if tokens[index + 1] != "*":
-            return [cli_command]
-        base = " ".join(tokens[:index] + tokens[index + 2 :])
         regions = self.executor.enabled_regions(self.credentials(caller))
-        return [f"{base} --region {region}" for region in regions]
+        return [_REGION_WILDCARD.sub(f"--region {region}", cli_command) for region in regions]
 
     def run(self, cli_command: str, caller: Caller, max_results: int | None) -> dict[str, Any]:
         parsed = self.parser.parse(cli_command)

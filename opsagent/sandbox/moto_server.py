@@ -114,14 +114,16 @@ def _sts_params(environ: Environ) -> dict[str, str] | None:
     """The query parameters of an STS request (body or query string), None for other services."""
     auth = environ.get("HTTP_AUTHORIZATION", "")
     match = _CREDENTIAL_RE.search(auth)
-    host = environ.get("HTTP_HOST", "")
-    is_sts = (match is not None and match.group(4) == "sts") or host.startswith("sts.")
+    is_sts = (match is not None and match.group(4) == "sts") or environ.get(
+        "HTTP_HOST", ""
+    ).startswith("sts.")
+    if auth and not is_sts:
+        return None  # signed for another service: not ours to look at, body left unread
     params = dict(urllib.parse.parse_qsl(environ.get("QUERY_STRING", "")))
-    content_type = environ.get("CONTENT_TYPE", "")
-    if content_type.startswith("application/x-www-form-urlencoded"):
-        body = _read_body(environ)
-        params.update(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))
-    if is_sts or (not auth and params.get("Action") == "AssumeRole"):
+    if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        params.update(urllib.parse.parse_qsl(_read_body(environ).decode("utf-8", "replace")))
+    # An unsigned AssumeRole still has to be refused as AWS refuses it.
+    if is_sts or params.get("Action") == "AssumeRole":
         return params
     return None
 

@@ -486,6 +486,10 @@ class _AccountRow(Protocol):
 _Row = TypeVar("_Row", bound=_AccountRow)
 
 
+# Public AMI ids are the same in every account of a region: looked up once per region.
+_PUBLIC_IMAGES: dict[str, str] = {}
+
+
 def _tags(**tags: str) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
 
@@ -514,6 +518,7 @@ class AccountBuilder:
         self.instance_ids: dict[str, str] = {}
         self.instance_zones: dict[str, str] = {}
         self.vpc_ids: dict[str, str] = {}
+        self.subnet_ids: dict[str, list[str]] = {}
 
     def client(self, service: str, region: str = E1) -> BaseClient:
         key = (service, region)
@@ -595,10 +600,12 @@ class AccountBuilder:
 
     def _image_id(self, region: str) -> str:
         # moto ships real public AMI ids per region; take the same Amazon Linux one every run.
-        images = self.client("ec2", region).describe_images(
-            Owners=["amazon"], Filters=[{"Name": "name", "Values": ["amzn2-ami-hvm-*"]}]
-        )["Images"]
-        return sorted(image["ImageId"] for image in images)[0]
+        if region not in _PUBLIC_IMAGES:
+            images = self.client("ec2", region).describe_images(
+                Owners=["amazon"], Filters=[{"Name": "name", "Values": ["amzn2-ami-hvm-*"]}]
+            )["Images"]
+            _PUBLIC_IMAGES[region] = sorted(image["ImageId"] for image in images)[0]
+        return _PUBLIC_IMAGES[region]
 
     def instances(self) -> None:
         rows = _rows(INSTANCES, self.account)
@@ -724,10 +731,12 @@ class AccountBuilder:
             )
 
     def _default_subnets(self, region: str) -> list[str]:
-        subnets = self.client("ec2", region).describe_subnets(
-            Filters=[{"Name": "default-for-az", "Values": ["true"]}]
-        )["Subnets"]
-        return sorted(s["SubnetId"] for s in subnets)[:2]
+        if region not in self.subnet_ids:
+            subnets = self.client("ec2", region).describe_subnets(
+                Filters=[{"Name": "default-for-az", "Values": ["true"]}]
+            )["Subnets"]
+            self.subnet_ids[region] = sorted(s["SubnetId"] for s in subnets)[:2]
+        return self.subnet_ids[region]
 
     def eks(self) -> None:
         for row in _rows(EKS_CLUSTERS, self.account):

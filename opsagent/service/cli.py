@@ -52,13 +52,28 @@ def render_answer(answer: Answer, console: Console = out) -> None:
     console.print(answer.text)
     if not answer.resources:
         return
-    table = Table(show_lines=False)
-    for column in ("Account", "Region", "Type", "ID", "Name", "State", "Tags"):
-        table.add_column(column)
-    for row in answer.resources:
-        tags = ", ".join(f"{k}={v}" for k, v in sorted(row.tags.items()) if k != "Name")
-        table.add_row(f"{row.account_alias} ({row.account_id})", row.region, row.resource_type,
-                      row.id, row.name or "", row.state or "", tags)
+    rows = answer.resources
+
+    def tags(row) -> str:
+        return ", ".join(f"{k}={v}" for k, v in sorted(row.tags.items()) if k != "Name")
+
+    # Columns that would be empty or repeat another one are left out to keep tables narrow.
+    columns: list[tuple[str, Any]] = [("Account", lambda r: r.account_alias),
+                                      ("Region", lambda r: r.region)]
+    if len({r.resource_type for r in rows}) > 1:
+        columns.append(("Type", lambda r: r.resource_type))
+    columns.append(("ID", lambda r: r.id))
+    if any(r.name and r.name != r.id for r in rows):
+        columns.append(("Name", lambda r: r.name or ""))
+    if any(r.state for r in rows):
+        columns.append(("State", lambda r: r.state or ""))
+    if any(tags(r) for r in rows):
+        columns.append(("Tags", tags))
+    table = Table()
+    for title, _ in columns:
+        table.add_column(title, overflow="fold")
+    for row in rows:
+        table.add_row(*(value(row) for _, value in columns))
     console.print(table)
 
 

@@ -1,7 +1,7 @@
 """LangGraph Studio's entry point: `langgraph dev` serves the supervisor graph from here.
 
-langgraph.json names `graph` (the factory) and `app` (a route-less app whose lifespan stops
-the agent when the server stops). The graph is compiled WITHOUT a checkpointer: the LangGraph
+langgraph.json names `graph` (the factory) and `app` (a route-less app whose lifespan starts
+the agent with the server and stops it when the server stops), both by module path. The graph is compiled WITHOUT a checkpointer: the LangGraph
 server attaches its own to every run. Our checkpointer belongs to `opsagent serve` only.
 
 The agent (sandbox, MCP sessions, graph) is opened once per server process, on the first
@@ -59,18 +59,26 @@ class _Shared:
 _shared = _Shared()
 
 
+def _holder() -> _Shared:
+    # langgraph may load this file by path, as a second module object next to the imported
+    # one; both must share one agent, so the holder always comes from the imported module.
+    import opsagent.service.studio as canonical
+
+    return canonical._shared
+
+
 async def graph(config: RunnableConfig) -> Any:
     """The graph factory langgraph.json points at: the shared agent's uncheckpointed graph."""
-    return (await _shared.get()).graph
+    return (await _holder().get()).graph
 
 
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
-    await _shared.get()  # start the sandbox with the server, not on the first click
+    await _holder().get()  # start the sandbox with the server, not on the first click
     try:
         yield
     finally:
-        await _shared.close()
+        await _holder().close()
 
 
 # Mounted by langgraph.json's "http.app": no routes, only the lifespan.

@@ -42,6 +42,7 @@ def plan_question(
     # noun with no verb and no place ("databases?"), which only makes sense after a question.
     bare = not reading.intents and not (
         reading.named_accounts or reading.all_accounts or reading.excluded_accounts
+        or reading.other_accounts
         or reading.regions or reading.all_regions or reading.excluded_regions
     )
     followup = previous is not None and (
@@ -102,9 +103,13 @@ def _plan(reading: Reading, registry: Registry, base: Plan | None) -> Plan | Ref
     for f in reading.states:
         supported = [t for t in types if _states_for(t, f) is not None]
         if not supported or (f.attached is not None and f.attached not in supported):
-            who = RESOURCE_TYPES[f.attached or types[0]][1]
-            states = ", ".join(V.TYPE_STATES.get(f.attached or types[0], ())) or "none"
-            problems.append(f"{who} have no '{f.text}' state (their states: {states}).")
+            rtype = f.attached or types[0]
+            who = RESOURCE_TYPES[rtype][1]
+            states = ", ".join(V.TYPE_STATES.get(rtype, ()))
+            problems.append(
+                f"{who} have no '{f.text}' state (their states: {states})." if states
+                else f"{who} have no state to filter on, so not '{f.text}'."
+            )
     for f in reading.conditions:
         concept = "open-to-world" if f.concept == "public" else f.concept
         mapping = V.CONDITION_MAP.get(concept, {})
@@ -113,7 +118,7 @@ def _plan(reading: Reading, registry: Registry, base: Plan | None) -> Plan | Ref
         ):
             what = " or ".join(RESOURCE_TYPES[t][1] for t in mapping) or "nothing"
             problems.append(f"'{f.text}' is something I can check only for {what}.")
-    exact_names = [v for v, cue in reading.names if cue in V.EXACT_NAME_CUES and "*" not in v]
+    exact_names = [v for v, cue in reading.names if cue in V.EXACT_NAME_CUES]
     names = [v for v, _ in reading.names]
     if len(set(names)) > 1:
         problems.append("I can filter on one name at a time.")
@@ -133,7 +138,13 @@ def _plan(reading: Reading, registry: Registry, base: Plan | None) -> Plan | Ref
     # ----- accounts -----
     workload = [a.id for a in registry.workload_accounts]
     implicit = False
-    if reading.all_accounts or reading.named_accounts:
+    if reading.other_accounts and base is None:
+        return _unsupported(reading, registry, [
+            "'The other accounts' needs an earlier question to be other than."
+        ])
+    if reading.other_accounts and base is not None:
+        chosen = [a for a in workload if a not in base.accounts] + reading.named_accounts
+    elif reading.all_accounts or reading.named_accounts:
         chosen = (workload if reading.all_accounts else []) + reading.named_accounts
         if base is not None and reading.add:
             chosen = base.accounts + chosen

@@ -61,6 +61,7 @@ class Reading:
     named_accounts: list[str] = field(default_factory=list)
     excluded_accounts: list[str] = field(default_factory=list)
     all_accounts: bool = False
+    other_accounts: bool = False
     regions: list[str] = field(default_factory=list)
     excluded_regions: list[str] = field(default_factory=list)
     all_regions: bool = False
@@ -93,8 +94,9 @@ class Reading:
         return bool(
             self.types or self.states or self.conditions or self.tags or self.names or self.ids
             or self.named_accounts or self.excluded_accounts or self.all_accounts
-            or self.regions or self.excluded_regions or self.all_regions or self.groups
-            or self.ungroup or (self.intents and not besides_intent)
+            or self.other_accounts or self.regions or self.excluded_regions
+            or self.all_regions or self.groups or self.ungroup
+            or (self.intents and not besides_intent)
         )
 
 
@@ -103,7 +105,9 @@ def family(rtype: str) -> str:
 
 
 def read_question(question: str, registry: Registry, previous: Plan | None,
-          ignore_changes: bool = False) -> Reading:
+                  ignore_changes: bool = False) -> Reading:
+    """What one question says. `previous` only settles ambiguous nouns ("the clusters?");
+    `ignore_changes` reads a change request as the read it implies ("delete X" -> X)."""
     scanner = Scanner(tokenize(question), registry)
     items = scanner.scan()
     reading = Reading(notes=list(scanner.notes))
@@ -198,6 +202,8 @@ def read_question(question: str, registry: Registry, previous: Plan | None,
             reading.all_accounts = True
             if it.value == "group":
                 reading.groups.append("account")
+        elif kind == V.OTHER_ACCOUNTS:
+            reading.other_accounts = True
         elif kind == V.ALL_REGIONS:
             reading.all_regions = True
             if it.value == "group":

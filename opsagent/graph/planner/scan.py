@@ -79,6 +79,8 @@ ACCOUNT_PREPS = frozenset({"in", "from", "within", "inside", "under"})
 
 @dataclass
 class Item:
+    """One thing the scanner found: a kind (vocabulary.py's or the ones above) and a value."""
+
     kind: str
     value: str = ""
     extra: tuple[str, ...] = ()
@@ -89,11 +91,13 @@ class Item:
 
 
 class Scanner:
+    """Reads the tokens of one question left to right into items."""
+
     def __init__(self, tokens: list[Token], registry: Registry) -> None:
         self.t = tokens
-        self.registry = registry
+        self.words = registry.reference_words()
         self.accounts = PhraseIndex()
-        for word, ids in registry.reference_words().items():
+        for word, ids in self.words.items():
             self.accounts.add(word, V.Meaning(ACCOUNT, ",".join(ids)))
         self.items: list[Item] = []
         self.notes: list[str] = []
@@ -165,7 +169,7 @@ class Scanner:
         if token.kind == KV:
             return self.key_value(i)
         if token.kind == QUOTED:
-            ids = self.registry.reference_words().get(" ".join(token.norm.split()))
+            ids = self.words.get(" ".join(token.norm.split()))
             if ids:
                 return self.emit(ACCOUNT, i, i + 1, ",".join(ids))
             return self.emit(VALUE, i, i + 1, token.raw)
@@ -258,7 +262,7 @@ class Scanner:
         token = self.t[i]
         norm = token.norm
         if re.fullmatch(r"\d{12}", norm):
-            ids = self.registry.reference_words().get(norm)
+            ids = self.words.get(norm)
             if ids:
                 return self.emit(ACCOUNT, i, i + 1, ",".join(ids))
             return self.emit(UNKNOWN_ACCOUNT, i, i + 1, norm)
@@ -291,7 +295,7 @@ class Scanner:
             natural = parts[-1] if parts else rest
         account = arn.group("account")
         if account:
-            ids = self.registry.reference_words().get(account)
+            ids = self.words.get(account)
             if not ids:
                 return self.emit(UNKNOWN_ACCOUNT, i, i + 1, account)
             self.emit(ACCOUNT, i, i, ",".join(ids), ("from-arn",))
@@ -312,7 +316,7 @@ class Scanner:
         if lower == "region" and value.lower() in V.REGIONS:
             return self.emit(V.REGION, i, i + 1, value.lower())
         if lower in {"account", "acct"}:
-            ids = self.registry.reference_words().get(value.lower())
+            ids = self.words.get(value.lower())
             if ids:
                 return self.emit(ACCOUNT, i, i + 1, ",".join(ids))
             return self.emit(UNKNOWN_ACCOUNT, i, i + 1, value)
@@ -487,7 +491,10 @@ class Scanner:
             k += 1
         if k >= len(self.t) or self.t[k].kind not in (WORD, QUOTED, KV):
             return self.emit(PROBLEM, i, k, f"'{self.t[i].raw}' needs a name after it.")
-        return self.emit(NAME, i, k + 1, _clean_name(self.t[k].raw), (cue,))
+        raw = self.t[k].raw
+        # A wildcard ("api-*") asks for a part of a name, never one exact name.
+        wildcard = "*" in raw or "%" in raw
+        return self.emit(NAME, i, k + 1, _clean_name(raw), (f"{cue}*" if wildcard else cue,))
 
     def owner(self, i: int, j: int) -> int:
         k = self.skip(j, {"the", "a"})

@@ -256,6 +256,7 @@ def _build_static_index() -> PhraseIndex:
         add_all(V.GROUP, phrases, target)
     add_all(V.UNGROUP, V.UNGROUP_WORDS)
     add_all(V.ALL_ACCOUNTS, V.ALL_ACCOUNT_WORDS, "all")
+    add_all(V.OTHER_ACCOUNTS, V.OTHER_ACCOUNT_WORDS, "other")
     add_all(V.ALL_REGIONS, V.ALL_REGION_WORDS, "all")
     add_all(V.EXCLUDE, V.EXCLUDE_WORDS)
     add_all(V.NEGATE, V.NEGATE_WORDS)
@@ -303,7 +304,8 @@ REGION_NOUNS = _small_index(V.REGION_NOUNS, V.REGION_NOUN)
 # When a phrase has several meanings and is not a change verb in verb position, the first
 # kind in this list wins. Fillers come last so a real meaning always beats them.
 PRIORITY: tuple[str, ...] = (
-    V.RESOURCE, V.AMBIGUOUS, V.UNSUPPORTED, V.REGION, V.ALL_ACCOUNTS, V.ALL_REGIONS, V.GROUP,
+    V.RESOURCE, V.AMBIGUOUS, V.UNSUPPORTED, V.REGION, V.ALL_ACCOUNTS, V.OTHER_ACCOUNTS,
+    V.ALL_REGIONS, V.GROUP,
     V.UNGROUP, V.GROUP_BY, V.SORT_BY, V.STATE, V.CONDITION, V.PUBLIC, V.TAG_CUE, V.NAME_CUE,
     V.OWNER_CUE, V.ATTACHED_TO, V.INTENT, V.ACCOUNT_NOUN, V.REGION_NOUN, V.EXCLUDE, V.NEGATE,
     V.ADD, V.ONLY, V.WANT, V.FOLLOWUP, V.ANAPHORA, V.GENERIC, V.PREP, V.TAG_WORD,
