@@ -246,6 +246,7 @@ PARAPHRASES: list[tuple[str, dict[str, Any]]] = [
                                             accounts=[STAGING, DEV])),
     ("instances in 333333333333 and 444444444444",
      dict(intent="list", types=[EC2], accounts=[STAGING, DEV])),
+    ("tables across the organisation", dict(intent="list", types=[TABLE], accounts=WORKLOAD)),
     ("buckets in every account including central",
      dict(intent="list", types=[S3], accounts=[CENTRAL, *WORKLOAD])),
     # regions
@@ -260,6 +261,8 @@ PARAPHRASES: list[tuple[str, dict[str, Any]]] = [
     ("EKS clusters in eu-west-1 in staging",
      dict(intent="list", types=[EKS], accounts=[STAGING], regions=["eu-west-1"])),
     ("VPCs in every region", dict(intent="list", types=[VPC], accounts=WORKLOAD)),
+    ("stacks in US East (N. Virginia)", dict(intent="list", types=[STACK], accounts=WORKLOAD,
+                                            regions=["us-east-1"])),
     ("count instances in each region",
      dict(intent="count", types=[EC2], accounts=WORKLOAD, group="region")),
     ("number of lambdas in staging broken down by region",

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from opsagent.access import AwsCommandError
 from opsagent.graph.state import Resource, ResourceQuery
 from opsagent.registry import Account
 
@@ -157,8 +158,8 @@ async def s3_buckets(call: CallAws, account: Account, region: str, q: ResourceQu
             try:
                 tags = tag_dict((await call(command("s3api", "get-bucket-tagging", "--bucket",
                                                     name, region=region))).get("TagSet"))
-            except Exception as exc:  # NoSuchTagSet is how S3 says "no tags"
-                if "NoSuchTagSet" not in str(exc):
+            except AwsCommandError as exc:  # NoSuchTagSet is how S3 says "no tags"
+                if exc.error_code != "NoSuchTagSet":
                     raise
         return row(account, bucket_region, "s3:bucket", id=name, name=name, state=None,
                    tags=tags, details={"created": bucket.get("CreationDate")})

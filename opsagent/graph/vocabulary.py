@@ -30,6 +30,7 @@ GROUP = "group"  # value: account | region
 GROUP_BY = "group-by"  # "by", "grouped by", "per": followed by what to group on
 SORT_BY = "sort-by"  # "sorted by": the planner cannot sort
 UNGROUP = "ungroup"  # "in total", "overall": one figure, no grouping
+COMPARE = "compare"  # "prod vs staging": side by side, so grouped by what is compared
 ACCOUNT_NOUN = "account-noun"  # "account", "environment"
 REGION_NOUN = "region-noun"  # "region"
 ALL_ACCOUNTS = "all-accounts"  # value: "" or "group" (each account = all and grouped)
@@ -530,6 +531,10 @@ GROUP_WORDS: dict[str, tuple[str, ...]] = {
     "region": ("per-region", "region by region", "region-by-region", "regionally",
                "region-wise", "regionwise", "per region basis", "by-region"),
 }
+COMPARE_WORDS: tuple[str, ...] = (
+    "vs", "versus", "compared to", "compared with", "compare", "comparing", "against",
+    "side by side", "compare between",
+)
 UNGROUP_WORDS: tuple[str, ...] = (
     "in total", "overall", "altogether", "all together", "combined", "total across",
     "grand total", "no grouping", "without grouping", "ungrouped", "as one number",

@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from opsagent.access import AccountAccessDenied, AccountTimeout, ReadOnlyViolation
+from opsagent.access import AccessError
 from opsagent.graph.resources import GLOBAL_REGION, KINDS, matches
 from opsagent.graph.state import AccountResult, Plan, Resource
 from opsagent.registry import Account
@@ -54,14 +54,12 @@ async def run_account(
                 if freeform is None:
                     raise RuntimeError("this question needs a model; none is configured")
                 note = await freeform(account, user, plan.freeform)
-    except AccountAccessDenied as exc:
-        status, error = "denied", str(exc)
-    except (TimeoutError, AccountTimeout):
+    except AccessError as exc:  # denied, timeout, unreachable, AWS error, guard refusal
+        status, error = exc.status, str(exc)
+    except TimeoutError:
         status, error = "timeout", f"no answer from {account.alias} within {deadline_s:g}s"
-    except ReadOnlyViolation as exc:
-        status, error = "error", str(exc)
     except Exception as exc:  # any other failure stays this account's failure
-        status, error = "error", f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
+        status, error = "error", str(exc) or type(exc).__name__
     return AccountResult(
         account_id=account.id,
         alias=account.alias,

@@ -391,7 +391,12 @@ _READ_ONLY_POLICY = json.dumps(
         "Statement": [
             {
                 "Effect": "Allow",
-                "Action": ["*:Describe*", "*:List*", "*:Get*", "s3:GetBucketLocation"],
+                "Action": [
+                    f"{service}:{verb}*"
+                    for service in ("ec2", "rds", "lambda", "ecs", "eks", "dynamodb",
+                                    "cloudformation", "iam", "s3")
+                    for verb in ("Describe", "List", "Get")
+                ],
                 "Resource": "*",
             }
         ],

@@ -68,6 +68,7 @@ class Reading:
     intents: set[str] = field(default_factory=set)
     groups: list[str] = field(default_factory=list)
     ungroup: bool = False
+    compare: bool = False
     followup: bool = False
     anaphora: bool = False
     add: bool = False
@@ -219,6 +220,8 @@ def read_question(question: str, registry: Registry, previous: Plan | None,
                 reading.groups.append("region")
         elif kind == V.UNGROUP:
             reading.ungroup = True
+        elif kind == V.COMPARE:
+            reading.compare = True
         elif kind == TAG:
             reading.tags[it.value] = it.extra[0]
         elif kind == NAME:
@@ -258,6 +261,15 @@ def read_question(question: str, registry: Registry, previous: Plan | None,
             pass  # their arguments were read by the scanner
     if negate_next:
         reading.problems.append("I couldn't tell what 'not' applies to.")
+    if reading.compare and not reading.groups:
+        # "prod vs staging" compares accounts, "Oregon vs Ohio" regions: side by side.
+        if len(set(reading.named_accounts)) > 1:
+            reading.groups.append("account")
+        elif len(set(reading.regions)) > 1:
+            reading.groups.append("region")
+        elif reading.types:
+            reading.problems.append("I couldn't tell what to compare; name two accounts or "
+                                    "two regions.")
     if not reading.types:
         # "describe i-0abc1234": the id's shape names the resource type.
         reading.types = list(dict.fromkeys(t for _, t in reading.ids if t is not None))

@@ -347,7 +347,7 @@ class Scanner:
         connector = CONNECTORS.match(self.t, j)
         if connector is not None:
             j += connector.length
-        if j >= len(self.t) or self.t[j].kind not in (WORD, QUOTED, KV):
+        if j >= len(self.t) or self.t[j].kind not in (WORD, QUOTED):
             return None
         if self.t[j].kind == WORD and self.t[j].norm in V.FILLERS | {"in", "on", "for"}:
             return None

@@ -47,7 +47,8 @@ _TOKEN_RE = re.compile(
     r"|(?P<cidr>::/0)"
     r"|(?P<word>[\w*%#][\w\-./:=*%@+#]*)"
     r"|(?P<amp>&)"
-    r"|(?P<stop>[,;:!?()\[\]{}]|\.(?=\s|$)|\s[-\u2013\u2014]+\s|[\u2013\u2014])"
+    # Brackets are not boundaries: "US East (N. Virginia)" is one region name.
+    r"|(?P<stop>[,;:!?]|\.(?=\s|$)|\s[-\u2013\u2014]+\s|[\u2013\u2014])"
 )
 _CIDR_RE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")
 
@@ -64,6 +65,9 @@ def tokenize(text: str) -> list[Token]:
     text = re.sub(r"(?<![\w.])([A-Za-z])\.\s*(?=[A-Za-z])", r"\1 ", text)
     # Account ids are sometimes written in groups of four.
     text = re.sub(r"\b(\d{4})[- ](\d{4})[- ](\d{4})\b", r"\1\2\3", text)
+    # "w/ tag x", "w/o": chat shorthand.
+    text = re.sub(r"(?i)\bw/o\b", "without", text)
+    text = re.sub(r"(?i)\bw/(?=\s|$)", "with", text)
     # "team = payments" is one tag.
     text = re.sub(r"([\w*])\s*==?\s*([\w*])", r"\1=\2", text)
     tokens: list[Token] = []
@@ -255,6 +259,7 @@ def _build_static_index() -> PhraseIndex:
     for target, phrases in V.GROUP_WORDS.items():
         add_all(V.GROUP, phrases, target)
     add_all(V.UNGROUP, V.UNGROUP_WORDS)
+    add_all(V.COMPARE, V.COMPARE_WORDS)
     add_all(V.ALL_ACCOUNTS, V.ALL_ACCOUNT_WORDS, "all")
     add_all(V.OTHER_ACCOUNTS, V.OTHER_ACCOUNT_WORDS, "other")
     add_all(V.ALL_REGIONS, V.ALL_REGION_WORDS, "all")
@@ -305,7 +310,7 @@ REGION_NOUNS = _small_index(V.REGION_NOUNS, V.REGION_NOUN)
 # kind in this list wins. Fillers come last so a real meaning always beats them.
 PRIORITY: tuple[str, ...] = (
     V.RESOURCE, V.AMBIGUOUS, V.UNSUPPORTED, V.REGION, V.ALL_ACCOUNTS, V.OTHER_ACCOUNTS,
-    V.ALL_REGIONS, V.GROUP,
+    V.ALL_REGIONS, V.GROUP, V.COMPARE,
     V.UNGROUP, V.GROUP_BY, V.SORT_BY, V.STATE, V.CONDITION, V.PUBLIC, V.TAG_CUE, V.NAME_CUE,
     V.OWNER_CUE, V.ATTACHED_TO, V.INTENT, V.ACCOUNT_NOUN, V.REGION_NOUN, V.EXCLUDE, V.NEGATE,
     V.ADD, V.ONLY, V.WANT, V.FOLLOWUP, V.ANAPHORA, V.GENERIC, V.PREP, V.TAG_WORD,
