@@ -144,7 +144,8 @@ async def test_unusable_urls_say_what_to_write(url: str) -> None:
 # ----------------------------------------------------------------------------- restarts
 
 
-async def _thread_survives_restart(checkpoint_url: str, workdir: Path, **extra_env: str) -> str:
+async def _thread_survives_restart(checkpoint_url: str | None, workdir: Path,
+                                   **extra_env: str) -> str:
     env = sandbox_env(checkpoint_url, **extra_env)
     service = ServiceProcess(env, workdir)
     with service:
@@ -172,13 +173,9 @@ async def _thread_survives_restart(checkpoint_url: str, workdir: Path, **extra_e
 
 
 async def test_sqlite_thread_survives_a_restart(tmp_path: Path) -> None:
-    await _thread_survives_restart(f"sqlite:///{tmp_path}/threads.sqlite", tmp_path)
-    assert (tmp_path / "threads.sqlite").stat().st_size > 0
-
-
-async def test_relative_sqlite_path_is_under_the_working_directory(tmp_path: Path) -> None:
-    await _thread_survives_restart("sqlite:///.opsagent/checkpoints.sqlite", tmp_path)
-    assert (tmp_path / ".opsagent" / "checkpoints.sqlite").exists()
+    # The default setting, sqlite:///.opsagent/checkpoints.sqlite, relative to the working dir.
+    await _thread_survives_restart(None, tmp_path)
+    assert (tmp_path / ".opsagent" / "checkpoints.sqlite").stat().st_size > 0
 
 
 async def test_postgres_thread_survives_a_restart(tmp_path: Path) -> None:

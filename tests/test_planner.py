@@ -277,6 +277,13 @@ PARAPHRASES: list[tuple[str, dict[str, Any]]] = [
     ("list ECS and EKS clusters in dev", dict(intent="list", types=[ECS, EKS], accounts=[DEV])),
     ("show buckets, tables and roles in staging",
      dict(intent="list", types=[S3, TABLE, ROLE], accounts=[STAGING])),
+    ("how many running instances in prod vs staging?",
+     dict(intent="count", types=[EC2], accounts=[PROD, STAGING], states=["running"],
+          group="account")),
+    ("list lambdas but only the active ones",
+     dict(intent="list", types=[LAMBDA], accounts=WORKLOAD, states=["active"])),
+    ("list ec2 instances w/ tag team=payments",
+     dict(intent="list", types=[EC2], accounts=WORKLOAD, tags={"team": "payments"})),
     # context decides an ambiguous noun
     ("list ECS services and their clusters in prod",
      dict(intent="list", types=[SERVICE, ECS], accounts=[PROD])),
@@ -569,6 +576,8 @@ def test_an_unknown_account_is_refused_naming_the_known_ones(registry, question)
     ("instances tagged team", "key and a value"),
     ("count instances by account and by region", "not both"),
     ("databases owned by alice", "owner"),
+    ("instances without tags", "not 'tags'"),
+    ("buckets with no tags", "'no'"),
 ])
 def test_unsupported_questions_say_what_and_what_would_work(registry, question, says):
     refusal = refused(question, registry)

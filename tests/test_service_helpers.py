@@ -112,8 +112,11 @@ class ServiceProcess:
         self.stop()
 
 
-def sandbox_env(checkpoint_url: str, **extra: str) -> dict[str, str]:
-    return clean_env(OPSAGENT_CHECKPOINT_URL=checkpoint_url, **extra)
+def sandbox_env(checkpoint_url: str | None, **extra: str) -> dict[str, str]:
+    """Nothing configured but the checkpoints (None: the default): the embedded sandbox."""
+    if checkpoint_url is not None:
+        extra["OPSAGENT_CHECKPOINT_URL"] = checkpoint_url
+    return clean_env(**extra)
 
 
 async def ask(client: httpx.AsyncClient, question: str, *, thread_id: str | None = None,

@@ -15,7 +15,6 @@ from opsagent.graph.planner.scan import (
     ACCOUNT,
     ACCOUNT_PREPS,
     BOUNDARY_ITEM,
-    EXCLUDE_STRONG,
     ID,
     NAME,
     PROBLEM,
@@ -194,8 +193,9 @@ def read_question(question: str, registry: Registry, previous: Plan | None,
                 excluding = True
             elif target is not None and target.kind == V.STATE:
                 pass  # "other than running": the state reads it as negated
-            elif it.text.lower() in EXCLUDE_STRONG:
-                what = target.text if target is not None else "that"
+            elif it.text.lower() != "but":  # "but" is mostly just "but"
+                following = next((x for x in items[k + 1:] if x.kind != BOUNDARY_ITEM), None)
+                what = following.text if following is not None else "that"
                 reading.problems.append(
                     f"I can leave out accounts, regions or states, not {what!r}."
                 )
@@ -432,7 +432,7 @@ def _previous_meaningful(items: list[Item], k: int, skip: set[str]) -> Item | No
 
 def _excluded_by(items: list[Item], k: int) -> bool:
     before = _previous_meaningful(items, k, {V.FILLER, V.ONLY})
-    return before is not None and before.kind == V.EXCLUDE
+    return before is not None and before.kind == V.EXCLUDE and before.text.lower() != "but"
 
 
 def _names_an_account(items: list[Item], k: int) -> bool:

@@ -72,8 +72,6 @@ _ARN_RE = re.compile(
     r"^arn:aws[\w-]*:(?P<service>[\w-]+):(?P<region>[\w-]*):(?P<account>\d*):(?P<resource>.+)$"
 )
 _IDENTIFIER_RE = re.compile(r"[\d\-_.:*]")
-EXCLUDE_STRONG = frozenset({"except", "except for", "excluding", "exclude", "other than",
-                             "apart from", "aside from", "not including", "excepting"})
 ACCOUNT_PREPS = frozenset({"in", "from", "within", "inside", "under"})
 
 
