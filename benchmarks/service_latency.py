@@ -1,12 +1,14 @@
 """How fast the HTTP service answers, warm, and how much memory it holds after 100 questions.
 
-Starts `opsagent serve` on the embedded sandbox (a real uvicorn process on 127.0.0.1,
-in-memory checkpoints), warms it up, then streams an all-accounts question N times and
-prints, per request: time to the first SSE event (`thread`, sent once the plan exists), to
-the `plan` event, and to the `answer` event; then asks 100 questions (the demo's five,
-round robin, JSON mode) and prints the server's resident memory (VmRSS) before and after.
+Starts `opsagent serve` on the embedded sandbox (a real uvicorn process on 127.0.0.1; SQLite
+checkpoints in a temporary directory unless --checkpoint-url says otherwise, since memory://
+would count the stored threads as the service's memory), warms it up, then streams an
+all-accounts question N times and prints the time to the first SSE event (`thread`, sent once
+the plan exists), to the `plan` event and to the `answer` event; then asks 100 questions (the
+demo's five, round robin, JSON mode) and prints the server's resident memory (VmRSS).
 
     .venv/bin/python benchmarks/service_latency.py [--runs 20] [--questions 100]
+                                                   [--checkpoint-url URL]
 
 A script that prints figures, not a test: nothing here asserts a time.
 """
@@ -86,30 +88,37 @@ async def measure(url: str, pid: int, runs: int, questions: int) -> None:
             print(summary(f"to {key}", [s[key] for s in samples]))
 
         before = rss_mib(pid)
+        marks: list[str] = []
         started = time.perf_counter()
         for i in range(questions):
             response = await client.post("/invocations",
                                          json={"prompt": QUESTIONS[i % len(QUESTIONS)]})
             response.raise_for_status()
+            if (i + 1) % max(1, questions // 4) == 0:
+                marks.append(f"{i + 1}: {rss_mib(pid):.0f}")
         elapsed = time.perf_counter() - started
         after = rss_mib(pid)
-        print(f"{questions} questions (JSON mode, one after another): {elapsed:.1f} s, "
-              f"{elapsed / questions * 1000:.0f} ms each")
+        print(f"{questions} questions (JSON mode, one after another, each a new thread): "
+              f"{elapsed:.1f} s, {elapsed / questions * 1000:.0f} ms each")
         print(f"  resident memory: {before:.0f} MiB after warm-up, {after:.0f} MiB after "
-              f"{questions} more questions")
+              f"{questions} more questions (MiB after n: {', '.join(marks)})")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--questions", type=int, default=100)
+    parser.add_argument("--checkpoint-url", default=None,
+                        help="default: a SQLite file in a temporary directory")
     args = parser.parse_args()
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSAGENT_", "AWS_"))}
-    env["OPSAGENT_CHECKPOINT_URL"] = "memory://"
     opsagent = str(Path(sys.executable).parent / "opsagent")
     with tempfile.TemporaryDirectory() as workdir:
+        env["OPSAGENT_CHECKPOINT_URL"] = args.checkpoint_url or \
+            f"sqlite:///{workdir}/checkpoints.sqlite"
+        print(f"checkpoints: {env['OPSAGENT_CHECKPOINT_URL'].split('?')[0]}")
         log = Path(workdir) / "service.log"
         with log.open("wb") as out:
             proc = subprocess.Popen([opsagent, "serve", "--host", "127.0.0.1", "--port",

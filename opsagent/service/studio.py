@@ -1,8 +1,14 @@
 """LangGraph Studio's entry point: `langgraph dev` serves the supervisor graph from here.
 
 langgraph.json names `graph` (the factory) and `app` (a route-less app whose lifespan starts
-the agent with the server and stops it when the server stops), both by module path. The graph is compiled WITHOUT a checkpointer: the LangGraph
-server attaches its own to every run. Our checkpointer belongs to `opsagent serve` only.
+the agent with the server and stops it when the server stops), both by module path. The
+graph is compiled WITHOUT a checkpointer: the LangGraph server attaches its own to every
+run. Our checkpointer belongs to `opsagent serve` only.
+
+The server's checkpointer uses langgraph-api's serializer, which cannot be given a msgpack
+allow-list, so it logs "Deserializing unregistered type opsagent.graph.state.Plan" once per
+type per process; the values still round-trip. (LANGGRAPH_STRICT_MSGPACK=true is not a fix:
+the dev server then hands the graph plain dicts and follow-ups fail.)
 
 The agent (sandbox, MCP sessions, graph) is opened once per server process, on the first
 call or at startup, whichever comes first, and shared by every run: the server calls the
