@@ -20,18 +20,14 @@ from opsagent.access import AccountSessions
 from opsagent.graph.build import AgentDeps, FreeformWorker, Planner, build_graph
 from opsagent.graph.freeform_worker import ToolLoopWorker
 from opsagent.graph.model_planner import ModelPlanner, bedrock_chat_model
-from opsagent.graph.planner import plan_question
-from opsagent.graph.state import Answer, Plan, Refusal
+from opsagent.graph.planner import rule_planner
+from opsagent.graph.state import Answer
 from opsagent.registry import Registry, load_registry
 from opsagent.service.settings import AWS_MCP_ENDPOINT, Settings
 
 
 class ConfigurationError(ValueError):
     """The settings do not describe a usable setup; the message says what to change."""
-
-
-async def rule_planner(question: str, registry: Registry, previous: Plan | None) -> Plan | Refusal:
-    return plan_question(question, registry, previous)
 
 
 def model_deps(
