@@ -193,6 +193,8 @@ async def test_unknown_thread_is_404(client: httpx.AsyncClient) -> None:
     response = await client.get(f"/threads/{uuid.uuid4()}")
     assert response.status_code == 404
     assert response.json()["error"] == "thread_not_found"
+    malformed = await client.get("/threads/not%20a%20thread")
+    assert malformed.status_code == 422 and malformed.json()["error"] == "invalid_request"
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -220,8 +222,10 @@ LONG = "List EC2 instances in production " + "please " * 400  # over 2,000 chara
                      "unsupported_media_type", id="form"),
         pytest.param(b"List EC2 instances", "text/plain", {}, 415, "unsupported_media_type",
                      id="text"),
-        pytest.param(b'{"prompt": "List EC2"}', "", {}, 415, "unsupported_media_type",
-                     id="no-content-type"),
+        pytest.param(b"<prompt>List EC2</prompt>", "application/xml", {}, 415,
+                     "unsupported_media_type", id="xml"),
+        pytest.param(b'{"prompt": "List EC2"', "", {}, 400, "invalid_json",
+                     id="untyped-not-json"),
         pytest.param({"prompt": "List EC2 instances in production"}, None,
                      {SESSION_HEADER: "too-short"}, 400, "invalid_session_id",
                      id="short-session"),
@@ -258,6 +262,20 @@ async def test_bad_input_is_a_readable_4xx(
         assert body["answer"]["refusal"]["kind"] == "unknown_account"
     if code == "read_only":
         assert body["answer"]["refusal"]["kind"] == "read_only"
+
+
+@pytest.mark.parametrize("content_type", [None, "application/octet-stream",
+                                          "application/json; charset=utf-8",
+                                          "application/vnd.api+json"])
+async def test_untyped_and_json_bodies_are_read_as_json(
+    client: httpx.AsyncClient, content_type: str | None
+) -> None:
+    # InvokeAgentRuntime's contentType is optional: AgentCore may pass the payload untyped.
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = await client.post("/invocations", headers=headers,
+                                 content=b'{"prompt": "List EC2 instances in production"}')
+    assert response.status_code == 200, response.text
+    assert response.json()["plan"]["accounts"] == [PRODUCTION]
 
 
 async def test_chunked_body_over_the_limit_is_413(client: httpx.AsyncClient) -> None:
@@ -315,4 +333,10 @@ async def test_openapi_documents_the_contract(client: httpx.AsyncClient) -> None
     ping = spec["paths"]["/ping"]["get"]["responses"]["200"]["content"]["application/json"]
     assert ping["schema"]["$ref"].endswith("/PingResponse")
     assert set(schemas["PingResponse"]["required"]) == {"status", "time_of_last_update"}
-    assert "/threads/{thread_id}" in spec["paths"]
+    threads = spec["paths"]["/threads/{thread_id}"]["get"]["responses"]
+    assert threads["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/ThreadResponse")
+    for status in ("401", "403", "404", "422"):  # every error, the same documented shape
+        schema = threads[status]["content"]["application/json"]["schema"]
+        assert schema["$ref"].endswith("/ErrorResponse")
+    assert "HTTPValidationError" not in schemas  # FastAPI's own 422 shape is never sent

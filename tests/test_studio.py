@@ -6,14 +6,14 @@ port, driven through langgraph_sdk as Studio drives it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
+import sys
 from pathlib import Path
 
-import pytest
 from langgraph_sdk import get_client
 
-from opsagent.service import studio
 from tests.test_service_helpers import (
     ALL_ACCOUNTS,
     DEVELOPMENT,
@@ -36,16 +36,37 @@ def test_langgraph_json_names_the_factory_and_the_lifespan_app() -> None:
     assert ".langgraph_api/" in (ROOT / ".gitignore").read_text().split()
 
 
-async def test_factory_graph_has_no_checkpointer_and_one_sandbox() -> None:
-    try:
-        first = await studio.graph({})
-        second = await studio.graph({})
-        assert first is second  # one agent (one sandbox) per process, however often called
-        assert first.checkpointer is None  # the LangGraph server brings its own
-        assert studio._shared.agent is not None and studio._shared.agent.sandbox is not None
-    finally:
-        await studio._shared.close()
+FACTORY_CHECK = """
+import asyncio, importlib.util
+from opsagent.service import studio
+
+async def main():
+    first = await studio.graph({})
+    second = await studio.graph({})
+    assert first is second, "one agent (one sandbox) per process, however often called"
+    assert first.checkpointer is None, "the LangGraph server brings its own"
+    assert studio._shared.agent.sandbox is not None
+    # langgraph may load the file by path as a second module: it must share the same agent.
+    spec = importlib.util.spec_from_file_location("studio_by_path", studio.__file__)
+    by_path = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(by_path)
+    assert await by_path.graph({}) is first
+    await studio._shared.close()
     assert studio._shared.agent is None
+    print("factory ok")
+
+asyncio.run(main())
+"""
+
+
+async def test_factory_graph_has_no_checkpointer_and_one_sandbox(tmp_path: Path) -> None:
+    # A process of its own, like the server's: one sandbox per process is the rule.
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", FACTORY_CHECK, cwd=tmp_path, env=clean_env(),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    output, _ = await asyncio.wait_for(proc.communicate(), 180)
+    assert proc.returncode == 0, output.decode()
+    assert "factory ok" in output.decode()
 
 
 async def test_langgraph_dev_streams_an_all_accounts_run(tmp_path: Path) -> None:
@@ -95,13 +116,3 @@ async def test_langgraph_dev_streams_an_all_accounts_run(tmp_path: Path) -> None
     log = server.log()
     assert "Traceback" not in log, log
     assert (ROOT / ".langgraph_api").is_dir()
-
-
-@pytest.fixture(autouse=True)
-def _no_stray_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The in-process factory reads OPSAGENT_* like the server would: start from none.
-    import os
-
-    for name in list(os.environ):
-        if name.startswith(("OPSAGENT_", "AWS_")):
-            monkeypatch.delenv(name)

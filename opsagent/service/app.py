@@ -23,7 +23,9 @@ Status codes for what a caller can get wrong (body always {"error": code, "messa
     409 thread_busy           a question is already running in this thread
     413 body_too_large        the body is over OPSAGENT_MAX_BODY_BYTES (64 KiB)
     413 question_too_long     the question is over OPSAGENT_MAX_QUESTION_CHARS (2,000)
-    415 unsupported_media_type  the body is not sent as application/json
+    415 unsupported_media_type  the body is declared as another type (text/plain, a form...);
+                              application/json, *+json, no type or application/octet-stream
+                              are read as JSON (InvokeAgentRuntime's contentType is optional)
     422 invalid_request       no question, an empty one, a body that is not an object, ...
     422 unknown_account       the question names an account the registry does not know
     422 unsupported           the planner cannot read the question (the message says what works)
@@ -184,7 +186,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         403: "Read-only refusal, an account the caller may not see, or another user's thread.",
         409: "A question is already running in this thread.",
         413: "Body or question over the size limit.",
-        415: "Body not sent as application/json.",
+        415: "Body declared as a type other than JSON (text/plain, a form, ...).",
         422: "No question, an unknown account, or a question the planner cannot read.",
     }.items()
 }
@@ -259,11 +261,18 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        log.exception(json.dumps({"event": "unhandled_error", "method": request.method,
+                                  "path": request.url.path, "error": type(exc).__name__}))
         return JSONResponse(
             _error_body("internal_error", f"the service failed: {type(exc).__name__}"),
             status_code=500,
         )
+
+
+def _untyped(content_type: str | None) -> bool:
+    """No type, or the generic one for bytes: what a payload passed through untyped carries."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    return media in {"", "application/octet-stream"}
 
 
 class InvocationGuard:
@@ -284,13 +293,21 @@ class InvocationGuard:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in scope.get("headers", [])}
-        problem = self._content_type_problem(headers.get("content-type"))
+        content_type = headers.get("content-type")
+        problem = self._content_type_problem(content_type)
         if problem is None and headers.get("content-length", "").isdigit() and \
                 int(headers["content-length"]) > self.max_body_bytes:
             problem = self._too_large()
         if problem is not None:
             await problem(scope, receive, send)
             return
+        if _untyped(content_type):
+            # InvokeAgentRuntime's contentType is optional and its payload is a blob: a
+            # caller who leaves it unset still means JSON, so let FastAPI parse it as such.
+            scope = {**scope, "headers": [
+                *((k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-type"),
+                (b"content-type", b"application/json"),
+            ]}
         limit, seen = self.max_body_bytes, 0
 
         async def counted() -> Message:
@@ -316,15 +333,16 @@ class InvocationGuard:
 
     @staticmethod
     def _content_type_problem(value: str | None) -> JSONResponse | None:
-        if value:
-            parsed = email.message.Message()
-            parsed["content-type"] = value
-            subtype = parsed.get_content_subtype()
-            if parsed.get_content_maintype() == "application" and (
-                subtype == "json" or subtype.endswith("+json")
-            ):
-                return None
-        got = f"Content-Type {value!r}" if value else "no Content-Type"
+        if _untyped(value):
+            return None
+        parsed = email.message.Message()
+        parsed["content-type"] = value or ""
+        subtype = parsed.get_content_subtype()
+        if parsed.get_content_maintype() == "application" and (
+            subtype == "json" or subtype.endswith("+json")
+        ):
+            return None
+        got = f"Content-Type {value!r}"
         return JSONResponse(
             _error_body("unsupported_media_type",
                         f"got {got}: send the question as JSON with "
@@ -418,7 +436,9 @@ class GraphRun:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # one failed run must not take the worker with it
-            log.exception("run failed: %s", question)
+            log.exception(json.dumps({"event": "run_failed", "question": question,
+                                      "thread_id": config["configurable"]["thread_id"],
+                                      "error": f"{type(exc).__name__}: {exc}"}))
             self.queue.put_nowait(("error", exc))
 
     async def next(self) -> RunItem:
@@ -686,7 +706,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response_model=ThreadResponse,
         tags=["Threads"],
         responses={401: _ERRORS[401], 403: _ERRORS[403],
-                   404: {"model": ErrorResponse, "description": "No such thread."}},
+                   404: {"model": ErrorResponse, "description": "No such thread."},
+                   422: {"model": ErrorResponse, "description": "Not a thread id."}},
     )
     async def thread(
         request: Request,
