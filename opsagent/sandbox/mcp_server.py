@@ -296,7 +296,9 @@ class McpServer:
         self._socket.bind((self._host, self._port))
         config = uvicorn.Config(
             app,
-            log_level="warning",
+            # The embedding process (the CLI or `opsagent serve`) owns logging: without
+            # log_config=None uvicorn would reconfigure the process-wide uvicorn loggers.
+            log_config=None,
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=2,
