@@ -31,13 +31,7 @@ class GroundTruth:
 
     def __init__(self, sandbox):
         self.sandbox = sandbox
-        creds = sandbox.central_credentials
-        self.central = boto3.Session(
-            aws_access_key_id=creds.access_key,
-            aws_secret_access_key=creds.secret_key,
-            aws_session_token=creds.token,
-            region_name="us-east-1",
-        )
+        self.central = sandbox.central_session()
 
     def session(self, account_id: str) -> boto3.Session:
         sts = self.central.client("sts", endpoint_url=self.sandbox.aws_endpoint)

@@ -34,13 +34,7 @@ def registry(sandbox) -> Registry:
 
 @pytest.fixture(scope="module")
 def central(sandbox) -> boto3.Session:
-    creds = sandbox.central_credentials
-    return boto3.Session(
-        aws_access_key_id=creds.access_key,
-        aws_secret_access_key=creds.secret_key,
-        aws_session_token=creds.token,
-        region_name="us-east-1",
-    )
+    return sandbox.central_session()
 
 
 def make_pool(sandbox, central, **options) -> AccountSessions:

@@ -170,3 +170,16 @@ def test_embedded_sandbox_with_no_configuration(truth, tmp_path):
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     assert ids_by_account(answer) == {a: truth.buckets(a) for a in WORKLOAD}
+
+
+def test_follow_up_across_invocations_with_a_named_thread(sandbox, external_env, truth, tmp_path):
+    env = {**external_env, "OPSAGENT_CHECKPOINT_URL": f"sqlite:///{tmp_path}/threads.sqlite"}
+    common = ["ask", "--json", "--registry", str(DEMO_REGISTRY), "--mcp-endpoint",
+              sandbox.mcp_endpoint, "--thread", "cli-thread-1"]
+    first = run_cli(*common, "List EC2 instances in production", env=env)
+    assert first.returncode == 0, first.stderr
+    follow_up = run_cli(*common, "only the running ones", env=env)
+    assert follow_up.returncode == 0, follow_up.stderr
+    answer = json.loads(follow_up.stdout)
+    running = {i for i, s in truth.ec2_instances("222222222222").items() if s == "running"}
+    assert ids_by_account(answer) == {"222222222222": running}

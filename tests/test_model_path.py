@@ -459,18 +459,10 @@ async def test_a_freeform_plan_runs_the_tool_loop_in_each_planned_account(regist
 @pytest.fixture(scope="module")
 async def sandbox_sessions(sandbox):
     """AccountSessions on the session sandbox, the way the runtime builds them."""
-    import boto3
-
     from opsagent.access import AccountSessions
 
-    creds = sandbox.central_credentials
-    central = boto3.Session(
-        aws_access_key_id=creds.access_key,
-        aws_secret_access_key=creds.secret_key,
-        aws_session_token=creds.token,
-        region_name=sandbox.mcp_region,
-    )
-    sessions = AccountSessions(mcp_endpoint=sandbox.mcp_endpoint, central=central,
+    sessions = AccountSessions(mcp_endpoint=sandbox.mcp_endpoint,
+                               central=sandbox.central_session(),
                                sts_endpoint_url=sandbox.aws_endpoint,
                                mcp_service=sandbox.mcp_service, mcp_region=sandbox.mcp_region)
     yield sessions

@@ -167,7 +167,7 @@ class AccountSessions:
         except Exception as exc:
             if _is_broken_session(exc):
                 await self._drop(account, user, session)
-            raise _call_error(account, exc) from exc
+            raise _mcp_error(account, exc, endpoint=self.mcp_endpoint) from exc
         tools = [tool for tool in loaded if tool.name in self._read_only_tools]
         self._tools[key] = tools
         return tools
@@ -291,7 +291,7 @@ class AccountSessions:
                         return await session.call_tool(request.name, request.args)
                     except Exception as exc:
                         if not _is_broken_session(exc):
-                            raise _call_error(account, exc) from exc
+                            raise _mcp_error(account, exc, endpoint=self.mcp_endpoint) from exc
                         await self._drop(account, user, session)
                         if attempt == 2 or session.fresh:
                             raise AccountUnreachable(
@@ -424,7 +424,7 @@ class _OwnedSession:
             await self.aclose()
             if isinstance(exc, asyncio.CancelledError):
                 raise
-            raise _open_error(account, self._endpoint, exc) from exc
+            raise _mcp_error(account, exc, endpoint=self._endpoint, opening=True) from exc
         logger.info("opened MCP session %s", self.label)
 
     async def _own(self) -> None:
@@ -623,28 +623,10 @@ def _http_status(exc: BaseException) -> int | None:
     return None
 
 
-def _open_error(account: Account, endpoint: str, exc: BaseException) -> AccessError:
-    where = f"{account.alias} ({account.id})"
-    root = _root(exc)
-    if isinstance(root, AccessError):
-        return root
-    status = _http_status(root)
-    if status in (401, 403):
-        return AccountAccessDenied(
-            account.id, f"{where}: the AWS MCP Server refused the assumed role: {_describe(root)}"
-        )
-    if isinstance(root, httpx.TimeoutException | TimeoutError) or status == 408:
-        return AccountTimeout(account.id, f"{where}: the AWS MCP Server at {endpoint} did not "
-                              f"answer in time")
-    if isinstance(root, httpx.ConnectError | OSError):
-        return AccountUnreachable(account.id, f"{where}: could not reach the AWS MCP Server at "
-                                  f"{endpoint} ({_describe(root)})")
-    return AccountUnreachable(
-        account.id, f"{where}: could not open an MCP session at {endpoint}: {_describe(root)}"
-    )
-
-
-def _call_error(account: Account, exc: BaseException) -> AccessError:
+def _mcp_error(
+    account: Account, exc: BaseException, *, endpoint: str, opening: bool = False
+) -> AccessError:
+    """The typed error for a failure opening an MCP session (opening) or calling a tool."""
     where = f"{account.alias} ({account.id})"
     root = _root(exc)
     if isinstance(root, AccessError):
@@ -655,8 +637,13 @@ def _call_error(account: Account, exc: BaseException) -> AccessError:
             account.id, f"{where}: the AWS MCP Server refused the assumed role: {_describe(root)}"
         )
     if status == 408 or isinstance(root, httpx.TimeoutException | TimeoutError):
-        return AccountTimeout(account.id, f"{where}: the AWS MCP Server did not answer in time")
-    if isinstance(root, McpError):
+        return AccountTimeout(account.id, f"{where}: the AWS MCP Server at {endpoint} did not "
+                              f"answer in time")
+    if opening and isinstance(root, httpx.ConnectError | OSError):
+        return AccountUnreachable(account.id, f"{where}: could not reach the AWS MCP Server at "
+                                  f"{endpoint} ({_describe(root)})")
+    if not opening and isinstance(root, McpError):
         return AwsCommandError(f"{where}: the AWS MCP Server failed the call: {root}",
                                account_id=account.id)
-    return AccountUnreachable(account.id, f"{where}: the MCP call failed: {_describe(root)}")
+    what = f"could not open an MCP session at {endpoint}" if opening else "the MCP call failed"
+    return AccountUnreachable(account.id, f"{where}: {what}: {_describe(root)}")

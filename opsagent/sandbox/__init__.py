@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+import boto3
 from botocore.credentials import Credentials
 from moto.moto_api._internal.models import moto_api_backend
 
@@ -68,6 +69,16 @@ class Sandbox:
         if self._seeded is None:
             raise RuntimeError("the sandbox was started without its seed: no central identity")
         return self._seeded.central_credentials
+
+    def central_session(self) -> boto3.Session:
+        """A boto3 session of the central identity, the way an operator's machine has one."""
+        creds = self.central_credentials
+        return boto3.Session(
+            aws_access_key_id=creds.access_key,
+            aws_secret_access_key=creds.secret_key,
+            aws_session_token=creds.token,
+            region_name=self.mcp_region,
+        )
 
     @property
     def running(self) -> bool:

@@ -94,12 +94,16 @@ def _progress(event: dict) -> None:
 
 async def _ask(questions: list[str], settings: Settings, *, as_json: bool, thread: str | None,
                user: str | None, quiet: bool = False) -> int:
-    from langgraph.checkpoint.memory import InMemorySaver
-
+    from opsagent.service.checkpoints import open_checkpointer
     from opsagent.service.runtime import open_agent
 
     exit_code = 0
-    async with open_agent(settings, checkpointer=InMemorySaver()) as agent:
+    # A named thread is kept where OPSAGENT_CHECKPOINT_URL says, so a later `ask --thread`
+    # continues it; an unnamed one cannot be continued and stays in memory.
+    store = settings.checkpoint_url if thread else "memory://"
+    async with open_checkpointer(store) as checkpointer, open_agent(
+        settings, checkpointer=checkpointer
+    ) as agent:
         config = agent.config(thread_id=thread, user=user)
         for question in questions:
             answer: Answer | None = None
@@ -140,7 +144,8 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     registry: Annotated[Path | None, typer.Option(help="Account registry JSON file.")] = None,
     mcp_endpoint: Annotated[str | None, typer.Option(help="AWS MCP Server endpoint URL.")] = None,
-    thread: Annotated[str | None, typer.Option(help="Conversation thread id.")] = None,
+    thread: Annotated[str | None, typer.Option(
+        help="Conversation thread id: a later ask with the same id is a follow-up.")] = None,
     user: Annotated[str | None, typer.Option(help="Who is asking (names the role session).")]
     = None,
 ) -> None:

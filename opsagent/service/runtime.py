@@ -72,13 +72,7 @@ def _sandbox_parts(settings: Settings):
     from opsagent.sandbox import start_sandbox
 
     sandbox = start_sandbox()
-    creds = sandbox.central_credentials
-    central = boto3.Session(
-        aws_access_key_id=creds.access_key,
-        aws_secret_access_key=creds.secret_key,
-        aws_session_token=creds.token,
-        region_name=sandbox.mcp_region,
-    )
+    central = sandbox.central_session()
     return sandbox, load_registry(sandbox.registry_path), central, sandbox.aws_endpoint, \
         sandbox.mcp_endpoint
 
