@@ -76,6 +76,17 @@ def test_describe_eks_clusters_in_account(ask, truth):
     assert statuses(answer) == {"222222222222": "ok"}
     assert ids_by_account(answer) == {"222222222222": truth.eks_clusters("222222222222")}
     assert all(r["resource_type"] == "eks:cluster" for r in answer["resources"])
+    # Describe carries each cluster's details, as EKS reports them.
+    for row in answer["resources"]:
+        cluster = truth.client("222222222222", "eks", row["region"]).describe_cluster(
+            name=row["id"])["cluster"]
+        assert row["details"]["version"] == cluster["version"]
+        assert row["details"]["endpoint"] == cluster["endpoint"]
+
+
+def test_lists_stay_compact(ask):
+    answer = ask("Show me S3 buckets across all accounts")
+    assert all("details" not in row for row in answer["resources"])
 
 
 def test_count_running_rds_per_account(ask, truth):

@@ -123,6 +123,12 @@ class Answer(BaseModel):
     def resources(self) -> list[Resource]:
         return [row for result in self.results for row in result.rows]
 
+    @property
+    def described_types(self) -> set[str]:
+        if self.plan is None:
+            return set()
+        return {q.resource_type for q in self.plan.queries if q.intent == "describe"}
+
     def to_json(self) -> dict:
         """The public JSON shape of `opsagent ask --json` and the HTTP service."""
         return {
@@ -141,8 +147,12 @@ class Answer(BaseModel):
                 }
                 for r in self.results
             ],
+            # Details (engine, version, size, endpoint…) come with the rows a question asked
+            # to describe; lists and counts stay compact.
             "resources": [
-                row.model_dump(exclude={"details"}) for row in self.resources
+                row.model_dump(exclude=None if row.resource_type in self.described_types
+                               else {"details"})
+                for row in self.resources
             ],
         }
 

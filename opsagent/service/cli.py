@@ -69,12 +69,35 @@ def render_answer(answer: Answer, console: Console = out) -> None:
         columns.append(("State", lambda r: r.state or ""))
     if any(tags(r) for r in rows):
         columns.append(("Tags", tags))
+
+    if answer.described_types:
+        _render_details(rows, console)
+        return
     table = Table()
     for title, _ in columns:
         table.add_column(title, overflow="fold")
     for row in rows:
         table.add_row(*(value(row) for _, value in columns))
     console.print(table)
+
+
+def _render_details(rows: list, console: Console) -> None:
+    """Describe answers: one field/value block per resource, readable in a narrow terminal."""
+    for row in rows:
+        block = Table(title=f"{row.resource_type} {row.id}", title_justify="left",
+                      show_header=False, box=None, padding=(0, 2, 0, 0))
+        block.add_column(style="dim")
+        block.add_column(overflow="fold")
+        fields = {"account": f"{row.account_alias} ({row.account_id})", "region": row.region,
+                  "name": row.name, "state": row.state,
+                  **{k: v for k, v in row.details.items() if k != "conditions"},
+                  **{f"tag {k}": v for k, v in sorted(row.tags.items())}}
+        for field, value in fields.items():
+            if value not in (None, "", [], {}):
+                block.add_row(field, ", ".join(map(str, value)) if isinstance(value, list)
+                              else str(value))
+        console.print(block)
+        console.print()
 
 
 def _progress(event: dict) -> None:
