@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
 
 from langchain_core.runnables import RunnableConfig
@@ -46,7 +46,6 @@ class AgentDeps:
     planner: Planner
     account_timeout: float = 60.0
     freeform_worker: FreeformWorker | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _results(current: list[AccountResult], update: list[AccountResult] | None):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from opsagent.registry import Account
 
@@ -110,8 +110,6 @@ class AccountResult(BaseModel):
 
 class Answer(BaseModel):
     """The merged answer to one question."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     question: str
     text: str

@@ -64,6 +64,7 @@ class Agent:
         return {"configurable": configurable}
 
     async def ask(self, question: str, **config: Any) -> Answer:
+        """Answer one question without streaming (benchmarks, evals)."""
         state = await self.graph.ainvoke({"question": question}, self.config(**config))
         return state["answer"]
 
