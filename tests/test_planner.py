@@ -299,6 +299,83 @@ def test_paraphrases(registry, question, want):
     expect(planned(question, registry), **want)
 
 
+# ----- children scoped by their parents' type -----
+
+CHILD_IN_PARENTS: list[tuple[str, dict[str, Any]]] = [
+    ("display every nodegroup of the production Kubernetes clusters",
+     dict(intent="list", types=[NODEGROUP], accounts=[PROD])),
+    ("which services run inside the staging ECS clusters?",
+     dict(intent="list", types=[SERVICE], accounts=[STAGING])),
+    ("enumerate worker groups throughout the k8s clusters",
+     dict(intent="list", types=[NODEGROUP], accounts=WORKLOAD)),
+    ("how many ECS services run on our ECS clusters in dev?",
+     dict(intent="count", types=[SERVICE], accounts=[DEV])),
+    ("node groups belonging to the Kubernetes clusters in staging",
+     dict(intent="list", types=[NODEGROUP], accounts=[STAGING])),
+    ("EKS cluster node groups in dev", dict(intent="list", types=[NODEGROUP], accounts=[DEV])),
+    ("the prod ECS clusters' services", dict(intent="list", types=[SERVICE], accounts=[PROD])),
+    ("node groups of the prod and staging EKS clusters",
+     dict(intent="list", types=[NODEGROUP], accounts=[PROD, STAGING])),
+    ("how many node groups do the EKS clusters in staging have?",
+     dict(intent="count", types=[NODEGROUP], accounts=[STAGING])),
+    ("which node groups are degraded across the EKS clusters in prod?",
+     dict(intent="list", types=[NODEGROUP], accounts=[PROD], states=["degraded"])),
+    ("list the services in each ECS cluster in prod",
+     dict(intent="list", types=[SERVICE], accounts=[PROD])),
+    ("count node groups of all EKS clusters per account",
+     dict(intent="count", types=[NODEGROUP], accounts=WORKLOAD, group="account")),
+]
+
+
+@pytest.mark.parametrize(("question", "want"), CHILD_IN_PARENTS,
+                         ids=[q for q, _ in CHILD_IN_PARENTS])
+def test_children_of_every_parent_need_no_parent_query(registry, question, want):
+    plan = planned(question, registry)
+    expect(plan, **want)
+    parent = RESOURCE_TYPES[ECS if want["types"] == [SERVICE] else EKS][0]
+    assert f"in every {parent}" in plan.summary
+
+
+@pytest.mark.parametrize(("question", "says"), [
+    # a named parent or one in particular
+    ("node groups in the EKS cluster named prod-main", "a particular EKS cluster"),
+    ("ECS services in ECS cluster payments-api", "a particular ECS cluster"),
+    ("list the node groups in this EKS cluster", "a particular EKS cluster"),
+    # parents chosen by a filter: the plan has no parent filter
+    ("node groups of active EKS clusters", "what their EKS clusters are"),
+    ("services in ECS clusters tagged team=payments", "what their ECS clusters are"),
+    ("node groups in EKS clusters that are updating", "what their EKS clusters are"),
+    # a number per parent is a grouping the plan does not have
+    ("how many node groups per EKS cluster?", "not by EKS cluster"),
+    ("count the ECS services in each ECS cluster", "not by ECS cluster"),
+    ("how many services does each ECS cluster in prod have", "not by ECS cluster"),
+    ("count volumes by instance", "not by EC2 instance"),
+    # a type that does not live in the other one
+    ("list buckets across our k8s clusters", "inside or attached to EKS clusters"),
+    ("volumes in stopped instances", "inside or attached to EC2 instances"),
+])
+def test_parents_that_a_plan_cannot_express_are_refused(registry, question, says):
+    refusal = refused(question, registry)
+    assert refusal.kind == "unsupported", refusal.message
+    assert says in refusal.message
+
+
+def test_children_of_the_parents_from_the_last_turn(registry):
+    first = planned("list EKS clusters in prod", registry)
+    expect(planned("and the node groups of those clusters?", registry, first),
+           intent="list", types=[NODEGROUP], accounts=[PROD])
+    # "those" were filtered clusters: their node groups are not all node groups
+    first = planned("list active EKS clusters in prod", registry)
+    assert refused("and the node groups of those clusters?", registry, first).kind == (
+        "unsupported"
+    )
+
+
+def test_a_second_noun_after_a_place_is_not_placed_in_it(registry):
+    expect(planned("instances in prod and buckets in staging", registry), intent="list",
+           types=[EC2, S3], accounts=[PROD, STAGING])
+
+
 def test_no_account_named_means_all_workload_accounts_and_the_summary_says_so(registry):
     plan = planned("which buckets do we have?", registry)
     assert plan.accounts == WORKLOAD
@@ -551,6 +628,84 @@ def test_an_unknown_account_is_refused_naming_the_known_ones(registry, question)
     assert refusal.kind == "unknown_account", refusal.message
     for name in registry.known_names():
         assert name in refusal.message
+
+
+@pytest.mark.parametrize("question", [
+    # listed with accounts the registry knows
+    "servers in production and preprod",
+    "how many databases in staging, dev and qa?",
+    "lambdas in uat or dev",
+    "count the buckets in prod vs perf by account",
+    "list the volumes in prod as well as sandbox",
+    # in an account's place, whatever follows
+    "which functions exist in sbx-3?",
+    "tables in uat in Oregon",
+    "list functions in qa that are active",
+    # left out of every account
+    "volumes everywhere except uat",
+    "list roles in all accounts but qa",
+    # a word the planner knows as a verb, used as a name
+    "how many tables are in the audit account",
+])
+def test_a_word_in_an_accounts_place_is_an_unknown_account(registry, question):
+    refusal = refused(question, registry)
+    assert refusal.kind == "unknown_account", refusal.message
+    for name in registry.known_names():
+        assert name in refusal.message
+
+
+def test_every_unknown_account_in_a_list_is_named(registry):
+    message = refused("volumes in the perf and loadtest accounts", registry).message
+    assert "'perf'" in message and "'loadtest'" in message
+
+
+def test_an_unknown_account_close_to_a_known_one_gets_a_suggestion(registry):
+    refusal = refused("show the instances in the prdo account", registry)
+    assert refusal.kind == "unknown_account"
+    assert "'prod'" in refusal.message
+
+
+def test_unknown_accounts_are_named_from_the_registry_in_use():
+    registry = parse_registry({
+        "accounts": [
+            {"id": "111111111111", "name": "Hub", "environment": "operations",
+             "role": "central"},
+            {"id": "555555555555", "name": "Shop Live", "environment": "production",
+             "aliases": ["shop"]},
+        ]
+    })
+    refusal = refused("functions in shop and storefront", registry)
+    assert refusal.kind == "unknown_account"
+    assert "'storefront'" in refusal.message
+    assert "Shop Live (555555555555, production)" in refusal.message
+
+
+@pytest.mark.parametrize(("question", "says"), [
+    # region names, whole or in part, and zones
+    ("instances in europe", "names no single region"),
+    ("buckets in prod and us east", "us-east-1, us-east-2"),
+    ("lambdas in eu-west", "eu-west-1"),
+    ("list instances in asia pacific", "'asia pacific'"),
+    ("instances in us-east-1a", "availability zone"),
+    # typos of known words are not names
+    ("instances in prdo", "'prod'"),
+    ("list databases in prod and dve", "'dev'"),
+    # filter words: dates, sizes, runtimes
+    ("instances launched in january", "'january'"),
+    ("buckets created in 2023", "'2023'"),
+    ("lambdas in python", "'python'"),
+    ("list instances in prod and windows", "'windows'"),
+    # a word that starts a noun phrase, or resource words
+    ("list instances in prod and web servers", "'web'"),
+    ("instances in subnet-0abc1234", "'subnet-0abc1234'"),
+    ("buckets in prod and load balancers", "load balancers"),
+    # nothing readable at all
+    ("zorp blarg in florb", "'zorp'"),
+])
+def test_words_that_are_not_account_names_stay_unsupported(registry, question, says):
+    refusal = refused(question, registry)
+    assert refusal.kind == "unsupported", refusal.message
+    assert says.lower() in refusal.message.lower()
 
 
 # ----- what it cannot answer -----

@@ -162,6 +162,35 @@ FAMILY_WORDS: dict[str, str] = {
     "ec2": "ec2",
 }
 
+# Resource types that live inside another, with that parent. A child scoped by its parent's
+# type without naming a parent ("node groups of the EKS clusters in prod", "ECS services
+# across our container clusters") asks for the child in every parent; naming or filtering
+# the parents ("services in the payments cluster", "node groups of active clusters") cannot
+# be planned, since a query has no parent filter.
+PARENT_TYPES: dict[str, str] = {
+    "ecs:service": "ecs:cluster",
+    "eks:nodegroup": "eks:cluster",
+}
+# Words that, like PREPOSITIONS and ATTACHED_WORDS, place one resource in others: "node
+# groups across our clusters". (They are fillers elsewhere: "buckets across all accounts".)
+SCOPE_WORDS: frozenset[str] = frozenset({"across", "throughout", "among", "amongst"})
+# Right before a parent noun, these point at one parent, not all: "in this cluster".
+ONE_PARENT_WORDS: frozenset[str] = frozenset({
+    "this", "that", "a", "an", "one", "particular", "specific", "certain", "single", "given",
+    "same",
+})
+# Right before a parent noun, these take each parent on its own: "how many services in
+# each cluster" asks for a count per cluster ("for every cluster" too).
+EACH_PARENT_WORDS: frozenset[str] = frozenset({"each"})
+# "how many node groups do the EKS clusters have?": the parent as the one having children.
+DO_WORDS: frozenset[str] = frozenset({"do", "does", "did"})
+HAVE_WORDS: frozenset[str] = frozenset({"have", "has", "had", "run", "runs"})
+# Before "by", these make it say who, not how to group: "node groups used by the clusters".
+BY_AGENT_WORDS: frozenset[str] = frozenset({
+    "used", "owned", "run", "created", "launched", "hosted", "managed", "deployed",
+    "provisioned", "operated", "attached", "backed", "served",
+})
+
 # Resource types the agent cannot read; naming them gets a clear refusal, not a guess.
 UNSUPPORTED_WORDS: tuple[str, ...] = (
     "load balancer", "elb", "alb", "nlb", "elastic load balancer", "target group",
@@ -471,6 +500,34 @@ INTENT_WORDS: dict[str, tuple[str, ...]] = {
 }
 
 # ----- accounts, regions, grouping -----
+# Words that sit where an account name goes but never name one: when one of these follows
+# "in" ("instances launched in January", "buckets in 2023"), the question asks for a filter
+# the planner does not have, not for an unknown account.
+NOT_ACCOUNT_WORDS: frozenset[str] = frozenset({
+    # time
+    "today", "yesterday", "tomorrow", "tonight", "now", "ago", "recent", "recently", "lately",
+    "day", "days", "week", "weeks", "month", "months", "year", "years", "hour", "hours",
+    "minute", "minutes", "weekend", "weekday", "quarter", "past", "last", "next", "since",
+    "before", "after", "earlier", "later", "january", "february", "march", "april", "june",
+    "july", "august", "september", "october", "november", "december", "jan", "feb", "mar",
+    "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "monday", "tuesday",
+    "wednesday", "thursday", "friday", "saturday", "sunday",
+    # size, age, order, amount
+    "new", "newer", "newest", "old", "older", "oldest", "latest", "first", "large", "larger",
+    "largest", "big", "bigger", "biggest", "huge", "small", "smaller", "smallest", "tiny",
+    "expensive", "cheap", "cheaper", "cheapest", "more", "less", "most", "least", "fewer",
+    "than", "top", "bottom", "high", "higher", "highest", "low", "lower", "lowest", "no",
+    "none", "zero",
+    # properties the planner cannot filter on
+    "encrypted", "unencrypted", "versioned", "unversioned", "private", "untagged", "default",
+    "python", "java", "nodejs", "node.js", "ruby", "golang", "dotnet", ".net", "windows",
+    "linux", "ubuntu", "graviton", "arm", "arm64", "x86", "amd64", "fargate", "gpu",
+})
+# An availability zone ("us-east-1a"): region-shaped, but the planner asks by region only.
+AZ_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d{1,2}[a-z]$")
+# The id of an AWS resource the agent does not read ("subnet-0abc1234", "ami-12345678").
+AWS_ID_RE = re.compile(r"^[a-z]{2,12}-[0-9a-f]{8}([0-9a-f]{9})?$")
+
 
 ACCOUNT_NOUNS: tuple[str, ...] = (
     "account", "acct", "aws account", "environment", "env", "account id", "account number",

@@ -26,11 +26,19 @@ def plan_question(
     reading = read_question(question, registry, previous)
     if reading.mutation:
         return _read_only(question, registry, reading.mutation)
+    # "zorp blarg in florb": with nothing else understood, a word in an account's place
+    # is one more word the planner cannot read, not an account the user named.
+    if reading.unknown and not (reading.types or reading.intents or reading.ids):
+        reading.unknown += reading.unknown_accounts
+        reading.unknown_accounts = []
     if reading.unknown_accounts:
-        names = ", ".join(repr(a) for a in dict.fromkeys(reading.unknown_accounts))
+        unknown = list(dict.fromkeys(reading.unknown_accounts))
+        names = ", ".join(repr(a) for a in unknown)
+        hints = "".join(f" Did you mean {reading.account_hints[a]} for {a!r}?"
+                        for a in unknown if a in reading.account_hints)
         return Refusal(kind="unknown_account", message=(
-            f"I don't know the account {names}. Known accounts: "
-            f"{'; '.join(registry.known_names())}."
+            f"I don't know the account{'s' if len(unknown) > 1 else ''} {names}.{hints} "
+            f"Known accounts: {'; '.join(registry.known_names())}."
         ))
     if reading.unknown or reading.problems:
         reasons = list(dict.fromkeys(reading.problems))

@@ -1,9 +1,11 @@
 """Reading: the scanned items of one question become a Reading.
 
 A Reading is what the question says, before it is merged with the previous turn and
-checked: resource types (ambiguous nouns settled by context, or flagged), accounts named or
-left out, regions, state and condition filters with what they modify, tags, names, ids,
-intent, grouping, follow-up cues, and everything it could not understand.
+checked: resource types (ambiguous nouns settled by context, or flagged; a parent's type
+that only places its children, as in "node groups of the EKS clusters", dropped), accounts
+named or left out (and unknown words standing where an account goes), regions, state and
+condition filters with what they modify, tags, names, ids, intent, grouping, follow-up
+cues, and everything it could not understand.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from opsagent.graph.planner.scan import (
     VALUE,
     Item,
     Scanner,
+    either,
     identifier_like,
 )
 from opsagent.graph.planner.tokens import Token, tokenize
@@ -36,6 +39,11 @@ class Mention:
     candidates: tuple[str, ...]  # one when the type is known
     word: str
     item: int  # index of the item
+    last: int = -1  # index of its last item ("RDS servers" is two); item when one
+
+    def __post_init__(self) -> None:
+        if self.last < 0:
+            self.last = self.item
 
 
 @dataclass
@@ -77,6 +85,7 @@ class Reading:
     mutation: str | None = None
     unknown: list[str] = field(default_factory=list)
     unknown_accounts: list[str] = field(default_factory=list)
+    account_hints: dict[str, str] = field(default_factory=dict)  # "prdo": "'prod'"
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -116,9 +125,13 @@ def read_question(question: str, registry: Registry, previous: Plan | None,
     if any(it.kind == V.UNGROUP for it in items) and not reading.intents:
         reading.intents.add("count")  # "in total" asks for a number
 
+    account_words, reasons = _account_words(items, scanner)
+
     # ----- change requests -----
-    for it in items:
+    for k, it in enumerate(items):
         if it.kind == V.MUTATION:
+            if k in account_words:
+                continue  # "in the archive account": a name, read below
             used.add(id(it))
             if ignore_changes:
                 continue
@@ -144,6 +157,12 @@ def read_question(question: str, registry: Registry, previous: Plan | None,
             continue
         kind = it.kind
         next_mention = _adjacent_mention(items, k, mention_at)
+        if k in account_words:
+            reading.unknown_accounts.append(it.text)
+            near = scanner.near_words(scanner.t[it.start], accounts_only=True)
+            if near and it.end - it.start == 1:
+                reading.account_hints[it.text] = either(near)
+            continue
         if kind == ACCOUNT:
             ids = it.value.split(",")
             if excluding or negate_next:
@@ -251,9 +270,10 @@ def read_question(question: str, registry: Registry, previous: Plan | None,
         elif kind == UNKNOWN_ACCOUNT:
             reading.unknown_accounts.append(it.value)
         elif kind in (UNKNOWN, VALUE):
-            if _names_an_account(items, k):
-                reading.unknown_accounts.append(it.text)
-            else:
+            reason = reasons.get(k, "")
+            if reason:
+                reading.problems.append(reason)
+            elif reason is not None:
                 reading.unknown.append(it.text)
         elif kind in (V.OWNER_CUE, V.TAG_WORD, V.NAME_WORD, V.GROUP_BY, V.SORT_BY):
             pass
@@ -307,6 +327,10 @@ def _mentions(items: list[Item], used: set[int], reading: Reading, tokens: list[
                 candidates = picked or (it.value,)
             word = f"{it.text} {nxt.text}"
             used.add(id(nxt))
+            used.add(id(it))
+            mentions.append(Mention(candidates, word, k, k + 1))
+            k += 2
+            continue
         used.add(id(it))
         mentions.append(Mention(candidates, word, k))
         k += 1
@@ -335,29 +359,202 @@ def _mentions(items: list[Item], used: set[int], reading: Reading, tokens: list[
             )
             m.candidates = ()
 
-    # A noun after "in"/"of"/"attached to" with another noun before it scopes that noun to
-    # one resource ("services in the payments cluster"), which a plan cannot express.
+    _parent_modifiers(items, tokens, mentions, reading, previous)
+    _scoped_mentions(items, tokens, used, mentions, reading, previous)
+    return mentions
+
+
+# Kinds that may stand between a place word and the noun it places ("in the prod EKS
+# clusters", "of active clusters", "in the payments cluster"), or before a noun modifying
+# another ("prod EKS cluster node groups").
+_MODIFIERS = frozenset({
+    V.FILLER, ACCOUNT, V.REGION, UNKNOWN, VALUE, ID, NAME, V.STATE, V.CONDITION, V.PUBLIC,
+    TAG, V.ANAPHORA,
+})
+_CONJUNCTIONS = frozenset({"and", "or", "nor", ","})
+# What makes parents particular: named ("the payments cluster", "cluster X") or filtered
+# ("active clusters", "clusters tagged team=x").
+_NAMING = frozenset({UNKNOWN, VALUE, ID, NAME})
+_FILTERING = frozenset({V.STATE, V.CONDITION, V.PUBLIC, TAG})
+# Between a parent noun and what describes it: "clusters that are active".
+_RELATIVE_WORDS = frozenset({"that", "which", "who", "are", "is", "was", "were", "currently"})
+
+
+def _scoped_mentions(items: list[Item], tokens: list[Token], used: set[int],
+                     mentions: list[Mention], reading: Reading, previous: Plan | None) -> None:
+    """A noun placed in, on, across or per another noun ("services in the payments cluster",
+    "node groups across our EKS clusters", "volumes per instance").
+
+    A child's parent type that names and filters no parent means every parent: only the
+    child is asked for ("EKS node groups in prod (in every EKS cluster)"). Anything else
+    (a particular parent, filtered parents, a count per parent, unrelated types) cannot be
+    planned and says why.
+    """
     for n, m in enumerate(mentions):
         if n == 0 or not m.candidates:
             continue
-        before = _previous_meaningful(items, m.item, skip={V.FILLER, ACCOUNT, VALUE, UNKNOWN})
         subjects = {c for other in mentions[:n] for c in other.candidates}
-        if (before is not None and before.kind in (V.PREP, V.ATTACHED_TO)
-                and subjects and not set(m.candidates) & subjects):
-            if "qualifier" in items[m.item].extra and m.word == items[m.item].text and (
-                {family(c) for c in m.candidates} & {family(s) for s in subjects}
-            ):
-                # "node groups in prod EKS": the service name is context, not a scope.
-                m.candidates = ()
-                continue
-            subject = RESOURCE_TYPES[sorted(subjects)[0]][1]
-            reading.problems.append(
-                f"I can't look for {subject} inside or attached to a particular "
-                f"{RESOURCE_TYPES[m.candidates[0]][0]}; ask for {subject} by account, region, "
-                "state, tag or name."
-            )
+        if not subjects or set(m.candidates) & subjects:
+            continue
+        lead = _place_word(items, m.item)
+        if lead is None:
+            continue
+        lead_item = items[lead]
+        if "qualifier" in items[m.item].extra and m.word == items[m.item].text and (
+            {family(c) for c in m.candidates} & {family(s) for s in subjects}
+        ):
+            # "node groups in prod EKS": the service name is context, not a scope.
             m.candidates = ()
-    return mentions
+            continue
+        used.add(id(lead_item))
+        place = m.candidates[0]
+        singular, plural = RESOURCE_TYPES[place]
+        subject = RESOURCE_TYPES[sorted(subjects)[0]][1]
+        m.candidates = ()
+        if _groups_by(items, lead):
+            reading.problems.append(
+                f"I can group only by account or by region, not by {singular}."
+            )
+            continue
+        children = sorted(subjects)
+        if all(V.PARENT_TYPES.get(c) == place for c in children):
+            problem = _particular_parents(items, tokens, lead + 1, m, children, place,
+                                          reading, previous)
+            if problem:
+                reading.problems.append(problem)
+            else:
+                reading.notes.append(f"in every {singular}")
+            continue
+        named = any(items[k].kind in _NAMING for k in range(lead + 1, m.item)) or (
+            _describing(items, m.last) in _NAMING
+        )
+        where = f"a particular {singular}" if named else plural
+        reading.problems.append(
+            f"I can't look for {subject} inside or attached to {where}; ask for {subject} "
+            "by account, region, state, tag or name."
+        )
+
+
+def _parent_modifiers(items: list[Item], tokens: list[Token], mentions: list[Mention],
+                      reading: Reading, previous: Plan | None) -> None:
+    """ "EKS cluster node groups", "the prod clusters' services": a parent noun right before
+    its child's noun modifies it, like "the node groups of the EKS clusters"."""
+    for n, m in enumerate(mentions[:-1]):
+        child = mentions[n + 1]
+        if len(m.candidates) != 1 or not child.candidates or child.item != m.last + 1:
+            continue
+        if items[m.last].end != items[child.item].start:
+            continue
+        if not all(V.PARENT_TYPES.get(c) == m.candidates[0] for c in child.candidates):
+            continue
+        place = m.candidates[0]
+        first = m.item
+        while first > 0 and items[first - 1].kind in _MODIFIERS and (
+            items[first - 1].text.lower() not in _CONJUNCTIONS
+        ):
+            first -= 1
+        m.candidates = ()
+        problem = _particular_parents(items, tokens, first, m, list(child.candidates),
+                                      place, reading, previous, after=False)
+        if problem:
+            reading.problems.append(problem)
+        else:
+            reading.notes.append(f"in every {RESOURCE_TYPES[place][0]}")
+
+
+def _place_word(items: list[Item], k: int) -> int | None:
+    """The index of the word placing the noun at k in something ("in", "across", "attached
+    to", "per"), looking back over its modifiers; None when nothing places it."""
+    j = k - 1
+    while j >= 0:
+        it = items[j]
+        text = it.text.lower()
+        if it.kind in (V.PREP, V.ATTACHED_TO):
+            return j
+        if it.kind == V.FILLER and (text in V.SCOPE_WORDS or text in V.GROUP_BY_WORDS):
+            return j
+        if it.kind == V.FILLER and text in V.DO_WORDS and _has_after(items, k):
+            return j  # "services does each cluster have"
+        if text in _CONJUNCTIONS and it.kind in (V.FILLER, BOUNDARY_ITEM):
+            # "in the prod and staging clusters" lists places; "instances in prod and
+            # buckets" starts a new noun.
+            left, right = items[j - 1] if j > 0 else None, items[j + 1]
+            if left is None or not (left.kind == right.kind and left.kind in (ACCOUNT,
+                                                                             V.REGION)):
+                return None
+            j -= 1
+            continue
+        if it.kind not in _MODIFIERS:
+            return None
+        j -= 1
+    return None
+
+
+def _has_after(items: list[Item], k: int) -> bool:
+    """ "(how many services does each cluster) have": a have-verb later in the clause."""
+    for it in items[k + 1:]:
+        if it.kind == BOUNDARY_ITEM:
+            return False
+        if it.kind == V.FILLER and it.text.lower() in V.HAVE_WORDS:
+            return True
+    return False
+
+
+def _groups_by(items: list[Item], lead: int) -> bool:
+    """ "count services per cluster", "node groups by cluster": a grouping, not a place
+    ("node groups used by the clusters" is a place)."""
+    text = items[lead].text.lower()
+    if items[lead].kind != V.FILLER or text not in V.GROUP_BY_WORDS:
+        return False
+    before = items[lead - 1] if lead > 0 else None
+    return not (text == "by" and before is not None
+                and before.text.lower() in V.BY_AGENT_WORDS)
+
+
+def _describing(items: list[Item], k: int) -> str | None:
+    """The kind of what describes the noun at k from behind ("cluster X", "clusters that
+    are active"), None when nothing does."""
+    j = k + 1
+    while j < len(items) and items[j].kind == V.FILLER and (
+        items[j].text.lower() in _RELATIVE_WORDS
+    ):
+        j += 1
+    return items[j].kind if j < len(items) else None
+
+
+def _particular_parents(items: list[Item], tokens: list[Token], start: int, m: Mention,
+                        children: list[str], place: str, reading: Reading,
+                        previous: Plan | None, after: bool = True) -> str | None:
+    """Why the parents of children cannot be planned: named, filtered, one of them or a
+    count per parent. None when the words mean every parent (their children, all of them).
+
+    `start` is the first word before the parent noun that modifies it; `after` also looks at
+    what describes it from behind ("clusters named x", "clusters that are active").
+    """
+    singular, plural = RESOURCE_TYPES[place]
+    child = RESOURCE_TYPES[children[0]][1]
+    before = items[start:m.item]
+    described = _describing(items, m.last) if after else None
+    words = {it.text.lower() for it in before if it.kind == V.FILLER}
+    noun = tokens[items[m.last].end - 1]
+    plural_noun = noun.norm != noun.base
+    earlier = [q for q in previous.queries if q.resource_type == place] if previous else []
+    that_one = any(it.kind == V.ANAPHORA for it in before) and not any(
+        not (q.states or q.tags or q.name_contains or q.ids or q.conditions) for q in earlier
+    )
+    if (any(it.kind in _NAMING for it in before) or described in _NAMING or that_one
+            or (words & V.ONE_PARENT_WORDS and not plural_noun)):
+        return (f"I can't look for {child} inside or attached to a particular {singular}; "
+                f"ask for {child} by account, region, state, tag or name (I can list the "
+                f"{child} of every {singular}).")
+    if any(it.kind in _FILTERING for it in before) or described in _FILTERING:
+        return (f"I can't choose {child} by what their {plural} are; I can list the {child} "
+                f"of every {singular}, by account, region, state, tag or name.")
+    lead = items[start - 1].text.lower() if start > 0 else ""
+    each = bool(words & V.EACH_PARENT_WORDS) or ("every" in words and lead == "for")
+    if each and reading.intent == "count":
+        return f"I can group only by account or by region, not by {singular}."
+    return None
 
 
 def _ids_near_mentions(items: list[Item], used: set[int], mentions: list[Mention],
@@ -435,15 +632,149 @@ def _excluded_by(items: list[Item], k: int) -> bool:
     return before is not None and before.kind == V.EXCLUDE and before.text.lower() != "but"
 
 
-def _names_an_account(items: list[Item], k: int) -> bool:
-    """An unknown word where an account goes: "the qa account", "account foo", "in uat"."""
+# ----- unknown words where an account goes -----
+
+_DETERMINERS = frozenset({"the", "our", "my", "your", "their"})
+# After a word in an account's place, these make it part of a noun phrase instead ("in web
+# servers", "in foo bar", "in the frankfurt-2 region").
+_NOUNISH = frozenset({
+    V.RESOURCE, V.AMBIGUOUS, V.UNSUPPORTED, V.GENERIC, V.REGION_NOUN, UNKNOWN, VALUE, ID,
+    V.ANAPHORA, V.NAME_WORD,
+})
+# Question words that sit before "account" without naming one: "in which account".
+_ASKING = frozenset({"which", "what", "any", "whichever", "whatever"})
+
+
+def _account_words(items: list[Item], scanner: Scanner
+                   ) -> tuple[set[int], dict[int, str | None]]:
+    """Which unknown words name accounts (item indices), and why some others do not.
+
+    A word names an account beside an account noun ("the qa account", "account qa"), after
+    "in"/"from" at the end of a phrase ("in uat", "in uat in Oregon"), left out of every
+    account ("everywhere except uat"), or listed with accounts ("prod and uat", "prod vs
+    uat", "prod, staging, uat"). Except beside an account noun, a word that is something
+    else (a typo of a known word, part of a region's name, a date, "largest") never does.
+    """
+    slots: set[int] = set()
+    reasons: dict[int, str | None] = {}  # None: nothing to say, the next word says it
+    listed: list[int] = []
+    for k, it in enumerate(items):
+        if it.kind in (V.INTENT, V.GENERIC) or (it.kind == V.MUTATION
+                                                 and not it.verb_position):
+            # "in the audit account", "instances in infra", "in prod and archive": a word
+            # the planner knows as a verb or as "things", in the place of a name.
+            if it.text.lower() in _ASKING or len(it.text.split()) != 1:
+                continue
+            if _before_account_noun(items, k) or _ends_a_name(items, k):
+                if _after_account_word(items, k, determiners_only=True):
+                    slots.add(k)
+                elif it.kind == V.INTENT and it.value == "list" and _ends_a_name(items, k):
+                    listed.append(k)  # "prod and audit", not "prod and their details"
+            continue
+        if it.kind not in (UNKNOWN, VALUE):
+            continue
+        if _before_account_noun(items, k) or _after_account_noun(items, k):
+            slots.add(k)
+            continue
+        reason = scanner.not_an_account(it) if it.kind == UNKNOWN else None
+        if reason and scanner.region_goes_on(it.start):
+            reasons[k] = None  # "asia (pacific)": the next word says it
+        elif reason is not None:
+            reasons[k] = reason
+        elif _after_account_word(items, k) and _ends_a_name(items, k):
+            slots.add(k)
+        else:
+            listed.append(k)
+    grown = True
+    while grown:
+        grown = False
+        for k in listed:
+            if k not in slots and _listed_with_accounts(items, k, slots):
+                slots.add(k)
+                grown = True
+    return slots, reasons
+
+
+def _before_account_noun(items: list[Item], k: int) -> bool:
+    """ "the qa account", "uat environment" """
     after = items[k + 1] if k + 1 < len(items) else None
+    return after is not None and after.kind == V.ACCOUNT_NOUN and after.start == items[k].end
+
+
+def _after_account_noun(items: list[Item], k: int) -> bool:
+    """ "account qa", "environment uat" """
     before = _previous_meaningful(items, k, {V.FILLER})
-    if after is not None and after.kind == V.ACCOUNT_NOUN:
-        return True
-    if before is not None and before.kind == V.ACCOUNT_NOUN and before.end == items[k].start:
-        return True
-    if before is not None and before.kind == V.PREP and before.text.lower() in ACCOUNT_PREPS:
-        return (after is None or after.kind == BOUNDARY_ITEM
-                or (after.kind in (V.FILLER,) and after.text.lower() in {"and", "or"}))
+    return (before is not None and before.kind == V.ACCOUNT_NOUN
+            and before.end == items[k].start)
+
+
+def _after_account_word(items: list[Item], k: int, determiners_only: bool = False) -> bool:
+    """After "in", "from", "under" ("in uat"), or left out of all accounts ("every account
+    except uat", "everywhere but uat")."""
+    j = k - 1
+    while j >= 0 and items[j].kind in (V.FILLER, V.ONLY) and (
+        not determiners_only or items[j].text.lower() in _DETERMINERS
+    ):
+        j -= 1
+    if j < 0:
+        return False
+    before = items[j]
+    if before.kind == V.PREP:
+        return before.text.lower() in ACCOUNT_PREPS
+    if before.kind == V.EXCLUDE:
+        return any(it.kind in (V.ALL_ACCOUNTS, V.OTHER_ACCOUNTS) for it in items[:j])
     return False
+
+
+def _ends_a_name(items: list[Item], k: int) -> bool:
+    """Nothing after the word makes it part of a longer noun phrase ("in web servers")."""
+    for it in items[k + 1:]:
+        if it.kind == V.FILLER and it.text.lower() not in _CONJUNCTIONS:
+            continue  # "in uat please", "in uat right now"
+        return it.kind not in _NOUNISH
+    return True
+
+
+def _joins(it: Item) -> bool:
+    """ "and", "or", ",", "vs", "as well as" between two things of a list."""
+    text = it.text.lower()
+    return ((it.kind in (V.FILLER, BOUNDARY_ITEM) and text in _CONJUNCTIONS)
+            or it.kind == V.COMPARE or (it.kind == V.ADD and text in {"plus", "as well as"}))
+
+
+def _listed_with_accounts(items: list[Item], k: int, slots: set[int]) -> bool:
+    """ "prod and uat", "uat or staging", "prod, staging, uat", "prod vs uat instances" """
+
+    def skip(j: int, step: int) -> int:
+        while 0 <= j < len(items) and items[j].kind == V.FILLER and (
+            items[j].text.lower() in _DETERMINERS
+        ):
+            j += step
+        return j
+
+    def member(j: int) -> bool:
+        return 0 <= j < len(items) and (
+            items[j].kind in (ACCOUNT, UNKNOWN_ACCOUNT) or j in slots
+        )
+
+    def partner(step: int) -> bool:
+        j = skip(k + step, step)
+        return 0 <= j < len(items) and _joins(items[j]) and member(skip(j + step, step))
+
+    if not (partner(-1) or partner(1)):
+        return False
+    following = skip(k + 1, 1)
+    if following >= len(items) or items[following].kind not in _NOUNISH:
+        return True
+    if items[following].kind in (UNKNOWN, VALUE):
+        return False  # "prod and new york"
+    # "prod and uat instances" lists accounts before a noun; "in prod and web servers"
+    # starts a new noun after the place.
+    first = k
+    while True:
+        j = skip(first - 1, -1)
+        if j < 0 or not _joins(items[j]) or not member(skip(j - 1, -1)):
+            break
+        first = skip(j - 1, -1)
+    before = skip(first - 1, -1)
+    return before < 0 or items[before].kind != V.PREP

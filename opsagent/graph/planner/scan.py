@@ -496,6 +496,9 @@ class Scanner:
 
     def owner(self, i: int, j: int) -> int:
         k = self.skip(j, {"the", "a"})
+        if self.places_in_noun(k):
+            # "node groups belonging to the EKS clusters": a place, not an owner.
+            return self.emit(V.ATTACHED_TO, i, j)
         if k < len(self.t) and self.t[k].norm in V.TEAM_WORDS and k + 1 < len(self.t):
             return self.emit(TAG, i, k + 2, "team", (self.t[k + 1].raw,))
         if k + 1 < len(self.t) and self.t[k + 1].norm in V.TEAM_WORDS:
@@ -504,6 +507,92 @@ class Scanner:
         return self.emit(PROBLEM, i, min(k + 1, len(self.t)),
                          f"I can't tell which tag holds the owner {what!r}; say it as a tag, "
                          f"like 'tagged owner={what or 'alice'}' or 'owned by team payments'.")
+
+    def places_in_noun(self, k: int) -> bool:
+        """Whether a resource noun starts at k, after determiners ("the EKS clusters")."""
+        k = self.skip(k, {"the", "a", "an", "our", "my", "their", "its", "all", "every",
+                          "each", "any"})
+        found = STATIC.match(self.t, k) if k < len(self.t) else None
+        return found is not None and bool({V.RESOURCE, V.AMBIGUOUS} & set(found.meanings))
+
+    # ----- words that are not account names -----
+
+    def not_an_account(self, item: Item) -> str | None:
+        """Why an unknown word is something other than an account name, or None.
+
+        A typo of a word the planner knows ("dve"), part of a region's name ("Europe",
+        "us east"), an availability zone, an AWS id, a number or date, or a word that never
+        names an account ("January", "largest"). The reason is a sentence for the refusal,
+        or "" when "I don't know what X means" says it well enough.
+        """
+        if item.end - item.start != 1:
+            return None
+        token = self.t[item.start]
+        if token.kind != WORD:
+            return None
+        norm = token.norm
+        if V.AZ_RE.match(norm):
+            return (f"{token.raw!r} is an availability zone; I can narrow to a region "
+                    f"({norm[:-1]}), not to a zone.")
+        if (norm in V.NOT_ACCOUNT_WORDS or token.base in V.NOT_ACCOUNT_WORDS
+                or V.AWS_ID_RE.match(norm) or _NUMBER_RE.match(norm)):
+            return ""
+        region = self.region_fragment(item.start)
+        if region is not None:
+            return region
+        near = self.near_words(token)
+        if near:
+            return f"I don't know the word {token.raw!r}; did you mean {either(near)}?"
+        return None
+
+    def region_fragment(self, i: int) -> str | None:
+        """ "Europe", "us east", "eu-west": the start of region names, naming none alone."""
+        found = self._region_start(i)
+        if found is None:
+            return None
+        back, codes = found
+        said = " ".join(t.raw for t in self.t[i - back:i + 1])
+        more = f" and {len(codes) - 6} more" if len(codes) > 6 else ""
+        return f"{said!r} names no single region; say which: {', '.join(codes[:6])}{more}."
+
+    def region_goes_on(self, i: int) -> bool:
+        """Whether the word after i goes on with the region name the words up to i start
+        ("asia" in "asia pacific"), so that word speaks for both."""
+        found = self._region_start(i + 1) if i + 1 < len(self.t) else None
+        return found is not None and found[0] > 0
+
+    def _region_start(self, i: int) -> tuple[int, list[str]] | None:
+        """How many words before i start a region name with it, and the regions it may be."""
+        if self.t[i].kind != WORD:
+            return None
+        parts = [p for p in self.t[i].norm.split("-") if p]
+        for back in range(4):
+            if i - back < 0 or any(t.kind != WORD for t in self.t[i - back:i]):
+                break
+            node: Node | None = STATIC.root
+            for word in [t.norm for t in self.t[i - back:i]] + parts:
+                node = node.children.get(word) if node is not None else None
+            codes = sorted(_values_below(node, V.REGION)) if node is not None else []
+            if codes:
+                return back, codes
+        return None
+
+    def near_words(self, token: Token, accounts_only: bool = False) -> list[str]:
+        """Known words one letter away from this one ("prod" for "prdo"), at most three.
+
+        Words of five letters or more are corrected by typo() when one word is that close;
+        this only suggests. Shorter words are compared with account names (and four-letter
+        ones with region names) only: short words are too close to too many others ("labs"
+        and "alb", "root" and "boot", "uat" and "uae").
+        """
+        word = token.norm
+        if not word.isalpha() or len(word) < 3:
+            return []
+        pool = self.accounts.words
+        if not accounts_only and len(word) > 3:
+            pool = pool | (_region_words() if len(word) < 5 else _typo_words())
+        return sorted(w for w in pool if len(w) >= 3 and w.isalpha()
+                      and (_one_edit(word, w) or _one_edit(token.base, w)))[:3]
 
     # ----- typos -----
 
@@ -554,6 +643,31 @@ def _one_edit(a: str, b: str) -> bool:
     while n < len(short) and short[n] == long_[n]:
         n += 1
     return short[n:] == long_[n + 1:]
+
+
+def _region_words() -> set[str]:
+    return {word for word, node in STATIC.root.children.items() if V.REGION in node.meanings}
+
+
+def either(words: list[str]) -> str:
+    """ "'prd' or 'prod'" """
+    return " or ".join(repr(w) for w in words)
+
+
+def _values_below(node: Node, kind: str) -> set[str]:
+    """The values of every phrase of this kind that continues from a node of the index."""
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if kind in current.meanings:
+            found.add(current.meanings[kind].value)
+        stack.extend(current.children.values())
+    return found
+
+
+# Numbers, dates and durations: "2023", "2024-01-31", "30d", "12/31".
+_NUMBER_RE = re.compile(r"^\d+([./:-]\d+)*[a-z]{0,4}$")
 
 
 def _special_shape(norm: str) -> bool:
