@@ -194,3 +194,19 @@ def test_follow_up_across_invocations_with_a_named_thread(sandbox, external_env,
     answer = json.loads(follow_up.stdout)
     running = {i for i, s in truth.ec2_instances("222222222222").items() if s == "running"}
     assert ids_by_account(answer) == {"222222222222": running}
+
+
+def test_bad_mcp_endpoint_is_a_clear_error(external_env):
+    done = run_cli("ask", "--registry", str(DEMO_REGISTRY), "--mcp-endpoint", "ftp://x",
+                   "list buckets", env=external_env)
+    assert done.returncode == 1
+    assert "Only HTTPS" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_no_central_credentials_is_a_clear_error(sandbox, tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AWS_CONFIG_FILE": "/nonexistent",
+           "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true"}
+    done = run_cli("ask", "--registry", str(DEMO_REGISTRY), "--mcp-endpoint",
+                   sandbox.mcp_endpoint, "list buckets in prod", env=env)
+    assert done.returncode == 1
+    assert "no AWS credentials" in done.stderr and "Traceback" not in done.stderr

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from botocore.exceptions import NoCredentialsError
 from langchain_core.language_models import BaseChatModel
 
 from opsagent.access import AccountSessions
@@ -98,13 +99,24 @@ async def open_agent(settings: Settings | None = None, *, checkpointer: Any = No
         central = boto3.Session()
         sts_endpoint = None
         mcp_endpoint = settings.mcp_endpoint or AWS_MCP_ENDPOINT
-    sessions = AccountSessions(
-        mcp_endpoint=mcp_endpoint,
-        central=central,
-        sts_endpoint_url=sts_endpoint,
-        mcp_service=settings.mcp_service,
-        mcp_region=settings.mcp_region,
-    )
+    try:
+        sessions = AccountSessions(
+            mcp_endpoint=mcp_endpoint,
+            central=central,
+            sts_endpoint_url=sts_endpoint,
+            mcp_service=settings.mcp_service,
+            mcp_region=settings.mcp_region,
+        )
+    except (ValueError, NoCredentialsError) as exc:
+        if sandbox is not None:
+            await asyncio.to_thread(sandbox.stop)
+        if isinstance(exc, NoCredentialsError):
+            raise ConfigurationError(
+                "no AWS credentials for the central account: set AWS_PROFILE or "
+                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY as for the AWS CLI"
+            ) from None
+        # an endpoint URL mcp-proxy-for-aws will not sign for (plain HTTP off loopback...)
+        raise ConfigurationError(f"MCP endpoint: {exc}") from None
     try:
         # Inside the try: a bad OPSAGENT_MODEL must still stop the sandbox and sessions.
         default_planner, freeform_worker = model_deps(settings, sessions)
