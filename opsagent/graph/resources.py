@@ -22,8 +22,10 @@ from opsagent.registry import Account
 CallAws = Callable[[str], Awaitable[dict[str, Any]]]
 Fetcher = Callable[[CallAws, Account, str, ResourceQuery], Awaitable[list[Resource]]]
 
-# Global services are read once per account, from this region.
+# Global services are read once per account, from this region; rows that belong to no
+# region (IAM roles) say GLOBAL.
 GLOBAL_REGION = "us-east-1"
+GLOBAL = "global"
 
 
 @dataclass(frozen=True)
@@ -385,7 +387,7 @@ async def cloudformation_stacks(call: CallAws, account: Account, region: str, q:
 async def iam_roles(call: CallAws, account: Account, region: str, q: ResourceQuery):
     data = await call(command("iam", "list-roles", region=region))
     return [
-        row(account, "global", "iam:role", id=r["RoleName"], name=r["RoleName"], state=None,
+        row(account, GLOBAL, "iam:role", id=r["RoleName"], name=r["RoleName"], state=None,
             tags=tag_dict(r.get("Tags")),
             details={"arn": r.get("Arn"), "path": r.get("Path"), "created": r.get("CreateDate")})
         for r in data.get("Roles", [])

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from opsagent.access import AccessError
-from opsagent.graph.resources import GLOBAL_REGION, KINDS, matches
+from opsagent.graph.resources import GLOBAL, GLOBAL_REGION, KINDS, matches
 from opsagent.graph.state import AccountResult, Plan, Resource
 from opsagent.registry import Account
 
@@ -36,8 +36,8 @@ async def run_account(
         kind = KINDS[query.resource_type]
         if kind.is_global:
             rows = await kind.fetch(call, account, GLOBAL_REGION, query)
-            if plan.regions and query.resource_type == "s3:bucket":
-                rows = [r for r in rows if r.region in plan.regions]
+            if plan.regions:  # a global service's rows may still live in a region (S3)
+                rows = [r for r in rows if r.region in (GLOBAL, *plan.regions)]
         else:
             per_region = await asyncio.gather(
                 *(kind.fetch(call, account, region, query) for region in regions)
