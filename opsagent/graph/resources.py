@@ -61,12 +61,17 @@ def tag_dict(tags: Any) -> dict[str, str]:
     return result
 
 
-def row(account: Account, region: str, resource_type: str, **fields: Any) -> Resource:
+def row(account: Account, region: str, resource_type: str, *, tags: Any = None,
+        **fields: Any) -> Resource:
+    """A normalized row; tags in any AWS spelling, and the Name tag as the default name."""
+    tags = tag_dict(tags)
+    fields.setdefault("name", tags.get("Name"))
     return Resource(
         account_id=account.id,
         account_alias=account.alias,
         region=region,
         resource_type=resource_type,
+        tags=tags,
         **fields,
     )
 
@@ -100,11 +105,9 @@ async def ec2_instances(call: CallAws, account: Account, region: str, q: Resourc
     rows = []
     for reservation in data.get("Reservations", []):
         for inst in reservation.get("Instances", []):
-            tags = tag_dict(inst.get("Tags"))
             rows.append(row(
-                account, region, "ec2:instance",
-                id=inst["InstanceId"], name=tags.get("Name"),
-                state=inst.get("State", {}).get("Name"), tags=tags,
+                account, region, "ec2:instance", id=inst["InstanceId"],
+                state=inst.get("State", {}).get("Name"), tags=inst.get("Tags"),
                 details={
                     "instance_type": inst.get("InstanceType"),
                     "availability_zone": inst.get("Placement", {}).get("AvailabilityZone"),
@@ -176,7 +179,7 @@ async def rds_instances(call: CallAws, account: Account, region: str, q: Resourc
         row(account, region, "rds:db-instance",
             id=db["DBInstanceIdentifier"], name=db["DBInstanceIdentifier"],
             state=(db.get("DBInstanceStatus") or "").lower() or None,
-            tags=tag_dict(db.get("TagList")),
+            tags=db.get("TagList"),
             details={"engine": db.get("Engine"), "engine_version": db.get("EngineVersion"),
                      "class": db.get("DBInstanceClass"), "multi_az": db.get("MultiAZ"),
                      "storage_gb": db.get("AllocatedStorage")})
@@ -189,11 +192,10 @@ async def ebs_volumes(call: CallAws, account: Account, region: str, q: ResourceQ
     data = await call(command("ec2", "describe-volumes", region=region))
     rows = []
     for vol in data.get("Volumes", []):
-        tags = tag_dict(vol.get("Tags"))
         attachments = [a.get("InstanceId") for a in vol.get("Attachments", [])]
         rows.append(row(
-            account, region, "ec2:volume", id=vol["VolumeId"], name=tags.get("Name"),
-            state=vol.get("State"), tags=tags,
+            account, region, "ec2:volume", id=vol["VolumeId"],
+            state=vol.get("State"), tags=vol.get("Tags"),
             details={"size_gb": vol.get("Size"), "volume_type": vol.get("VolumeType"),
                      "attached_to": attachments,
                      "conditions": {"unattached": not attachments}},
@@ -237,7 +239,7 @@ async def ecs_clusters(call: CallAws, account: Account, region: str, q: Resource
                               "TAGS", region=region))
     return [
         row(account, region, "ecs:cluster", id=c["clusterName"], name=c["clusterName"],
-            state=(c.get("status") or "").lower() or None, tags=tag_dict(c.get("tags")),
+            state=(c.get("status") or "").lower() or None, tags=c.get("tags"),
             details={"services": c.get("activeServicesCount"),
                      "running_tasks": c.get("runningTasksCount"), "arn": c.get("clusterArn")})
         for c in data.get("clusters", [])
@@ -256,7 +258,7 @@ async def ecs_services(call: CallAws, account: Account, region: str, q: Resource
         cluster = cluster_arn.rsplit("/", 1)[-1]
         return [
             row(account, region, "ecs:service", id=s["serviceName"], name=s["serviceName"],
-                state=(s.get("status") or "").lower() or None, tags=tag_dict(s.get("tags")),
+                state=(s.get("status") or "").lower() or None, tags=s.get("tags"),
                 details={"cluster": cluster, "desired": s.get("desiredCount"),
                          "running": s.get("runningCount"), "launch_type": s.get("launchType")})
             for s in data.get("services", [])
@@ -276,7 +278,7 @@ async def eks_clusters(call: CallAws, account: Account, region: str, q: Resource
         c = (await call(command("eks", "describe-cluster", "--name", name,
                                 region=region))).get("cluster", {})
         return row(account, region, "eks:cluster", id=name, name=name,
-                   state=(c.get("status") or "").lower() or None, tags=tag_dict(c.get("tags")),
+                   state=(c.get("status") or "").lower() or None, tags=c.get("tags"),
                    details={"version": c.get("version"), "endpoint": c.get("endpoint"),
                             "platform_version": c.get("platformVersion"),
                             "created": c.get("createdAt"), "arn": c.get("arn")})
@@ -296,7 +298,7 @@ async def eks_nodegroups(call: CallAws, account: Account, region: str, q: Resour
             scaling = ng.get("scalingConfig", {})
             return row(account, region, "eks:nodegroup", id=name, name=name,
                        state=(ng.get("status") or "").lower() or None,
-                       tags=tag_dict(ng.get("tags")),
+                       tags=ng.get("tags"),
                        details={"cluster": cluster, "instance_types": ng.get("instanceTypes"),
                                 "desired": scaling.get("desiredSize"),
                                 "min": scaling.get("minSize"), "max": scaling.get("maxSize")})
@@ -315,12 +317,10 @@ async def elastic_ips(call: CallAws, account: Account, region: str, q: ResourceQ
     data = await call(command("ec2", "describe-addresses", region=region))
     rows = []
     for addr in data.get("Addresses", []):
-        tags = tag_dict(addr.get("Tags"))
         associated = bool(addr.get("AssociationId") or addr.get("InstanceId"))
         rows.append(row(
-            account, region, "ec2:elastic-ip",
-            id=addr.get("AllocationId") or addr["PublicIp"], name=tags.get("Name"),
-            state="associated" if associated else "unassociated", tags=tags,
+            account, region, "ec2:elastic-ip", id=addr.get("AllocationId") or addr["PublicIp"],
+            state="associated" if associated else "unassociated", tags=addr.get("Tags"),
             details={"public_ip": addr.get("PublicIp"), "instance": addr.get("InstanceId"),
                      "conditions": {"unassociated": not associated}},
         ))
@@ -332,9 +332,8 @@ async def vpcs(call: CallAws, account: Account, region: str, q: ResourceQuery):
     data = await call(command("ec2", "describe-vpcs", region=region))
     rows = []
     for vpc in data.get("Vpcs", []):
-        tags = tag_dict(vpc.get("Tags"))
-        rows.append(row(account, region, "ec2:vpc", id=vpc["VpcId"], name=tags.get("Name"),
-                        state=vpc.get("State"), tags=tags,
+        rows.append(row(account, region, "ec2:vpc", id=vpc["VpcId"],
+                        state=vpc.get("State"), tags=vpc.get("Tags"),
                         details={"cidr": vpc.get("CidrBlock"), "default": vpc.get("IsDefault")}))
     return rows
 
@@ -353,7 +352,6 @@ async def security_groups(call: CallAws, account: Account, region: str, q: Resou
     data = await call(command("ec2", "describe-security-groups", region=region))
     rows = []
     for sg in data.get("SecurityGroups", []):
-        tags = tag_dict(sg.get("Tags"))
         open_ports = sorted({
             f"{p.get('IpProtocol')}:{p.get('FromPort', 'all')}"
             for p in sg.get("IpPermissions", [])
@@ -361,7 +359,7 @@ async def security_groups(call: CallAws, account: Account, region: str, q: Resou
         })
         rows.append(row(
             account, region, "ec2:security-group", id=sg["GroupId"], name=sg.get("GroupName"),
-            state=None, tags=tags,
+            state=None, tags=sg.get("Tags"),
             details={"vpc": sg.get("VpcId"), "description": sg.get("Description"),
                      "open_to_world": open_ports,
                      "conditions": {"open-to-world": _open_to_world(sg)}},
@@ -377,7 +375,7 @@ async def cloudformation_stacks(call: CallAws, account: Account, region: str, q:
     data = await call(command("cloudformation", "describe-stacks", region=region))
     return [
         row(account, region, "cloudformation:stack", id=s["StackName"], name=s["StackName"],
-            state=(s.get("StackStatus") or "").lower() or None, tags=tag_dict(s.get("Tags")),
+            state=(s.get("StackStatus") or "").lower() or None, tags=s.get("Tags"),
             details={"created": s.get("CreationTime"), "description": s.get("Description")})
         for s in data.get("Stacks", [])
     ]
@@ -388,7 +386,7 @@ async def iam_roles(call: CallAws, account: Account, region: str, q: ResourceQue
     data = await call(command("iam", "list-roles", region=region))
     return [
         row(account, GLOBAL, "iam:role", id=r["RoleName"], name=r["RoleName"], state=None,
-            tags=tag_dict(r.get("Tags")),
+            tags=r.get("Tags"),
             details={"arn": r.get("Arn"), "path": r.get("Path"), "created": r.get("CreateDate")})
         for r in data.get("Roles", [])
     ]
