@@ -12,13 +12,13 @@ import boto3
 import pytest
 
 from opsagent.access import (
-    CALL_AWS_TOOL,
-    READ_ONLY_TOOLS,
+    KNOWLEDGE_TOOLS,
     AccountAccessDenied,
     AccountSessions,
     AccountTimeout,
     AccountUnreachable,
-    AwsCommandError,
+    EndpointLacksTool,
+    Read,
     ReadOnlyViolation,
 )
 from opsagent.registry import Account, Registry, load_registry
@@ -74,94 +74,83 @@ def instance_ids(response: dict) -> set[str]:
     return {i["InstanceId"] for r in response["Reservations"] for i in r["Instances"]}
 
 
-async def test_call_aws_on_production_returns_productions_instances(pool, registry, truth) -> None:
+def read(operation: str, region: str = "us-east-1", service: str = "ec2", **params) -> Read:
+    return Read(service=service, operation=operation, region=region, params=params)
+
+
+async def test_reads_of_one_account_go_out_as_one_script(pool, registry, truth, sandbox) -> None:
     production = registry.get(PRODUCTION)
-    found: set[str] = set()
-    for region in REGIONS:
-        found |= instance_ids(await pool.call_aws(
-            production, "alice", f"aws ec2 describe-instances --region {region}"
-        ))
-    expected = truth.ec2_instances(PRODUCTION)
-    assert found == set(expected)
+    sandbox.scripts.clear()
+    results = await pool.run_reads(production, "alice",
+                                   [read("DescribeInstances", r) for r in REGIONS])
+    assert [account for account, _ in sandbox.scripts] == [PRODUCTION]
+    found = set().union(*(instance_ids(r.result) for r in results))
+    assert found == set(truth.ec2_instances(PRODUCTION))
     assert found  # the demo organization has instances in production
 
-    staging = instance_ids(await pool.call_aws(
-        registry.get(STAGING), "alice", "aws ec2 describe-instances --region us-east-1"
-    ))
-    assert staging and not staging & found  # each account sees only its own
+    [staging] = await pool.run_reads(registry.get(STAGING), "alice", [read("DescribeInstances")])
+    assert instance_ids(staging.result) and not instance_ids(staging.result) & found
 
 
-async def test_tools_are_the_guarded_read_only_tools(pool, registry, truth) -> None:
+async def test_tools_are_the_structured_read_and_the_knowledge_tools(pool, registry, truth):
     tools = await pool.tools(registry.get(PRODUCTION), "alice")
     names = {tool.name for tool in tools}
-    assert CALL_AWS_TOOL in names
-    assert names <= READ_ONLY_TOOLS
-    call_aws = next(tool for tool in tools if tool.name == CALL_AWS_TOOL)
-    content = await call_aws.ainvoke({"cli_command": "aws s3api list-buckets"})
-    text = content if isinstance(content, str) else content[0]["text"]
-    body = json.loads(json.loads(text)["response"]["as_json"])
-    assert {b["Name"] for b in body["Buckets"]} == truth.buckets(PRODUCTION)
+    assert "aws_read" in names
+    assert names - {"aws_read"} <= KNOWLEDGE_TOOLS and "aws___list_regions" in names
+    assert "aws___run_script" not in names and "aws___get_presigned_url" not in names
+    aws_read = next(tool for tool in tools if tool.name == "aws_read")
+    text = await aws_read.ainvoke({"service": "s3", "operation": "ListBuckets",
+                                   "region": "us-east-1"})
+    assert {b["Name"] for b in json.loads(text)["Buckets"]} == truth.buckets(PRODUCTION)
     assert await pool.tools(registry.get(PRODUCTION), "alice") is tools  # loaded once
 
 
-async def test_tools_outside_the_allow_list_are_not_handed_out(sandbox, central, registry):
-    pool = make_pool(sandbox, central, read_only_tools=frozenset({CALL_AWS_TOOL}))
-    try:
-        names = {t.name for t in await pool.tools(registry.get(PRODUCTION), "alice")}
-    finally:
-        await pool.aclose()
-    assert names == {CALL_AWS_TOOL}  # the server also offers aws___list_regions
-
-
-async def test_mutating_call_aws_is_refused_before_any_aws_call(
-    pool, registry, truth, caplog: pytest.LogCaptureFixture
+async def test_a_write_is_refused_before_any_aws_call(
+    pool, registry, truth, sandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
     before = truth.ec2_instances(PRODUCTION)
     victim = next(iter(before))
     user = new_user()
+    sandbox.scripts.clear()
     with pytest.raises(ReadOnlyViolation) as refused:
-        await pool.call_aws(
-            registry.get(PRODUCTION), user,
-            f"aws ec2 terminate-instances --instance-ids {victim} --region us-east-1",
-        )
-    assert str(refused.value) == (
-        "opsagent is read-only: `aws ec2 terminate-instances` (TerminateInstances) "
-        "changes resources and was not sent"
-    )
+        await pool.run_reads(registry.get(PRODUCTION), user, [
+            read("DescribeVpcs"), read("TerminateInstances", InstanceIds=[victim])])
+    assert "TerminateInstances" in str(refused.value) and "not sent" in str(refused.value)
     assert refused.value.status == "error"
-    # Not even AssumeRole happened, and no MCP session was opened for this user.
+    # Not even AssumeRole happened, no MCP session was opened, no script ran.
     assert audit_records(caplog, "sts.assume_role", user=user) == []
     assert not [r for r in caplog.records if "opened MCP session" in r.getMessage()
                 and user in r.getMessage()]
-    [call] = audit_records(caplog, "aws.call", user=user)
-    assert call["outcome"] == "refused" and call["account_id"] == PRODUCTION
+    assert sandbox.scripts == []
     assert audit_records(caplog, "guard.refused", user=user)
     assert truth.ec2_instances(PRODUCTION) == before
 
 
 @pytest.mark.parametrize(
-    "command",
+    "service, operation, params",
     [
-        "aws ec2 terminate-instances --instance-ids {instance} --region us-east-1",
-        "aws ec2 stop-instances --instance-ids {instance} --region us-east-1",
-        "aws s3api delete-bucket --bucket {bucket}",
-        "aws s3 rm s3://{bucket} --recursive",
-        "aws ec2 describe-instances --region us-east-1; "
-        "aws ec2 terminate-instances --instance-ids {instance}",
+        ("ec2", "TerminateInstances", {"InstanceIds": ["{instance}"]}),
+        ("ec2", "StopInstances", {"InstanceIds": ["{instance}"]}),
+        ("s3", "DeleteBucket", {"Bucket": "{bucket}"}),
+        ("s3", "PutBucketPolicy", {"Bucket": "{bucket}", "Policy": "{{}}"}),
+        ("secretsmanager", "GetSecretValue", {"SecretId": "prod/db"}),
+        ("ssm", "GetParameter", {"Name": "/prod/db/password", "WithDecryption": True}),
     ],
 )
-async def test_mutating_command_through_the_langchain_tool_is_refused(
-    pool, registry, truth, command: str
+async def test_the_models_read_tool_refuses_writes_and_secrets_before_any_mcp_traffic(
+    pool, registry, truth, sandbox, service, operation, params
 ) -> None:
     instances, buckets = truth.ec2_instances(PRODUCTION), truth.buckets(PRODUCTION)
     tools = await pool.tools(registry.get(PRODUCTION), "alice")
-    call_aws = next(tool for tool in tools if tool.name == CALL_AWS_TOOL)
-    cli = command.format(instance=next(iter(instances)), bucket=sorted(buckets)[0])
+    aws_read = next(tool for tool in tools if tool.name == "aws_read")
+    filled = json.loads(json.dumps(params).replace("{instance}", next(iter(instances)))
+                        .replace("{bucket}", sorted(buckets)[0]))
+    sandbox.scripts.clear()
     with pytest.raises(ReadOnlyViolation):
-        await call_aws.ainvoke({"cli_command": cli})
-    with pytest.raises(ReadOnlyViolation):  # a list of commands is checked one by one
-        await call_aws.ainvoke({"cli_command": ["aws sts get-caller-identity", cli]})
+        await aws_read.ainvoke({"service": service, "operation": operation,
+                                "region": "us-east-1", "params": filled})
+    assert sandbox.scripts == []
     assert truth.ec2_instances(PRODUCTION) == instances
     assert truth.buckets(PRODUCTION) == buckets
 
@@ -172,7 +161,7 @@ async def test_denied_role_is_account_access_denied(pool, registry) -> None:
         update={"role_arn": f"arn:aws:iam::{PRODUCTION}:role/NotTrustingOpsAgent"}
     )
     with pytest.raises(AccountAccessDenied) as denied:
-        await pool.call_aws(no_such_role, "alice", "aws ec2 describe-instances")
+        await pool.run_reads(no_such_role, "alice", [read("DescribeInstances")])
     assert denied.value.status == "denied"
     assert denied.value.account_id == PRODUCTION
     assert "AssumeRole" in str(denied.value) and "refused" in str(denied.value)
@@ -186,7 +175,7 @@ async def test_unknown_account_is_denied(pool) -> None:
         regions=["us-east-1"], role_arn="arn:aws:iam::999999999999:role/OpsAgentReadOnly",
     )
     with pytest.raises(AccountAccessDenied):
-        await pool.call_aws(stranger, "alice", "aws ec2 describe-instances")
+        await pool.run_reads(stranger, "alice", [read("DescribeInstances")])
 
 
 async def test_one_session_per_account_and_user_shared_by_concurrent_tasks(
@@ -194,32 +183,28 @@ async def test_one_session_per_account_and_user_shared_by_concurrent_tasks(
 ) -> None:
     caplog.set_level(logging.INFO)
     production, user = registry.get(PRODUCTION), new_user()
-    tasks = [
-        asyncio.create_task(pool.call_aws(production, user, f"aws ec2 describe-vpcs --region {r}"))
-        for r in REGIONS * 3
-    ]
+    tasks = [asyncio.create_task(pool.run_reads(production, user, [read("DescribeVpcs", r)]))
+             for r in REGIONS * 3]
     results = await asyncio.gather(*tasks)
-    assert all("Vpcs" in result for result in results)
-    await pool.call_aws(production, user, "aws ec2 describe-volumes --region us-east-1")
+    assert all("Vpcs" in result.result for [result] in results)
+    await pool.run_reads(production, user, [read("DescribeVolumes")])
     opened = [r for r in caplog.records
               if "opened MCP session" in r.getMessage() and user in r.getMessage()]
     assert len(opened) == 1
     assert len(audit_records(caplog, "sts.assume_role", user=user)) == 1
-    calls = audit_records(caplog, "aws.call", user=user)
-    assert len(calls) == 7
-    assert all(c["outcome"] == "ok" and c["account_id"] == PRODUCTION for c in calls)
-    assert all(isinstance(c["elapsed_ms"], int) for c in calls)
-    assert calls[-1]["command"] == "aws ec2 describe-volumes --region us-east-1"
+    scripts = audit_records(caplog, "aws.script", user=user)
+    assert len(scripts) == 7
+    assert all(s["outcome"] == "ok" and s["account_id"] == PRODUCTION for s in scripts)
+    assert all(isinstance(s["elapsed_ms"], int) for s in scripts)
+    assert scripts[-1]["reads"] == ["ec2:DescribeVolumes:us-east-1"]
 
 
-async def test_aws_error_is_a_typed_command_error(pool, registry) -> None:
-    with pytest.raises(AwsCommandError) as failed:
-        await pool.call_aws(
-            registry.get(PRODUCTION), "alice",
-            "aws ec2 describe-instances --instance-ids i-0123456789abcdef0 --region us-east-1",
-        )
-    assert failed.value.error_code == "InvalidInstanceID.NotFound"
-    assert failed.value.status == "error"
+async def test_an_aws_error_fails_only_its_read(pool, registry) -> None:
+    bad, good = await pool.run_reads(registry.get(PRODUCTION), "alice", [
+        read("DescribeInstances", InstanceIds=["i-0123456789abcdef0"]), read("DescribeVpcs")])
+    assert bad.error is not None and bad.error.code == "InvalidInstanceID.NotFound"
+    assert bad.result is None
+    assert good.ok and good.result["Vpcs"]
 
 
 def free_port() -> int:
@@ -232,11 +217,50 @@ async def test_unreachable_mcp_endpoint(sandbox, central, registry) -> None:
     pool = make_pool(sandbox, central, mcp_endpoint=f"http://127.0.0.1:{free_port()}/mcp")
     try:
         with pytest.raises(AccountUnreachable) as failed:
-            await pool.call_aws(registry.get(PRODUCTION), "alice", "aws ec2 describe-vpcs")
+            await pool.run_reads(registry.get(PRODUCTION), "alice", [read("DescribeVpcs")])
     finally:
         await pool.aclose()
     assert failed.value.status == "error"
     assert "could not reach the AWS MCP Server" in str(failed.value)
+
+
+async def test_an_endpoint_without_run_script_is_named_with_what_it_lacks(
+    sandbox, central, registry
+) -> None:
+    """A server that still offers only the removed call_aws (a legacy self-hosted one)."""
+    import threading
+
+    import uvicorn
+    from mcp.server.fastmcp import FastMCP
+
+    legacy = FastMCP(name="legacy", stateless_http=True, log_level="WARNING")
+
+    @legacy.tool(name="aws___call_aws")
+    def call_aws(cli_command: str) -> str:
+        return "{}"
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(legacy.streamable_http_app(), host="127.0.0.1",
+                                           port=port, log_config=None, lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(500):  # up to 5 s for uvicorn to bind
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    endpoint = f"http://127.0.0.1:{port}/mcp"
+    pool = make_pool(sandbox, central, mcp_endpoint=endpoint)
+    try:
+        with pytest.raises(EndpointLacksTool) as failed:
+            await pool.run_reads(registry.get(PRODUCTION), "alice", [read("DescribeVpcs")])
+    finally:
+        await pool.aclose()
+        server.should_exit = True
+        await asyncio.to_thread(thread.join, 10)
+    message = str(failed.value)
+    assert endpoint in message and "aws___run_script" in message
+    assert "aws___call_aws" in message  # what it does offer
+    assert failed.value.status == "error"
 
 
 async def test_silent_mcp_endpoint_times_out(sandbox, central, registry) -> None:
@@ -248,7 +272,7 @@ async def test_silent_mcp_endpoint_times_out(sandbox, central, registry) -> None
                          call_timeout=0.5)
         try:
             with pytest.raises(AccountTimeout) as failed:
-                await pool.call_aws(registry.get(PRODUCTION), "alice", "aws ec2 describe-vpcs")
+                await pool.run_reads(registry.get(PRODUCTION), "alice", [read("DescribeVpcs")])
         finally:
             await pool.aclose()
     assert failed.value.status == "timeout"
@@ -262,14 +286,15 @@ async def test_broken_session_is_reopened_on_next_use(sandbox, central, registry
     await asyncio.to_thread(server.start)
     pool = make_pool(sandbox, central, mcp_endpoint=f"http://127.0.0.1:{port}/mcp")
     production = registry.get(PRODUCTION)
+    vpcs = [read("DescribeVpcs")]
     try:
-        assert "Vpcs" in await pool.call_aws(production, "alice", "aws ec2 describe-vpcs")
+        assert (await pool.run_reads(production, "alice", vpcs))[0].ok
         await asyncio.to_thread(server.stop)
         with pytest.raises(AccountUnreachable):
-            await pool.call_aws(production, "alice", "aws ec2 describe-vpcs")
+            await pool.run_reads(production, "alice", vpcs)
         server = McpServer(sandbox.aws_endpoint, port=port)  # "the server restarted"
         await asyncio.to_thread(server.start)
-        assert "Vpcs" in await pool.call_aws(production, "alice", "aws ec2 describe-vpcs")
+        assert (await pool.run_reads(production, "alice", vpcs))[0].ok
     finally:
         await pool.aclose()
         await asyncio.to_thread(server.stop)
@@ -280,10 +305,11 @@ async def test_aclose_ends_the_sessions_and_the_pool_can_reopen(
 ) -> None:
     pool = make_pool(sandbox, central)
     production = registry.get(PRODUCTION)
-    await pool.call_aws(production, "alice", "aws ec2 describe-vpcs")
+    vpcs = [read("DescribeVpcs")]
+    await pool.run_reads(production, "alice", vpcs)
     owners = [t for t in asyncio.all_tasks() if t.get_name().startswith("mcp-session")]
     assert owners
     await pool.aclose()
     assert all(t.done() for t in owners)
-    assert "Vpcs" in await pool.call_aws(production, "alice", "aws ec2 describe-vpcs")
+    assert (await pool.run_reads(production, "alice", vpcs))[0].ok
     await pool.aclose()

@@ -85,10 +85,13 @@ def plan_call(**args: Any) -> AIMessage:
     ])
 
 
-def aws_call(command: str) -> AIMessage:
+def aws_call(operation: str, region: str = "us-east-1", service: str = "ec2",
+             **params: Any) -> AIMessage:
+    """The model's call of the structured read tool."""
     return AIMessage(content="", tool_calls=[{
-        "name": "aws___call_aws",
-        "args": {"cli_command": command},
+        "name": "aws_read",
+        "args": {"service": service, "operation": operation, "region": region,
+                 "params": params},
         "id": f"call_{uuid.uuid4().hex[:8]}",
     }])
 
@@ -318,18 +321,20 @@ def test_bedrock_model_needs_a_known_setting_and_a_region(monkeypatch, tmp_path)
 
 
 def fake_aws_tool(calls: list[str], *, deny_account: bool = False) -> BaseTool:
-    """A stand-in for the guarded aws___call_aws: refuses writes the way the guard does."""
+    """A stand-in for the guarded aws_read tool: refuses writes the way the guard does."""
 
-    async def call_aws(cli_command: str, max_results: int | None = None) -> str:
+    async def aws_read(service: str, operation: str, region: str,
+                       params: dict | None = None) -> str:
         if deny_account:
             raise AccountAccessDenied(PROD, "AssumeRole was denied")
-        if " terminate-instances" in cli_command:
-            raise ReadOnlyViolation(cli_command, "is not a read (TerminateInstances)")
-        calls.append(cli_command)
+        label = f"{service} {operation} {region}"
+        if operation == "TerminateInstances":
+            raise ReadOnlyViolation(label, "changes resources", operation=operation)
+        calls.append(label + (f" {params}" if params else ""))
         return json.dumps({"Reservations": [{"Instances": [{"InstanceId": "i-0abc"}]}]})
 
-    return StructuredTool.from_function(coroutine=call_aws, name="aws___call_aws",
-                                        description="Run an AWS CLI command.")
+    return StructuredTool.from_function(coroutine=aws_read, name="aws_read",
+                                        description="Run one read-only AWS API call.")
 
 
 def prod(registry):
@@ -339,14 +344,14 @@ def prod(registry):
 async def test_freeform_loop_runs_tools_and_returns_the_answer(registry):
     calls: list[str] = []
     model = ScriptedChatModel(script=[
-        aws_call("aws ec2 describe-instances --region us-east-1"),
+        aws_call("DescribeInstances"),
         AIMessage(content="Production has 1 instance: i-0abc."),
     ])
     worker = ToolLoopWorker(model, lambda account, user: [fake_aws_tool(calls)])
     note = await worker(prod(registry), "alice", "Which instances have no owner tag?")
     assert note == "Production has 1 instance: i-0abc."
-    assert calls == ["aws ec2 describe-instances --region us-east-1"]
-    assert model.tool_names == ["aws___call_aws"]
+    assert calls == ["ec2 DescribeInstances us-east-1"]
+    assert model.tool_names == ["aws_read"]
     assert PROD in model.prompts[0][0].content  # the account it works in
     tool_result = model.prompts[1][-1]
     assert isinstance(tool_result, ToolMessage) and "i-0abc" in tool_result.content
@@ -355,7 +360,7 @@ async def test_freeform_loop_runs_tools_and_returns_the_answer(registry):
 async def test_a_refused_command_goes_back_to_the_model(registry):
     calls: list[str] = []
     model = ScriptedChatModel(script=[
-        aws_call("aws ec2 terminate-instances --instance-ids i-0abc --region us-east-1"),
+        aws_call("TerminateInstances", InstanceIds=["i-0abc"]),
         AIMessage(content="I cannot terminate instances: I am read-only."),
     ])
     worker = ToolLoopWorker(model, lambda account, user: [fake_aws_tool(calls)])
@@ -370,8 +375,7 @@ async def test_a_refused_command_goes_back_to_the_model(registry):
 async def test_the_loop_stops_at_its_step_bound(registry):
     calls: list[str] = []
     model = ScriptedChatModel(script=[
-        aws_call(f"aws ec2 describe-instances --region us-east-1 --max-items {n}")
-        for n in range(10)
+        aws_call("DescribeInstances", MaxResults=5 + n) for n in range(10)
     ])
 
     async def tools(account, user):  # AccountSessions.tools may be async
@@ -384,7 +388,7 @@ async def test_the_loop_stops_at_its_step_bound(registry):
 
 
 async def test_an_unreachable_account_is_the_accounts_status(registry):
-    model = ScriptedChatModel(script=[aws_call("aws ec2 describe-instances --region us-east-1")])
+    model = ScriptedChatModel(script=[aws_call("DescribeInstances")])
     worker = ToolLoopWorker(model, lambda account, user: [fake_aws_tool([], deny_account=True)])
     with pytest.raises(AccountAccessDenied):
         await worker(prod(registry), "alice", "anything")
@@ -394,14 +398,16 @@ async def test_an_unreachable_account_is_the_accounts_status(registry):
 
 
 class RecordingRun:
-    """A run_command that records what the graph would have sent to an account."""
+    """A run_reads that records what the graph would have sent to an account."""
 
     def __init__(self):
-        self.calls: list[tuple[str, str]] = []
+        self.calls: list[tuple[str, list]] = []
 
-    async def __call__(self, account, user, command):
-        self.calls.append((account.id, command))
-        return {}
+    async def __call__(self, account, user, reads, *, allowed=None):
+        from opsagent.access import ReadResult
+
+        self.calls.append((account.id, list(reads)))
+        return [ReadResult(result={}) for _ in reads]
 
 
 async def test_an_invented_account_is_never_queried(registry):
@@ -418,7 +424,7 @@ async def test_an_invented_account_is_never_queried(registry):
         outcome="plan", accounts=["777777777777"], queries=[{"resource_type": "ec2:instance"}],
         freeform="look around",
     )])
-    deps = AgentDeps(registry=registry, run_command=run, planner=ModelPlanner(
+    deps = AgentDeps(registry=registry, run_reads=run, planner=ModelPlanner(
         model, RecordingFallback()), freeform_worker=freeform)
     state = await build_graph(deps).ainvoke({"question": "EC2 in account 777777777777?"})
     answer = state["answer"]
@@ -436,11 +442,11 @@ async def test_a_freeform_plan_runs_the_tool_loop_in_each_planned_account(regist
         summary="instances without an owner tag in production",
     )])
     worker_model = ScriptedChatModel(script=[
-        aws_call("aws ec2 describe-instances --region us-east-1"),
+        aws_call("DescribeInstances"),
         AIMessage(content="i-0abc has no owner tag."),
     ])
     deps = AgentDeps(
-        registry=registry, run_command=RecordingRun(),
+        registry=registry, run_reads=RecordingRun(),
         planner=ModelPlanner(planner_model, RecordingFallback()),
         freeform_worker=ToolLoopWorker(worker_model, lambda a, u: [fake_aws_tool(calls)]),
     )
@@ -450,7 +456,7 @@ async def test_a_freeform_plan_runs_the_tool_loop_in_each_planned_account(regist
     assert [r.status for r in answer.results] == ["ok"]
     assert answer.results[0].note == "i-0abc has no owner tag."
     assert "i-0abc has no owner tag." in answer.text
-    assert calls == ["aws ec2 describe-instances --region us-east-1"]
+    assert calls == ["ec2 DescribeInstances us-east-1"]
 
 
 # ----- on the sandbox: the real MCP session, the real guard, moto behind them -----
@@ -489,13 +495,13 @@ async def test_freeform_tool_calls_go_through_the_real_mcp_session(
     instance_id, region, _ = first_instance(truth, PROD)
     expected = truth.ec2_instances(PROD, regions=(region,))
     model = ScriptedChatModel(script=[
-        aws_call(f"aws ec2 describe-instances --region {region}"),
+        aws_call("DescribeInstances", region),
         AIMessage(content=f"Production has {len(expected)} instances in {region}."),
     ])
     worker = ToolLoopWorker(model, sandbox_sessions.tools)
     note = await worker(sandbox_registry.get(PROD), "alice", "How many instances, really?")
     assert note == f"Production has {len(expected)} instances in {region}."
-    assert "aws___call_aws" in model.tool_names
+    assert "aws_read" in model.tool_names and "aws___run_script" not in model.tool_names
     result = model.prompts[1][-1]
     assert isinstance(result, ToolMessage) and result.status != "error"
     for seeded in expected:  # what moto holds is what the model was shown
@@ -506,9 +512,8 @@ async def test_a_mutating_tool_call_is_refused_and_nothing_reaches_moto(
     sandbox_sessions, sandbox_registry, truth, caplog
 ):
     instance_id, region, state = first_instance(truth, PROD)
-    terminate = f"aws ec2 terminate-instances --instance-ids {instance_id} --region {region}"
     model = ScriptedChatModel(script=[
-        aws_call(terminate),
+        aws_call("TerminateInstances", region, InstanceIds=[instance_id]),
         AIMessage(content="I cannot terminate instances: opsagent is read-only."),
     ])
     worker = ToolLoopWorker(model, sandbox_sessions.tools)
@@ -520,9 +525,13 @@ async def test_a_mutating_tool_call_is_refused_and_nothing_reaches_moto(
     assert "read-only" in str(refusal.content) and "TerminateInstances" in str(refusal.content)
     # The guard refused it before anything was sent, and the instance is untouched in moto.
     records = [r.audit for r in caplog.records
-               if getattr(r, "audit", {}).get("command") == terminate]
-    assert {r["event"] for r in records} == {"guard.refused", "aws.call"}
-    assert [r["outcome"] for r in records if r["event"] == "aws.call"] == ["refused"]
+               if getattr(r, "audit", {}).get("operation") == "TerminateInstances"]
+    assert [r["event"] for r in records] == ["guard.refused"]
+    assert records[0]["user"] == "mallory" and records[0]["account_id"] == PROD
+    # Refused before any script was built: no run_script went out for this user.
+    assert not [r for r in caplog.records
+                if getattr(r, "audit", {}).get("event") == "aws.script"
+                and r.audit.get("user") == "mallory"]
     assert truth.ec2_instances(PROD, regions=(region,)).get(instance_id) == state
 
 
@@ -539,13 +548,13 @@ async def test_the_model_path_end_to_end_on_the_sandbox(
         freeform=f"Tell me about {instance_id}, and stop it if it is idle.",
     )])
     worker_model = ScriptedChatModel(script=[
-        aws_call(f"aws ec2 describe-instances --instance-ids {instance_id} --region {region}"),
-        aws_call(f"aws ec2 stop-instances --instance-ids {instance_id} --region {region}"),
+        aws_call("DescribeInstances", region, InstanceIds=[instance_id]),
+        aws_call("StopInstances", region, InstanceIds=[instance_id]),
         AIMessage(content=f"{instance_id} is {state}; I may not stop it."),
     ])
     deps = AgentDeps(
         registry=sandbox_registry,
-        run_command=sandbox_sessions.call_aws,
+        run_reads=sandbox_sessions.run_reads,
         planner=ModelPlanner(planner_model, RecordingFallback()),
         freeform_worker=ToolLoopWorker(worker_model, sandbox_sessions.tools),
     )
@@ -602,7 +611,7 @@ async def test_without_a_model_questions_are_answered_by_the_rule_planner(
 
     monkeypatch.delenv("OPSAGENT_MODEL", raising=False)
     planner, freeform = model_deps(Settings(), sandbox_sessions)
-    deps = AgentDeps(registry=sandbox_registry, run_command=sandbox_sessions.call_aws,
+    deps = AgentDeps(registry=sandbox_registry, run_reads=sandbox_sessions.run_reads,
                      planner=planner, freeform_worker=freeform)
     state = await build_graph(deps).ainvoke({"question": "List EC2 instances in production"})
     answer = state["answer"]

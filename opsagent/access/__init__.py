@@ -1,5 +1,6 @@
-"""Reaching one account: assumed-role credentials, one MCP session per account and user, and
-the read-only guard every command passes before it leaves the process."""
+"""Reaching one account: assumed-role credentials, one MCP session per account and user,
+reads as data, the read-only guard every read passes, and the one script template that
+carries an account's reads to ``aws___run_script``."""
 
 from opsagent.access.credentials import CentralIdentity, RoleCredentials, role_session_name
 from opsagent.access.errors import (
@@ -11,17 +12,21 @@ from opsagent.access.errors import (
     CommandAccessDenied,
     ReadOnlyViolation,
 )
-from opsagent.access.guard import ReadOnlyCommand, check_read_only
+from opsagent.access.guard import check_read, sensitive_output_paths
+from opsagent.access.reads import FanOut, Read, ReadError, ReadResult
+from opsagent.access.script import RUN_SCRIPT_TOOL, ScriptError, build_script
 from opsagent.access.sessions import (
-    CALL_AWS_TOOL,
-    READ_ONLY_TOOLS,
+    ACCESS_DENIED_CODES,
+    KNOWLEDGE_TOOLS,
     AccountSessions,
-    parse_call_aws_result,
+    EndpointLacksTool,
+    is_denied,
 )
 
 __all__ = [
-    "CALL_AWS_TOOL",
-    "READ_ONLY_TOOLS",
+    "ACCESS_DENIED_CODES",
+    "KNOWLEDGE_TOOLS",
+    "RUN_SCRIPT_TOOL",
     "AccessError",
     "AccountAccessDenied",
     "AccountSessions",
@@ -30,10 +35,17 @@ __all__ = [
     "AwsCommandError",
     "CentralIdentity",
     "CommandAccessDenied",
-    "ReadOnlyCommand",
+    "EndpointLacksTool",
+    "FanOut",
+    "Read",
+    "ReadError",
     "ReadOnlyViolation",
+    "ReadResult",
     "RoleCredentials",
-    "check_read_only",
-    "parse_call_aws_result",
+    "ScriptError",
+    "build_script",
+    "check_read",
+    "is_denied",
     "role_session_name",
+    "sensitive_output_paths",
 ]

@@ -3,19 +3,24 @@
 Each session is opened with ``mcp_proxy_for_aws.client.aws_iam_streamablehttp_client``,
 signed (SigV4) with the account's assumed-role credentials from ``RoleCredentials``. Those
 credentials refresh themselves, and the signer reads them on every request, so a session
-outlives any one set of keys.
+outlives any one set of keys. On opening, the session reads the server's tool list: the
+agent needs ``aws___run_script``, and an endpoint without it gets one clear error naming
+the endpoint and what it offers (the managed server removed ``aws___call_aws`` on
+2026-08-31; see ``script.py`` for the sources).
 
 anyio requires a streamable-HTTP client context to be entered and exited in the same task,
 so each session lives in an owner task of its own (started on first use, ended by
 ``aclose``); callers in any task of the same event loop (FastAPI requests, graph workers)
 send requests over its streams. A session that breaks (server restarted, connection lost)
 is dropped, and the next use opens a new one; a call that finds its reused session dead is
-retried once on a fresh session (every command that gets this far is a read, so a retry is
+retried once on a fresh session (everything that gets this far is a read, so a retry is
 safe).
 
-Every tool call, from ``call_aws`` or from a LangChain tool handed out by ``tools``, passes
-the same interceptor chain: audit → read-only guard → the live session. The guard runs before
-anything else, so a refused command makes no AWS call at all, not even AssumeRole.
+``run_reads`` is the one way to AWS: the guard checks every read (nothing is sent, not
+even AssumeRole, if one is refused), the reads go out as ONE ``aws___run_script`` call
+built from the fixed template, and the per-read results come back. The model path gets
+``tools``: one structured read tool over ``run_reads`` and the server's knowledge tools;
+``aws___run_script`` itself is never handed to a model.
 """
 
 from __future__ import annotations
@@ -23,23 +28,24 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import time
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import anyio
 import httpx
-from langchain_core.tools import BaseTool
+from langchain_core.tools import BaseTool, StructuredTool
 from langchain_mcp_adapters.interceptors import MCPToolCallRequest, MCPToolCallResult
 from langchain_mcp_adapters.tools import load_mcp_tools
 from mcp import ClientSession
 from mcp.shared.exceptions import McpError
-from mcp.types import CONNECTION_CLOSED, CallToolResult, Implementation, TextContent
+from mcp.types import CONNECTION_CLOSED, CallToolResult, Implementation
 from mcp_proxy_for_aws.client import aws_iam_streamablehttp_client
 from mcp_proxy_for_aws.utils import validate_endpoint_url
+from pydantic import BaseModel, Field
 
 from opsagent.access.audit import audit
 from opsagent.access.credentials import CentralIdentity, RoleCredentials
@@ -49,32 +55,30 @@ from opsagent.access.errors import (
     AccountTimeout,
     AccountUnreachable,
     AwsCommandError,
-    CommandAccessDenied,
     ReadOnlyViolation,
 )
-from opsagent.access.guard import check_read_only
+from opsagent.access.guard import check_read, sensitive_output_paths
+from opsagent.access.reads import Read, ReadResult
+from opsagent.access.script import RUN_SCRIPT_TOOL, build_script, parse_script_result
 from opsagent.registry import Account
 
 logger = logging.getLogger(__name__)
 
-CALL_AWS_TOOL = "aws___call_aws"
-# Tools of the AWS MCP Server that cannot change anything: call_aws (guarded command by
-# command) and the documentation / suggestion tools, which make no AWS API call. Any other
-# tool (a script runner, a future write tool) is neither handed out nor let through.
-READ_ONLY_TOOLS = frozenset(
+# Tools of the AWS MCP Server a model may use directly: they answer from documentation and
+# region data and make no AWS API call. aws___run_script runs code and aws___get_presigned_url
+# grants access to objects: neither is ever handed out.
+KNOWLEDGE_TOOLS = frozenset(
     {
-        CALL_AWS_TOOL,
-        "aws___suggest_aws_commands",
         "aws___search_documentation",
         "aws___read_documentation",
-        "aws___recommend",
+        "aws___retrieve_skill",
         "aws___list_regions",
         "aws___get_regional_availability",
     }
 )
-_CALL_AWS_ARGS = frozenset({"cli_command", "max_results"})
+READ_TOOL_NAME = "aws_read"
 
-# AWS error codes that mean "this role may not do that": the account's status is denied.
+# AWS error codes that mean "this role may not do that": the read's status is denied.
 ACCESS_DENIED_CODES = frozenset(
     {
         "AccessDenied",
@@ -87,9 +91,9 @@ ACCESS_DENIED_CODES = frozenset(
         "Forbidden",
     }
 )
-# botocore's ClientError text: "An error occurred (Code) when calling the Op operation: …"
-_ERROR_CODE_RE = re.compile(r"An error occurred \(([\w.:-]+)\)")
 _SESSION_TERMINATED = 32600  # what mcp's streamable-HTTP client reports for an HTTP 404
+# What a model sees of one read's answer: enough to answer from, not a megabyte.
+MAX_TOOL_RESULT_CHARS = 20_000
 
 ToolHandler = Callable[[MCPToolCallRequest], Awaitable[MCPToolCallResult]]
 Interceptor = Callable[[MCPToolCallRequest, ToolHandler], Awaitable[MCPToolCallResult]]
@@ -98,6 +102,20 @@ try:
     _CLIENT_INFO = Implementation(name="opsagent", version=version("opsagent"))
 except PackageNotFoundError:  # running from a source tree that was never installed
     _CLIENT_INFO = Implementation(name="opsagent", version="0")
+
+
+class EndpointLacksTool(AccountUnreachable):
+    """The MCP endpoint answered but does not offer ``aws___run_script``. Status ``error``."""
+
+
+class ReadArgs(BaseModel):
+    """One AWS API read, as the model asks for it."""
+
+    service: str = Field(description="boto3 service name, e.g. ec2, s3, rds, lambda")
+    operation: str = Field(description="API operation name in PascalCase, e.g. DescribeInstances")
+    region: str = Field(description="AWS region code, e.g. us-east-1")
+    params: dict[str, Any] = Field(default_factory=dict,
+                                   description="the operation's parameters, as boto3 takes them")
 
 
 class AccountSessions:
@@ -111,10 +129,8 @@ class AccountSessions:
         sts_endpoint_url: str | None = None,
         mcp_service: str = "aws-mcp",
         mcp_region: str = "us-east-1",
-        call_timeout: float = 30.0,
+        call_timeout: float = 60.0,
         credentials: RoleCredentials | None = None,
-        call_tool_name: str = CALL_AWS_TOOL,
-        read_only_tools: frozenset[str] = READ_ONLY_TOOLS,
     ) -> None:
         # Fail at startup, not on the first question: SigV4 over plain HTTP is only allowed
         # to loopback.
@@ -126,8 +142,6 @@ class AccountSessions:
         self.credentials = credentials or RoleCredentials(
             central, sts_endpoint_url=sts_endpoint_url
         )
-        self._call_tool_name = call_tool_name
-        self._read_only_tools = read_only_tools | {call_tool_name}
         self._sessions: dict[tuple[str, str], _OwnedSession] = {}
         self._tools: dict[tuple[str, str], list[BaseTool]] = {}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -135,13 +149,63 @@ class AccountSessions:
 
     # ----- the public API -----
 
-    async def tools(self, account: Account, user: str) -> list[BaseTool]:
-        """The account's read-only MCP tools as LangChain tools, for model-driven workers.
+    async def run_reads(
+        self,
+        account: Account,
+        user: str,
+        reads: Sequence[Read],
+        *,
+        allowed: Collection[tuple[str, str]] | None = None,
+    ) -> list[ReadResult]:
+        """Run the reads in the account as ONE aws___run_script call; one result per read.
 
-        Each call of a tool runs audit → guard → live session: a refused command raises
-        ReadOnlyViolation out of the tool and is never sent. The tools stay valid when the
-        session underneath is reopened.
+        Every read (fan-outs included) passes the guard first: a refused one raises
+        ReadOnlyViolation and nothing is sent, not even AssumeRole. ``allowed`` is the
+        resource catalogue's allow-list; without it (the model path) only reads whose answer
+        carries no secret pass. A read that AWS refuses or fails is a result with an error,
+        not an exception. Raises AccountAccessDenied (role refused; status denied),
+        AccountTimeout, AccountUnreachable / EndpointLacksTool, or ScriptError (the script
+        failed as a whole) for the account.
         """
+        if not reads:
+            return []
+        # The guard loads service models on first use: keep that off the event loop.
+        await asyncio.to_thread(_check_all, reads, allowed, user, account.id)
+        redact = {
+            (r.service, r.operation): sensitive_output_paths(r.service, r.operation)
+            for read in reads for r in read.walk()
+        } if allowed is not None else {}
+        code = build_script(reads, redact=redact)
+        request = MCPToolCallRequest(name=RUN_SCRIPT_TOOL, args={"code": code},
+                                     server_name=f"aws-mcp:{account.alias}")
+        started = time.monotonic()
+        fields: dict[str, Any] = {}
+        try:
+            result = await self._execute(account, user, request)
+            results = parse_script_result(result, reads, account_id=account.id)
+            fields = _read_outcomes(results)
+            return results
+        except BaseException as exc:
+            fields = {"outcome": exc.status if isinstance(exc, AccessError) else "error",
+                      "error": str(exc) or type(exc).__name__}
+            raise
+        finally:
+            audit(
+                "aws.script",
+                level=logging.WARNING if fields.get("error") else logging.INFO,
+                user=user,
+                account_id=account.id,
+                account_alias=account.alias,
+                tool=RUN_SCRIPT_TOOL,
+                reads=sorted({f"{r.service}:{r.operation}:{r.region}" for read in reads
+                              for r in read.walk()}),
+                elapsed_ms=int((time.monotonic() - started) * 1000),
+                **fields,
+            )
+
+    async def tools(self, account: Account, user: str) -> list[BaseTool]:
+        """The model path's tools for one account: ``aws_read`` (one structured read through
+        the guard and the script template) and the server's knowledge tools."""
         key = self._key(account, user)
         async with self._lock(key):
             cached = self._tools.get(key)
@@ -168,37 +232,10 @@ class AccountSessions:
             if _is_broken_session(exc):
                 await self._drop(account, user, session)
             raise _mcp_error(account, exc, endpoint=self.mcp_endpoint) from exc
-        tools = [tool for tool in loaded if tool.name in self._read_only_tools]
+        tools = [self._read_tool(account, user)]
+        tools += [tool for tool in loaded if tool.name in KNOWLEDGE_TOOLS]
         self._tools[key] = tools
         return tools
-
-    async def call_aws(
-        self, account: Account, user: str, cli_command: str, max_results: int | None = None
-    ) -> dict[str, Any]:
-        """Run one read-only AWS CLI command in the account; the parsed AWS response.
-
-        Raises ReadOnlyViolation (nothing sent, not even AssumeRole), AccountAccessDenied
-        (role refused; status denied), CommandAccessDenied (role may not run this command;
-        status denied), AccountTimeout (status timeout), AccountUnreachable or
-        AwsCommandError (status error).
-        """
-        args: dict[str, Any] = {"cli_command": cli_command}
-        if max_results is not None:
-            args["max_results"] = max_results
-        request = MCPToolCallRequest(
-            name=self._call_tool_name, args=args, server_name=f"aws-mcp:{account.alias}"
-        )
-        chain = self._audit_interceptor(account, user)
-        guard = self._guard_interceptor(account, user)
-
-        async def guarded(req: MCPToolCallRequest) -> MCPToolCallResult:
-            return await guard(req, lambda r: self._execute(account, user, r))
-
-        result = await chain(request, guarded)
-        if not isinstance(result, CallToolResult):  # only a custom interceptor could do this
-            raise AwsCommandError(f"unexpected tool result {type(result).__name__}",
-                                  account_id=account.id, command=cli_command)
-        return parse_call_aws_result(result, account_id=account.id, command=cli_command)
 
     async def aclose(self) -> None:
         """Close every session (each in its owner task). The pool may be used again after."""
@@ -207,7 +244,33 @@ class AccountSessions:
         self._tools.clear()
         await asyncio.gather(*(s.aclose() for s in sessions), return_exceptions=True)
 
-    # ----- the interceptor chain -----
+    # ----- the model path -----
+
+    def _read_tool(self, account: Account, user: str) -> BaseTool:
+        async def aws_read(service: str, operation: str, region: str,
+                           params: dict[str, Any] | None = None) -> str:
+            read = Read(service=service, operation=operation, region=region,
+                        params=params or {})
+            [result] = await self.run_reads(account, user, [read])
+            if result.error is not None:
+                raise AwsCommandError(
+                    f"{read.label()}: {result.error.code or 'error'}: {result.error.message}",
+                    result.error.code, account_id=account.id)
+            text = json.dumps(result.result, default=str)
+            if len(text) > MAX_TOOL_RESULT_CHARS:
+                text = text[:MAX_TOOL_RESULT_CHARS] + " [truncated]"
+            return text + (" [more pages exist]" if result.truncated else "")
+
+        return StructuredTool.from_function(
+            coroutine=aws_read,
+            name=READ_TOOL_NAME,
+            description=(
+                f"Run one read-only AWS API call in account {account.alias} ({account.id}): "
+                "service (boto3 name), operation (PascalCase API name), region, params. "
+                "Writes and reads that return secrets are refused."
+            ),
+            args_schema=ReadArgs,
+        )
 
     def _audit_interceptor(self, account: Account, user: str) -> Interceptor:
         async def audited(request: MCPToolCallRequest, handler: ToolHandler) -> MCPToolCallResult:
@@ -215,25 +278,21 @@ class AccountSessions:
             fields: dict[str, Any] = {"outcome": "ok"}
             try:
                 result = await handler(request)
-                if isinstance(result, CallToolResult):
-                    fields.update(_result_outcome(result))
+                if isinstance(result, CallToolResult) and result.isError:
+                    fields = {"outcome": "tool_error"}
                 return result
-            except AccessError as exc:
-                fields = {"outcome": "refused" if isinstance(exc, ReadOnlyViolation)
-                          else exc.status, "error": str(exc)}
-                raise
             except BaseException as exc:
-                fields = {"outcome": "error", "error": f"{type(exc).__name__}: {exc}"}
+                fields = {"outcome": "refused" if isinstance(exc, ReadOnlyViolation)
+                          else "error", "error": str(exc) or type(exc).__name__}
                 raise
             finally:
                 audit(
-                    "aws.call",
+                    "mcp.tool",
                     level=logging.INFO if fields["outcome"] == "ok" else logging.WARNING,
                     user=user,
                     account_id=account.id,
                     account_alias=account.alias,
                     tool=request.name,
-                    command=request.args.get("cli_command"),
                     elapsed_ms=int((time.monotonic() - started) * 1000),
                     **fields,
                 )
@@ -242,28 +301,11 @@ class AccountSessions:
 
     def _guard_interceptor(self, account: Account, user: str) -> Interceptor:
         async def guarded(request: MCPToolCallRequest, handler: ToolHandler) -> MCPToolCallResult:
-            if request.name not in self._read_only_tools:
+            if request.name not in KNOWLEDGE_TOOLS:
                 audit("guard.refused", level=logging.WARNING, user=user, account_id=account.id,
-                      tool=request.name, reason="not a read-only tool")
-                raise ReadOnlyViolation(request.name, "is not one of the read-only tools",
+                      tool=request.name, reason="not a knowledge tool")
+                raise ReadOnlyViolation(request.name, "is not one of the tools a model may use",
                                         shown=request.name, account_id=account.id)
-            if request.name == self._call_tool_name:
-                command = request.args.get("cli_command")
-                # The tool takes one command or a list of them: each one is checked.
-                commands = [command] if isinstance(command, str) else command
-                extra = set(request.args) - _CALL_AWS_ARGS
-                if (not isinstance(commands, list) or not commands or extra
-                        or not all(isinstance(c, str) for c in commands)):
-                    problem = f"unexpected arguments {sorted(extra)}" if extra else \
-                        "no cli_command string"
-                    audit("guard.refused", level=logging.WARNING, user=user,
-                          account_id=account.id, tool=request.name, reason=problem)
-                    raise ReadOnlyViolation(str(command), f"was called with {problem}",
-                                            shown=request.name, account_id=account.id)
-                for one in commands:
-                    # The CLI's tables load from disk on first use: keep that off the loop.
-                    await asyncio.to_thread(check_read_only, one, user=user,
-                                            account_id=account.id)
             return await handler(request)
 
         return guarded
@@ -287,6 +329,14 @@ class AccountSessions:
             async with asyncio.timeout(self.call_timeout):
                 for attempt in (1, 2):
                     session = await self._session(account, user)
+                    if request.name == RUN_SCRIPT_TOOL and RUN_SCRIPT_TOOL not in session.tools:
+                        raise EndpointLacksTool(
+                            account.id,
+                            f"{where}: the MCP server at {self.mcp_endpoint} does not offer "
+                            f"{RUN_SCRIPT_TOOL}, which opsagent needs to read AWS (it offers: "
+                            f"{', '.join(sorted(session.tools)) or 'no tools'}); point "
+                            "OPSAGENT_MCP_ENDPOINT at the AWS MCP Server",
+                        )
                     try:
                         return await session.call_tool(request.name, request.args)
                     except Exception as exc:
@@ -379,6 +429,7 @@ class _OwnedSession:
         self._end_reason = "closed"
         self._task: asyncio.Task[None] | None = None
         self._client: ClientSession | None = None
+        self.tools: frozenset[str] = frozenset()  # what the server's tools/list offered
         self.closed = False
         self.fresh = True  # opened for the current call; a failure now is not a stale session
 
@@ -443,6 +494,8 @@ class _OwnedSession:
                     client_info=_CLIENT_INFO,
                 ) as client:
                     await client.initialize()
+                    listed = await client.list_tools()
+                    self.tools = frozenset(tool.name for tool in listed.tools)
                     if not self._ready.done():
                         self._ready.set_result(client)
                     await self._stop.wait()
@@ -478,109 +531,28 @@ class _OwnedSession:
             pass
 
 
-# ----- results and errors -----
+# ----- guard and results -----
 
 
-def parse_call_aws_result(
-    result: CallToolResult, *, account_id: str | None = None, command: str | None = None
-) -> dict[str, Any]:
-    """The AWS API response of a call_aws tool result, or a typed error.
-
-    Accepts the shapes the AWS MCP Server and the AWS API MCP Server return: a
-    ``CallAWSResponse`` flattened (``cli_command``, ``error``, ``status_code``,
-    ``error_code``, ``pagination_token`` and the raw JSON string under ``json`` or
-    ``as_json``), the older nested ``{"response": {...}}``, FastMCP's ``{"result": ...}``
-    wrapper, and an error response (``detail``). When the server stopped paging early its
-    pagination token is returned as ``NextToken``, as the CLI does with ``--max-items``.
-    """
-    text = "\n".join(c.text for c in result.content if isinstance(c, TextContent)).strip()
-    if result.isError:
-        raise _aws_error(text or "the AWS MCP Server reported an error", None, None,
-                         account_id, command)
-    payload: Any = result.structuredContent
-    if payload is None:
-        payload = _loads(text, account_id, command)
-    if isinstance(payload, dict) and set(payload) == {"result"}:
-        payload = payload["result"]
-    if isinstance(payload, str):
-        payload = _loads(payload, account_id, command)
-    if isinstance(payload, list):  # several runs (``--region *``): one entry per run
-        return {"results": [_one_of_many(item, account_id, command) for item in payload]}
-    if not isinstance(payload, dict):
-        raise AwsCommandError(f"unexpected call_aws response: {str(payload)[:200]}",
-                              account_id=account_id, command=command)
-    if isinstance(payload.get("response"), dict):  # ProgramInterpretationResponse nesting
-        outer = {k: v for k, v in payload.items() if k != "response"}
-        payload = {**outer, **payload["response"]}
-    error = payload.get("error")
-    if error is True or (error is None and payload.get("detail")):
-        error = payload.get("detail") or "the AWS MCP Server reported an error"
-    if error:
-        raise _aws_error(str(error), payload.get("error_code"), payload.get("status_code"),
-                         account_id, command)
-    body = next((payload[k] for k in ("json", "as_json", "response") if k in payload), None)
-    if isinstance(body, str):
-        data = _loads(body, account_id, command) if body.strip() else {}
-    elif isinstance(body, dict):
-        data = dict(body)
-    elif body is None and "cli_command" not in payload:
-        data = payload  # a server that returns the AWS response itself
-    else:
-        data = {}
-    if not isinstance(data, dict):
-        data = {"result": data}
-    token = payload.get("pagination_token")
-    if token and "NextToken" not in data:
-        data["NextToken"] = token
-    return data
+def _check_all(reads: Sequence[Read], allowed: Collection[tuple[str, str]] | None,
+               user: str, account_id: str) -> None:
+    for read in reads:
+        check_read(read, allowed=allowed, user=user, account_id=account_id)
 
 
-def _one_of_many(item: Any, account_id: str | None, command: str | None) -> dict[str, Any]:
-    """One run of a multi-run answer; its failure is an entry, not the whole answer's."""
-    single = CallToolResult(content=[], structuredContent=item if isinstance(item, dict) else
-                            {"result": item})
-    try:
-        return parse_call_aws_result(single, account_id=account_id, command=command)
-    except AwsCommandError as exc:
-        return {"error": str(exc), "error_code": exc.error_code}
+def _read_outcomes(results: Sequence[ReadResult]) -> dict[str, Any]:
+    """Audit fields for a script's results: calls made and errors by code."""
+    nodes = [node for result in results for node in result.walk()]
+    errors = Counter((node.error.code or "error") for node in nodes if node.error is not None)
+    fields: dict[str, Any] = {"outcome": "ok", "calls": len(nodes)}
+    if errors:
+        fields.update(outcome="read_errors", error_codes=dict(errors))
+    return fields
 
 
-def _loads(text: str, account_id: str | None, command: str | None) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        raise AwsCommandError(f"the AWS MCP Server answered with non-JSON: {text[:200]}",
-                              account_id=account_id, command=command) from None
-
-
-def _aws_error(
-    message: str,
-    code: str | None,
-    status_code: Any,
-    account_id: str | None,
-    command: str | None,
-) -> AwsCommandError:
-    found = _ERROR_CODE_RE.search(message)
-    code = code or (found.group(1) if found else None)
-    status = status_code if isinstance(status_code, int) else None
-    denied = code in ACCESS_DENIED_CODES or status == 403
-    cls = CommandAccessDenied if denied else AwsCommandError
-    return cls(message, code, account_id=account_id, status_code=status, command=command)
-
-
-def _result_outcome(result: CallToolResult) -> dict[str, Any]:
-    """Audit fields for a tool result, from its structured part only (no body parsing)."""
-    if result.isError:
-        return {"outcome": "tool_error"}
-    payload = result.structuredContent or {}
-    if set(payload) == {"result"} and isinstance(payload["result"], dict):
-        payload = payload["result"]
-    if isinstance(payload.get("response"), dict):
-        payload = {**payload, **payload["response"]}
-    if payload.get("error") or payload.get("detail"):
-        return {"outcome": "aws_error", "error_code": payload.get("error_code"),
-                "status_code": payload.get("status_code")}
-    return {"outcome": "ok"}
+def is_denied(code: str | None) -> bool:
+    """Whether an AWS error code means the role may not make this read."""
+    return code in ACCESS_DENIED_CODES
 
 
 class _SessionEnded(Exception):

@@ -8,11 +8,15 @@ CLI, the HTTP service or LangGraph Studio, can show the work as it happens:
     {"event": "account_finished", "account_id", "alias", "status", "count", "elapsed_ms", "error"}
 
 The final state carries ``answer`` (an Answer). State is checkpointed per thread, so a
-follow-up question sees the previous turn's plan.
+follow-up question sees the plan of the last turn that completed: a turn counts once
+``merge`` has recorded it in ``turns``, so a run that died half way (a crash after its
+accounts answered) is not what "how many?" builds on.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import operator
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,7 +29,7 @@ from langgraph.types import Send
 
 from opsagent.graph.answer import build_answer
 from opsagent.graph.state import AccountResult, Answer, Plan, Refusal
-from opsagent.graph.worker import RunCommand, run_account
+from opsagent.graph.worker import RunReads, run_account
 from opsagent.registry import Account, Registry
 
 # (question, registry, previous plan) -> Plan | Refusal; the rule planner fits, so does a model.
@@ -42,7 +46,7 @@ class AgentDeps:
     """What the graph needs from outside: the accounts, how to reach them, how to plan."""
 
     registry: Registry
-    run_command: RunCommand
+    run_reads: RunReads
     planner: Planner
     account_timeout: float = 60.0
     freeform_worker: FreeformWorker | None = None
@@ -63,7 +67,7 @@ class Turn(TypedDict):
 
 class AgentState(TypedDict, total=False):
     question: str
-    plan: Plan | None  # the last answered plan: what follow-ups build on
+    plan: Plan | None  # the plan of the question in flight; follow-ups build on `turns`
     refusal: Refusal | None
     results: Annotated[list[AccountResult], _results]
     answer: Answer | None
@@ -85,13 +89,44 @@ def _visible(config: RunnableConfig) -> set[str] | None:
     return set(visible) if visible is not None else None
 
 
+def last_completed_plan(state: AgentState) -> Plan | None:
+    """What a follow-up builds on: the plan of the last turn that completed with one.
+
+    Never `state["plan"]`: the plan node writes that before the accounts are queried, so
+    after a run that died half way it is the unanswered question's plan. A refused turn
+    has no plan; the turn before it is what a follow-up still means.
+    """
+    for turn in reversed(state.get("turns") or []):
+        if turn.get("plan"):
+            return Plan.model_validate(turn["plan"])
+    return None
+
+
+def _contained(node: Callable[..., Awaitable[dict]]) -> Callable[..., Awaitable[dict]]:
+    """The node, with SystemExit, KeyboardInterrupt and the like from inside it (a model, a
+    parser, a planner) raised as a RuntimeError. LangGraph runs nodes as asyncio tasks, and
+    asyncio ends the whole process when a task raises those; this way the run fails as any
+    failed run does. Cancellation still cancels."""
+
+    @functools.wraps(node)
+    async def run(*args: Any, **kwargs: Any) -> dict:
+        try:
+            return await node(*args, **kwargs)
+        except (asyncio.CancelledError, GeneratorExit, Exception):
+            raise
+        except BaseException as exc:
+            raise RuntimeError(f"{type(exc).__name__} in {node.__name__}: {exc}") from exc
+
+    return run
+
+
 def build_graph(deps: AgentDeps, checkpointer: Any = None):
     registry = deps.registry
 
     async def plan(state: AgentState, config: RunnableConfig) -> dict:
         write = get_stream_writer()
         question = (state.get("question") or "").strip()
-        outcome = await deps.planner(question, registry, state.get("plan"))
+        outcome = await deps.planner(question, registry, last_completed_plan(state))
         if isinstance(outcome, Plan):
             visible = _visible(config)
             hidden = [a for a in outcome.accounts if visible is not None and a not in visible]
@@ -120,7 +155,7 @@ def build_graph(deps: AgentDeps, checkpointer: Any = None):
         account = registry.get(state["account_id"])
         write({"event": "account_started", "account_id": account.id, "alias": account.alias})
         result = await run_account(
-            account, state["plan"], state["user"], deps.run_command,
+            account, state["plan"], state["user"], deps.run_reads,
             deadline_s=deps.account_timeout, freeform=deps.freeform_worker,
         )
         write({
@@ -150,9 +185,9 @@ def build_graph(deps: AgentDeps, checkpointer: Any = None):
         return {"answer": answer, "turns": [turn]}
 
     graph = StateGraph(AgentState)
-    graph.add_node("plan", plan)
-    graph.add_node("account_worker", account_worker)
-    graph.add_node("merge", merge)
+    graph.add_node("plan", _contained(plan))
+    graph.add_node("account_worker", _contained(account_worker))
+    graph.add_node("merge", _contained(merge))
     graph.add_edge(START, "plan")
     graph.add_conditional_edges("plan", fan_out, ["account_worker", "merge"])
     graph.add_edge("account_worker", "merge")

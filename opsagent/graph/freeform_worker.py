@@ -1,11 +1,14 @@
 """The freeform worker: a bounded tool-calling loop over one account's MCP tools.
 
 For a ``Plan.freeform`` task (a read-only question no ResourceQuery can express) the model
-works in one account with that account's tools from ``AccountSessions.tools`` (chiefly
-``aws___call_aws``), and its last message is the account's note in the answer.
+works in one account with that account's tools from ``AccountSessions.tools``: ``aws_read``,
+one structured read (service, operation, region, params), and the AWS MCP Server's
+documentation and region tools. Its last message is the account's note in the answer.
 
-Safety does not rest on the model or on this loop: every tool the access layer hands out
-runs the read-only guard before anything is sent. This loop makes sure a refusal goes back
+Safety does not rest on the model or on this loop: a model never writes code and never sees
+``aws___run_script``; each ``aws_read`` call is a ``Read`` value that passes the read-only
+guard (writes, and reads whose answer carries secrets, are refused) and goes out through
+the same fixed script template as the agent's own reads. This loop makes sure a refusal goes back
 to the model as an error it can read (and the loop goes on or ends) instead of crashing the
 account, and that the model gets a fixed number of steps.
 
@@ -43,11 +46,13 @@ MAX_TOOL_CHARS = 20_000
 SYSTEM = """\
 You are a read-only AWS operations assistant working in one AWS account:
 {name} ({id}), alias {alias}, environment {environment}, regions {regions}.
-Use the tools to run read-only AWS CLI commands (describe-*, list-*, get-*) with an explicit
---region. You can never change anything: commands that would are refused and must not be
-retried or worked around. Use as few commands as you can (at most {max_steps} steps), then
-answer the task in a few plain sentences with the numbers and names you found, for this
-account only. If a command fails, say what you could not find out."""
+Use the aws_read tool for read-only AWS API calls: service is the boto3 service name (ec2,
+rds, lambda…), operation the PascalCase API name (DescribeInstances, ListFunctions…), an
+explicit region, and params as boto3 takes them. You can never change anything: calls that
+would, or that would reveal secrets, are refused and must not be retried or worked around.
+Use as few calls as you can (at most {max_steps} steps), then answer the task in a few plain
+sentences with the numbers and names you found, for this account only. If a call fails,
+say what you could not find out."""
 
 
 class _LoopState(TypedDict):
@@ -58,13 +63,13 @@ class _LoopState(TypedDict):
 def tool_error_message(exc: Exception) -> str:
     """What the model reads when a tool call fails; errors it cannot act on are re-raised.
 
-    A read-only refusal or an AWS error (including one command being denied) goes back to the
-    model, which can pick another read-only command or conclude. Failing to reach the account
+    A read-only refusal or an AWS error (including one read being denied) goes back to the
+    model, which can pick another read or conclude. Failing to reach the account
     at all (AssumeRole denied, timeout, unreachable) is raised: it is the account's status, and
     the account worker records it as such.
     """
     if isinstance(exc, ReadOnlyViolation):
-        return f"REFUSED: {exc}. Only read-only commands are allowed; do not retry it."
+        return f"REFUSED: {exc}. Only read-only calls are allowed; do not retry it."
     if isinstance(exc, AwsCommandError):
         return f"ERROR from AWS: {exc}"
     if isinstance(exc, ToolInvocationError | ToolException):

@@ -1,26 +1,25 @@
 """How each resource type is read from one account and region, and normalized to rows.
 
-Each fetcher issues read-only AWS CLI commands through the account's MCP session (the
-`call` it is given, which passes the read-only guard) and turns the AWS JSON into
-`Resource` rows. Filtering by state, tag, name and condition happens afterwards, in one
-place (`matches`), so every resource type filters the same way.
+Each kind says which reads it needs (``read``: one ``Read`` per region, with fan-outs for
+per-item reads, as data) and how the answer becomes ``Resource`` rows (``rows``). The
+account worker sends every kind's reads for every region as ONE script, so a kind never
+calls AWS itself. Filtering by state, tag, name and condition happens afterwards, in one
+place (``matches``), so every resource type filters the same way. The set of reads the
+kinds make is the guard's allow-list for the catalogue (``CATALOGUE_READS``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import shlex
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from opsagent.access import AwsCommandError
-from opsagent.graph.state import Resource, ResourceQuery
+from opsagent.access import FanOut, Read, ReadResult
+from opsagent.graph.state import RESOURCE_TYPES, Resource, ResourceQuery
 from opsagent.registry import Account
 
-# Runs one CLI command in the account and returns the parsed AWS response.
-CallAws = Callable[[str], Awaitable[dict[str, Any]]]
-Fetcher = Callable[[CallAws, Account, str, ResourceQuery], Awaitable[list[Resource]]]
+ReadFor = Callable[[str, ResourceQuery], Read]
+RowsFrom = Callable[[Account, str, ResourceQuery, ReadResult], list[Resource]]
 
 # Global services are read once per account, from this region; rows that belong to no
 # region (IAM roles) say GLOBAL.
@@ -30,23 +29,33 @@ GLOBAL = "global"
 
 @dataclass(frozen=True)
 class ResourceKind:
-    fetch: Fetcher
-    is_global: bool = False  # one call per account, not per region
+    read: ReadFor  # (region, query) -> the read, fan-outs included
+    rows: RowsFrom  # (account, region, query, its result) -> rows
+    is_global: bool = False  # one read per account, not per region
 
 
 KINDS: dict[str, ResourceKind] = {}
 
 
-def kind(resource_type: str, *, is_global: bool = False):
-    def register(fetch: Fetcher) -> Fetcher:
-        KINDS[resource_type] = ResourceKind(fetch=fetch, is_global=is_global)
-        return fetch
+def kind(resource_type: str, read: ReadFor, *, is_global: bool = False):
+    def register(rows: RowsFrom) -> RowsFrom:
+        KINDS[resource_type] = ResourceKind(read=read, rows=rows, is_global=is_global)
+        return rows
 
     return register
 
 
-def command(*parts: str, region: str) -> str:
-    return " ".join(["aws", *(shlex.quote(p) for p in parts), "--region", region])
+def _needs_tags(q: ResourceQuery) -> bool:
+    """Per-item tag reads cost one call per resource: only when a filter or describe needs them."""
+    return bool(q.tags) or q.intent == "describe"
+
+
+def _each(each: str, *reads: Read, **options: Any) -> FanOut:
+    return FanOut(each=each, reads=list(reads), **options)
+
+
+def _children(result: ReadResult, fan: int = 0) -> list[ReadResult]:
+    return result.children[fan] if len(result.children) > fan else []
 
 
 def tag_dict(tags: Any) -> dict[str, str]:
@@ -99,82 +108,81 @@ def matches(resource: Resource, query: ResourceQuery) -> bool:
 # ----- compute -----
 
 
-@kind("ec2:instance")
-async def ec2_instances(call: CallAws, account: Account, region: str, q: ResourceQuery):
-    data = await call(command("ec2", "describe-instances", region=region))
-    rows = []
-    for reservation in data.get("Reservations", []):
-        for inst in reservation.get("Instances", []):
-            rows.append(row(
-                account, region, "ec2:instance", id=inst["InstanceId"],
-                state=inst.get("State", {}).get("Name"), tags=inst.get("Tags"),
-                details={
-                    "instance_type": inst.get("InstanceType"),
-                    "availability_zone": inst.get("Placement", {}).get("AvailabilityZone"),
-                    "private_ip": inst.get("PrivateIpAddress"),
-                    "launch_time": inst.get("LaunchTime"),
-                    "image_id": inst.get("ImageId"),
-                },
-            ))
-    return rows
+def _ec2(operation: str) -> ReadFor:
+    return lambda region, q: Read(service="ec2", operation=operation, region=region)
 
 
-@kind("lambda:function")
-async def lambda_functions(call: CallAws, account: Account, region: str, q: ResourceQuery):
-    data = await call(command("lambda", "list-functions", region=region))
-    functions = data.get("Functions", [])
+@kind("ec2:instance", _ec2("DescribeInstances"))
+def ec2_instances(account: Account, region: str, q: ResourceQuery, found: ReadResult):
+    return [
+        row(account, region, "ec2:instance", id=inst["InstanceId"],
+            state=inst.get("State", {}).get("Name"), tags=inst.get("Tags"),
+            details={
+                "instance_type": inst.get("InstanceType"),
+                "availability_zone": inst.get("Placement", {}).get("AvailabilityZone"),
+                "private_ip": inst.get("PrivateIpAddress"),
+                "launch_time": inst.get("LaunchTime"),
+                "image_id": inst.get("ImageId"),
+            })
+        for reservation in found.result.get("Reservations", [])
+        for inst in reservation.get("Instances", [])
+    ]
 
-    async def tags_of(fn: dict) -> dict[str, str]:
-        # list-functions carries no tags; fetch them only when a filter or describe needs them.
-        if not (q.tags or q.intent == "describe"):
-            return {}
-        found = await call(command("lambda", "list-tags", "--resource", fn["FunctionArn"],
-                                   region=region))
-        return tag_dict(found.get("Tags"))
 
-    all_tags = await asyncio.gather(*(tags_of(fn) for fn in functions))
+def _lambda_read(region: str, q: ResourceQuery) -> Read:
+    # ListFunctions carries no tags: ListTags per function, only when they are needed.
+    tags = Read(service="lambda", operation="ListTags", region=region,
+                bind={"Resource": "item.FunctionArn"})
+    return Read(service="lambda", operation="ListFunctions", region=region,
+                then=[_each("Functions", tags)] if _needs_tags(q) else [])
+
+
+@kind("lambda:function", _lambda_read)
+def lambda_functions(account: Account, region: str, q: ResourceQuery, found: ReadResult):
+    tags = {t.params.get("Resource"): (t.result or {}).get("Tags") for t in _children(found)}
     return [
         row(account, region, "lambda:function",
             id=fn["FunctionName"], name=fn["FunctionName"],
-            state=(fn.get("State") or "active").lower(), tags=tags,
+            state=(fn.get("State") or "active").lower(), tags=tags.get(fn.get("FunctionArn")),
             details={"runtime": fn.get("Runtime"), "memory_mb": fn.get("MemorySize"),
                      "last_modified": fn.get("LastModified"), "arn": fn.get("FunctionArn")})
-        for fn, tags in zip(functions, all_tags, strict=True)
+        for fn in found.result.get("Functions", [])
     ]
 
 
 # ----- storage and databases -----
 
 
-@kind("s3:bucket", is_global=True)
-async def s3_buckets(call: CallAws, account: Account, region: str, q: ResourceQuery):
-    data = await call(command("s3api", "list-buckets", region=region))
+def _s3_read(region: str, q: ResourceQuery) -> Read:
+    # ListBuckets names each bucket's region on current S3; GetBucketLocation only where
+    # it does not (a null LocationConstraint means us-east-1, as S3 has always said).
+    location = Read(service="s3", operation="GetBucketLocation", region=region,
+                    bind={"Bucket": "item.Name"})
+    fans = [_each("Buckets", location, unless="BucketRegion")]
+    if _needs_tags(q):  # NoSuchTagSet is how S3 says "no tags"
+        fans.append(_each("Buckets", Read(service="s3", operation="GetBucketTagging",
+                                          region=region, bind={"Bucket": "item.Name"},
+                                          expected_errors=("NoSuchTagSet",))))
+    return Read(service="s3", operation="ListBuckets", region=region, then=fans)
 
-    async def one(bucket: dict) -> Resource:
+
+@kind("s3:bucket", _s3_read, is_global=True)
+def s3_buckets(account: Account, region: str, q: ResourceQuery, found: ReadResult):
+    located = {c.params.get("Bucket"): (c.result or {}).get("LocationConstraint") or "us-east-1"
+               for c in _children(found, 0) if c.ok}
+    tags = {c.params.get("Bucket"): (c.result or {}).get("TagSet") for c in _children(found, 1)}
+    rows = []
+    for bucket in found.result.get("Buckets", []):
         name = bucket["Name"]
-        bucket_region = bucket.get("BucketRegion")
-        if not bucket_region:
-            location = await call(command("s3api", "get-bucket-location", "--bucket", name,
-                                          region=region))
-            # A null LocationConstraint means us-east-1, as S3 has always said.
-            bucket_region = location.get("LocationConstraint") or "us-east-1"
-        tags: dict[str, str] = {}
-        if q.tags or q.intent == "describe":
-            try:
-                tags = tag_dict((await call(command("s3api", "get-bucket-tagging", "--bucket",
-                                                    name, region=region))).get("TagSet"))
-            except AwsCommandError as exc:  # NoSuchTagSet is how S3 says "no tags"
-                if exc.error_code != "NoSuchTagSet":
-                    raise
-        return row(account, bucket_region, "s3:bucket", id=name, name=name, state=None,
-                   tags=tags, details={"created": bucket.get("CreationDate")})
-
-    return list(await asyncio.gather(*(one(b) for b in data.get("Buckets", []))))
+        bucket_region = bucket.get("BucketRegion") or located.get(name) or "unknown"
+        rows.append(row(account, bucket_region, "s3:bucket", id=name, name=name, state=None,
+                        tags=tags.get(name), details={"created": bucket.get("CreationDate")}))
+    return rows
 
 
-@kind("rds:db-instance")
-async def rds_instances(call: CallAws, account: Account, region: str, q: ResourceQuery):
-    data = await call(command("rds", "describe-db-instances", region=region))
+@kind("rds:db-instance",
+      lambda region, q: Read(service="rds", operation="DescribeDBInstances", region=region))
+def rds_instances(account: Account, region: str, q: ResourceQuery, found: ReadResult):
     return [
         row(account, region, "rds:db-instance",
             id=db["DBInstanceIdentifier"], name=db["DBInstanceIdentifier"],
@@ -183,15 +191,14 @@ async def rds_instances(call: CallAws, account: Account, region: str, q: Resourc
             details={"engine": db.get("Engine"), "engine_version": db.get("EngineVersion"),
                      "class": db.get("DBInstanceClass"), "multi_az": db.get("MultiAZ"),
                      "storage_gb": db.get("AllocatedStorage")})
-        for db in data.get("DBInstances", [])
+        for db in found.result.get("DBInstances", [])
     ]
 
 
-@kind("ec2:volume")
-async def ebs_volumes(call: CallAws, account: Account, region: str, q: ResourceQuery):
-    data = await call(command("ec2", "describe-volumes", region=region))
+@kind("ec2:volume", _ec2("DescribeVolumes"))
+def ebs_volumes(account: Account, region: str, q: ResourceQuery, found: ReadResult):
     rows = []
-    for vol in data.get("Volumes", []):
+    for vol in found.result.get("Volumes", []):
         attachments = [a.get("InstanceId") for a in vol.get("Attachments", [])]
         rows.append(row(
             account, region, "ec2:volume", id=vol["VolumeId"],
@@ -203,120 +210,141 @@ async def ebs_volumes(call: CallAws, account: Account, region: str, q: ResourceQ
     return rows
 
 
-@kind("dynamodb:table")
-async def dynamodb_tables(call: CallAws, account: Account, region: str, q: ResourceQuery):
-    names = (await call(command("dynamodb", "list-tables", region=region))).get("TableNames", [])
+def _dynamodb_read(region: str, q: ResourceQuery) -> Read:
+    tags = Read(service="dynamodb", operation="ListTagsOfResource", region=region,
+                bind={"ResourceArn": "item.TableArn"})
+    describe = Read(service="dynamodb", operation="DescribeTable", region=region,
+                    bind={"TableName": "item"},
+                    then=[_each("Table", tags)] if _needs_tags(q) else [])
+    return Read(service="dynamodb", operation="ListTables", region=region,
+                then=[_each("TableNames", describe)])
 
-    async def one(name: str) -> Resource:
-        table = (await call(command("dynamodb", "describe-table", "--table-name", name,
-                                    region=region))).get("Table", {})
-        tags: dict[str, str] = {}
-        if q.tags or q.intent == "describe":
-            tags = tag_dict((await call(command(
-                "dynamodb", "list-tags-of-resource", "--resource-arn", table["TableArn"],
-                region=region))).get("Tags"))
-        return row(account, region, "dynamodb:table", id=name, name=name, tags=tags,
-                   state=(table.get("TableStatus") or "").lower() or None,
-                   details={"items": table.get("ItemCount"),
-                            "billing": table.get("BillingModeSummary", {}).get("BillingMode")})
 
-    return list(await asyncio.gather(*(one(n) for n in names)))
+@kind("dynamodb:table", _dynamodb_read)
+def dynamodb_tables(account: Account, region: str, q: ResourceQuery, found: ReadResult):
+    rows = []
+    for described in _children(found):
+        table = (described.result or {}).get("Table")
+        if not table:  # a table deleted between the two reads, or one we may not describe
+            continue
+        tags = next((t.result or {} for t in _children(described)), {}).get("Tags")
+        name = table.get("TableName") or described.params.get("TableName")
+        rows.append(row(account, region, "dynamodb:table", id=name, name=name, tags=tags,
+                        state=(table.get("TableStatus") or "").lower() or None,
+                        details={"items": table.get("ItemCount"),
+                                 "billing": (table.get("BillingModeSummary") or {})
+                                 .get("BillingMode")}))
+    return rows
 
 
 # ----- containers -----
 
 
-async def _ecs_cluster_arns(call: CallAws, region: str) -> list[str]:
-    return (await call(command("ecs", "list-clusters", region=region))).get("clusterArns", [])
+def _ecs_clusters_read(region: str, q: ResourceQuery) -> Read:
+    describe = Read(service="ecs", operation="DescribeClusters", region=region,
+                    params={"include": ["TAGS"]}, bind={"clusters": "item"})
+    return Read(service="ecs", operation="ListClusters", region=region,
+                then=[_each("clusterArns", describe, batch=100)])  # DescribeClusters: ≤100
 
 
-@kind("ecs:cluster")
-async def ecs_clusters(call: CallAws, account: Account, region: str, q: ResourceQuery):
-    arns = await _ecs_cluster_arns(call, region)
-    if not arns:
-        return []
-    data = await call(command("ecs", "describe-clusters", "--clusters", *arns, "--include",
-                              "TAGS", region=region))
+@kind("ecs:cluster", _ecs_clusters_read)
+def ecs_clusters(account: Account, region: str, q: ResourceQuery, found: ReadResult):
     return [
         row(account, region, "ecs:cluster", id=c["clusterName"], name=c["clusterName"],
             state=(c.get("status") or "").lower() or None, tags=c.get("tags"),
             details={"services": c.get("activeServicesCount"),
                      "running_tasks": c.get("runningTasksCount"), "arn": c.get("clusterArn")})
-        for c in data.get("clusters", [])
+        for batch in _children(found)
+        for c in (batch.result or {}).get("clusters", [])
     ]
 
 
-@kind("ecs:service")
-async def ecs_services(call: CallAws, account: Account, region: str, q: ResourceQuery):
-    async def in_cluster(cluster_arn: str) -> list[Resource]:
-        arns = (await call(command("ecs", "list-services", "--cluster", cluster_arn,
-                                   region=region))).get("serviceArns", [])
-        if not arns:
-            return []
-        data = await call(command("ecs", "describe-services", "--cluster", cluster_arn,
-                                  "--services", *arns, "--include", "TAGS", region=region))
-        cluster = cluster_arn.rsplit("/", 1)[-1]
-        return [
-            row(account, region, "ecs:service", id=s["serviceName"], name=s["serviceName"],
-                state=(s.get("status") or "").lower() or None, tags=s.get("tags"),
-                details={"cluster": cluster, "desired": s.get("desiredCount"),
-                         "running": s.get("runningCount"), "launch_type": s.get("launchType")})
-            for s in data.get("services", [])
-        ]
-
-    groups = await asyncio.gather(*(in_cluster(a) for a in await _ecs_cluster_arns(call, region)))
-    return [r for group in groups for r in group]
+def _ecs_services_read(region: str, q: ResourceQuery) -> Read:
+    describe = Read(service="ecs", operation="DescribeServices", region=region,
+                    params={"include": ["TAGS"]},
+                    bind={"cluster": "parent.cluster", "services": "item"})
+    services = Read(service="ecs", operation="ListServices", region=region,
+                    bind={"cluster": "item"},
+                    then=[_each("serviceArns", describe, batch=10)])  # DescribeServices: ≤10
+    return Read(service="ecs", operation="ListClusters", region=region,
+                then=[_each("clusterArns", services)])
 
 
-async def _eks_cluster_names(call: CallAws, region: str) -> list[str]:
-    return (await call(command("eks", "list-clusters", region=region))).get("clusters", [])
+@kind("ecs:service", _ecs_services_read)
+def ecs_services(account: Account, region: str, q: ResourceQuery, found: ReadResult):
+    rows = []
+    for listed in _children(found):
+        cluster = str(listed.params.get("cluster", "")).rsplit("/", 1)[-1]
+        for batch in _children(listed):
+            for s in (batch.result or {}).get("services", []):
+                rows.append(row(
+                    account, region, "ecs:service", id=s["serviceName"], name=s["serviceName"],
+                    state=(s.get("status") or "").lower() or None, tags=s.get("tags"),
+                    details={"cluster": cluster, "desired": s.get("desiredCount"),
+                             "running": s.get("runningCount"),
+                             "launch_type": s.get("launchType")}))
+    return rows
 
 
-@kind("eks:cluster")
-async def eks_clusters(call: CallAws, account: Account, region: str, q: ResourceQuery):
-    async def one(name: str) -> Resource:
-        c = (await call(command("eks", "describe-cluster", "--name", name,
-                                region=region))).get("cluster", {})
-        return row(account, region, "eks:cluster", id=name, name=name,
-                   state=(c.get("status") or "").lower() or None, tags=c.get("tags"),
-                   details={"version": c.get("version"), "endpoint": c.get("endpoint"),
-                            "platform_version": c.get("platformVersion"),
-                            "created": c.get("createdAt"), "arn": c.get("arn")})
-
-    return list(await asyncio.gather(*(one(n) for n in await _eks_cluster_names(call, region))))
+def _eks_clusters_read(region: str, q: ResourceQuery) -> Read:
+    describe = Read(service="eks", operation="DescribeCluster", region=region,
+                    bind={"name": "item"})
+    return Read(service="eks", operation="ListClusters", region=region,
+                then=[_each("clusters", describe)])
 
 
-@kind("eks:nodegroup")
-async def eks_nodegroups(call: CallAws, account: Account, region: str, q: ResourceQuery):
-    async def in_cluster(cluster: str) -> list[Resource]:
-        names = (await call(command("eks", "list-nodegroups", "--cluster-name", cluster,
-                                    region=region))).get("nodegroups", [])
+@kind("eks:cluster", _eks_clusters_read)
+def eks_clusters(account: Account, region: str, q: ResourceQuery, found: ReadResult):
+    rows = []
+    for described in _children(found):
+        c = (described.result or {}).get("cluster")
+        if not c:
+            continue
+        name = c.get("name") or described.params.get("name")
+        rows.append(row(account, region, "eks:cluster", id=name, name=name,
+                        state=(c.get("status") or "").lower() or None, tags=c.get("tags"),
+                        details={"version": c.get("version"), "endpoint": c.get("endpoint"),
+                                 "platform_version": c.get("platformVersion"),
+                                 "created": c.get("createdAt"), "arn": c.get("arn")}))
+    return rows
 
-        async def one(name: str) -> Resource:
-            ng = (await call(command("eks", "describe-nodegroup", "--cluster-name", cluster,
-                                     "--nodegroup-name", name, region=region))).get("nodegroup", {})
-            scaling = ng.get("scalingConfig", {})
-            return row(account, region, "eks:nodegroup", id=name, name=name,
-                       state=(ng.get("status") or "").lower() or None,
-                       tags=ng.get("tags"),
-                       details={"cluster": cluster, "instance_types": ng.get("instanceTypes"),
-                                "desired": scaling.get("desiredSize"),
-                                "min": scaling.get("minSize"), "max": scaling.get("maxSize")})
 
-        return list(await asyncio.gather(*(one(n) for n in names)))
+def _eks_nodegroups_read(region: str, q: ResourceQuery) -> Read:
+    describe = Read(service="eks", operation="DescribeNodegroup", region=region,
+                    bind={"clusterName": "parent.clusterName", "nodegroupName": "item"})
+    nodegroups = Read(service="eks", operation="ListNodegroups", region=region,
+                      bind={"clusterName": "item"}, then=[_each("nodegroups", describe)])
+    return Read(service="eks", operation="ListClusters", region=region,
+                then=[_each("clusters", nodegroups)])
 
-    groups = await asyncio.gather(*(in_cluster(c) for c in await _eks_cluster_names(call, region)))
-    return [r for group in groups for r in group]
+
+@kind("eks:nodegroup", _eks_nodegroups_read)
+def eks_nodegroups(account: Account, region: str, q: ResourceQuery, found: ReadResult):
+    rows = []
+    for listed in _children(found):
+        for described in _children(listed):
+            ng = (described.result or {}).get("nodegroup")
+            if not ng:
+                continue
+            scaling = ng.get("scalingConfig") or {}
+            name = ng.get("nodegroupName") or described.params.get("nodegroupName")
+            rows.append(row(account, region, "eks:nodegroup", id=name, name=name,
+                            state=(ng.get("status") or "").lower() or None, tags=ng.get("tags"),
+                            details={"cluster": described.params.get("clusterName"),
+                                     "instance_types": ng.get("instanceTypes"),
+                                     "desired": scaling.get("desiredSize"),
+                                     "min": scaling.get("minSize"),
+                                     "max": scaling.get("maxSize")}))
+    return rows
 
 
 # ----- network -----
 
 
-@kind("ec2:elastic-ip")
-async def elastic_ips(call: CallAws, account: Account, region: str, q: ResourceQuery):
-    data = await call(command("ec2", "describe-addresses", region=region))
+@kind("ec2:elastic-ip", _ec2("DescribeAddresses"))
+def elastic_ips(account: Account, region: str, q: ResourceQuery, found: ReadResult):
     rows = []
-    for addr in data.get("Addresses", []):
+    for addr in found.result.get("Addresses", []):
         associated = bool(addr.get("AssociationId") or addr.get("InstanceId"))
         rows.append(row(
             account, region, "ec2:elastic-ip", id=addr.get("AllocationId") or addr["PublicIp"],
@@ -327,15 +355,14 @@ async def elastic_ips(call: CallAws, account: Account, region: str, q: ResourceQ
     return rows
 
 
-@kind("ec2:vpc")
-async def vpcs(call: CallAws, account: Account, region: str, q: ResourceQuery):
-    data = await call(command("ec2", "describe-vpcs", region=region))
-    rows = []
-    for vpc in data.get("Vpcs", []):
-        rows.append(row(account, region, "ec2:vpc", id=vpc["VpcId"],
-                        state=vpc.get("State"), tags=vpc.get("Tags"),
-                        details={"cidr": vpc.get("CidrBlock"), "default": vpc.get("IsDefault")}))
-    return rows
+@kind("ec2:vpc", _ec2("DescribeVpcs"))
+def vpcs(account: Account, region: str, q: ResourceQuery, found: ReadResult):
+    return [
+        row(account, region, "ec2:vpc", id=vpc["VpcId"], state=vpc.get("State"),
+            tags=vpc.get("Tags"),
+            details={"cidr": vpc.get("CidrBlock"), "default": vpc.get("IsDefault")})
+        for vpc in found.result.get("Vpcs", [])
+    ]
 
 
 def _open_to_world(group: dict) -> bool:
@@ -347,11 +374,10 @@ def _open_to_world(group: dict) -> bool:
     return False
 
 
-@kind("ec2:security-group")
-async def security_groups(call: CallAws, account: Account, region: str, q: ResourceQuery):
-    data = await call(command("ec2", "describe-security-groups", region=region))
+@kind("ec2:security-group", _ec2("DescribeSecurityGroups"))
+def security_groups(account: Account, region: str, q: ResourceQuery, found: ReadResult):
     rows = []
-    for sg in data.get("SecurityGroups", []):
+    for sg in found.result.get("SecurityGroups", []):
         open_ports = sorted({
             f"{p.get('IpProtocol')}:{p.get('FromPort', 'all')}"
             for p in sg.get("IpPermissions", [])
@@ -370,23 +396,38 @@ async def security_groups(call: CallAws, account: Account, region: str, q: Resou
 # ----- management and identity -----
 
 
-@kind("cloudformation:stack")
-async def cloudformation_stacks(call: CallAws, account: Account, region: str, q: ResourceQuery):
-    data = await call(command("cloudformation", "describe-stacks", region=region))
+@kind("cloudformation:stack",
+      lambda region, q: Read(service="cloudformation", operation="DescribeStacks", region=region))
+def cloudformation_stacks(account: Account, region: str, q: ResourceQuery, found: ReadResult):
     return [
         row(account, region, "cloudformation:stack", id=s["StackName"], name=s["StackName"],
             state=(s.get("StackStatus") or "").lower() or None, tags=s.get("Tags"),
             details={"created": s.get("CreationTime"), "description": s.get("Description")})
-        for s in data.get("Stacks", [])
+        for s in found.result.get("Stacks", [])
     ]
 
 
-@kind("iam:role", is_global=True)
-async def iam_roles(call: CallAws, account: Account, region: str, q: ResourceQuery):
-    data = await call(command("iam", "list-roles", region=region))
+@kind("iam:role", lambda region, q: Read(service="iam", operation="ListRoles", region=region),
+      is_global=True)
+def iam_roles(account: Account, region: str, q: ResourceQuery, found: ReadResult):
     return [
         row(account, GLOBAL, "iam:role", id=r["RoleName"], name=r["RoleName"], state=None,
             tags=r.get("Tags"),
             details={"arn": r.get("Arn"), "path": r.get("Path"), "created": r.get("CreateDate")})
-        for r in data.get("Roles", [])
+        for r in found.result.get("Roles", [])
     ]
+
+
+def _every_read() -> frozenset[tuple[str, str]]:
+    """(service, operation) of every read any kind can make, with tags and describe on."""
+    reads = set()
+    for resource_type, resource_kind in KINDS.items():
+        widest = ResourceQuery(resource_type=resource_type, intent="describe", tags={"k": "v"})
+        reads |= {(r.service, r.operation) for r in resource_kind.read(GLOBAL_REGION,
+                                                                       widest).walk()}
+    return frozenset(reads)
+
+
+# The guard's allow-list for the catalogue: these reads and no others.
+CATALOGUE_READS = _every_read()
+assert set(KINDS) == set(RESOURCE_TYPES), "every resource type needs a kind, and no more"

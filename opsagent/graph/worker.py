@@ -1,65 +1,66 @@
 """The account worker: run a plan's queries in one account, in every planned region.
 
-Errors are values here: whatever goes wrong in one account becomes that account's status
-and message, never an exception that fails the whole question.
+All of the account's reads (every query × region, fan-outs included) go out as ONE
+``run_reads`` call, i.e. one ``aws___run_script`` per account per question. Each read
+fails on its own: a read AWS refuses in one region loses no other read's rows, and the
+account's message says which reads failed.
+
+Errors are values here: whatever goes wrong in one account (an access error, a timeout, a
+bug, even ``SystemExit`` raised from a parser or a model) becomes that account's status and
+message, never an exception that fails the whole question or ends the process. Only
+cancellation passes through.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import Protocol
 
-from opsagent.access import AccessError
-from opsagent.graph.resources import GLOBAL, GLOBAL_REGION, KINDS, matches
-from opsagent.graph.state import AccountResult, Plan, Resource
+from opsagent.access import AccessError, Read, ReadResult, is_denied
+from opsagent.graph.resources import CATALOGUE_READS, GLOBAL, GLOBAL_REGION, KINDS, matches
+from opsagent.graph.state import AccountResult, AccountStatus, Plan, Resource, ResourceQuery
 from opsagent.registry import Account
 
-# (account, user, cli_command) -> parsed AWS response; AccountSessions.call_aws fits.
-RunCommand = Callable[[Account, str, str], Awaitable[dict[str, Any]]]
+
+class RunReads(Protocol):
+    """(account, user, reads, *, allowed) -> one result per read; AccountSessions.run_reads."""
+
+    async def __call__(self, account: Account, user: str, reads: Sequence[Read], *,
+                       allowed: Collection[tuple[str, str]] | None = None
+                       ) -> list[ReadResult]: ...
+
+
+# How many failed reads an account's message names before "and N more".
+_SHOWN_FAILURES = 3
 
 
 async def run_account(
-    account: Account, plan: Plan, user: str, run: RunCommand, *, deadline_s: float,
+    account: Account, plan: Plan, user: str, run: RunReads, *, deadline_s: float,
     freeform: Callable[[Account, str, str], Awaitable[str]] | None = None,
 ) -> AccountResult:
     started = time.monotonic()
     note: str | None = None
-
-    async def call(cli_command: str) -> dict[str, Any]:
-        return await run(account, user, cli_command)
-
-    regions = plan.regions or account.regions
-
-    async def one_query(query) -> list[Resource]:
-        kind = KINDS[query.resource_type]
-        if kind.is_global:
-            rows = await kind.fetch(call, account, GLOBAL_REGION, query)
-            if plan.regions:  # a global service's rows may still live in a region (S3)
-                rows = [r for r in rows if r.region in (GLOBAL, *plan.regions)]
-        else:
-            per_region = await asyncio.gather(
-                *(kind.fetch(call, account, region, query) for region in regions)
-            )
-            rows = [r for region_rows in per_region for r in region_rows]
-        return [r for r in rows if matches(r, query)]
-
-    status, error, rows = "ok", None, []
+    status: AccountStatus = "ok"
+    error: str | None = None
+    rows: list[Resource] = []
     try:
         async with asyncio.timeout(deadline_s):
-            found = await asyncio.gather(*(one_query(q) for q in plan.queries))
-            rows = [r for query_rows in found for r in query_rows]
+            rows, status, error = await _query(account, plan, user, run)
             if plan.freeform:
                 if freeform is None:
                     raise RuntimeError("this question needs a model; none is configured")
                 note = await freeform(account, user, plan.freeform)
-    except AccessError as exc:  # denied, timeout, unreachable, AWS error, guard refusal
+    except asyncio.CancelledError:
+        raise
+    except AccessError as exc:  # denied, timeout, unreachable, script failed, guard refusal
         status, error = exc.status, str(exc)
     except TimeoutError:
         status, error = "timeout", f"no answer from {account.alias} within {deadline_s:g}s"
-    except Exception as exc:  # any other failure stays this account's failure
-        status, error = "error", str(exc) or type(exc).__name__
+    except BaseException as exc:  # noqa: BLE001 - any other failure stays this account's
+        status, error = "error", f"{type(exc).__name__}: {exc}" if str(exc) else \
+            type(exc).__name__
     return AccountResult(
         account_id=account.id,
         alias=account.alias,
@@ -69,3 +70,59 @@ async def run_account(
         elapsed_ms=int((time.monotonic() - started) * 1000),
         note=note,
     )
+
+
+async def _query(
+    account: Account, plan: Plan, user: str, run: RunReads
+) -> tuple[list[Resource], AccountStatus, str | None]:
+    """Every query in every region as one run; rows, the account's status and message."""
+    regions = plan.regions or account.regions
+    planned: list[tuple[ResourceQuery, str, Read]] = []
+    for query in plan.queries:
+        kind = KINDS[query.resource_type]
+        for region in [GLOBAL_REGION] if kind.is_global else regions:
+            planned.append((query, region, kind.read(region, query)))
+    if not planned:
+        return [], "ok", None
+    results = await run(account, user, [read for _, _, read in planned],
+                        allowed=CATALOGUE_READS)
+    rows: list[Resource] = []
+    failed: list[tuple[Read, str | None, str]] = []  # (read, code, message)
+    truncated: list[Read] = []
+    answered = 0
+    for (query, region, read), result in zip(planned, results, strict=True):
+        expected = {code for r in read.walk() for code in r.expected_errors}
+        for node in result.walk():
+            if node.error is not None and node.error.code not in expected:
+                failed.append((read, node.error.code, node.error.message))
+            if node.truncated:
+                truncated.append(read)
+        if not result.ok:
+            continue
+        answered += 1
+        kind = KINDS[query.resource_type]
+        found = kind.rows(account, region, query, result)
+        if kind.is_global and plan.regions:  # a global service's rows may live in a region (S3)
+            found = [r for r in found if r.region in (GLOBAL, *plan.regions)]
+        rows.extend(r for r in found if matches(r, query))
+    if answered == 0:  # nothing came back: the account could not be queried
+        denied = all(is_denied(code) for _, code, _ in failed)
+        return [], "denied" if denied else "error", _failures(failed, truncated, "every read")
+    return rows, "ok", _failures(failed, truncated, None) if failed or truncated else None
+
+
+def _failures(failed: list[tuple[Read, str | None, str]], truncated: list[Read],
+              every: str | None) -> str:
+    """'2 reads failed: us-west-2 ec2 DescribeInstances: AccessDenied: …' (shortest first)."""
+    parts = []
+    if failed:
+        shown = [f"{read.region} {read.service} {read.operation}: {code or 'error'}: {message}"
+                 for read, code, message in failed[:_SHOWN_FAILURES]]
+        more = len(failed) - _SHOWN_FAILURES
+        what = every or (f"{len(failed)} read{'s' if len(failed) != 1 else ''}")
+        parts.append(f"{what} failed: " + "; ".join(shown) + (f"; and {more} more"
+                                                             if more > 0 else ""))
+    if truncated:
+        names = sorted({f"{r.region} {r.service} {r.operation}" for r in truncated})
+        parts.append("stopped at the page limit, more exist: " + ", ".join(names))
+    return ". ".join(parts)

@@ -106,6 +106,7 @@ async def open_agent(settings: Settings | None = None, *, checkpointer: Any = No
             sts_endpoint_url=sts_endpoint,
             mcp_service=settings.mcp_service,
             mcp_region=settings.mcp_region,
+            call_timeout=settings.mcp_timeout,
         )
     except (ValueError, NoCredentialsError) as exc:
         if sandbox is not None:
@@ -122,7 +123,7 @@ async def open_agent(settings: Settings | None = None, *, checkpointer: Any = No
         default_planner, freeform_worker = model_deps(settings, sessions)
         deps = AgentDeps(
             registry=registry,
-            run_command=lambda account, user, command: sessions.call_aws(account, user, command),
+            run_reads=sessions.run_reads,
             planner=planner or default_planner,
             account_timeout=settings.account_timeout,
             freeform_worker=freeform_worker,

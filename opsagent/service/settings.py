@@ -34,7 +34,11 @@ class Settings(BaseSettings):
     mcp_region: str = "us-east-1"
     # Who asks, when no authenticated caller is known (CLI): names the STS role session.
     user: str = Field(default_factory=_default_user)
-    account_timeout: float = 60.0
+    # The real AWS MCP Server takes about 13–15 s for a one-call script (awslabs/mcp PR
+    # #4584), so a run_script call gets a minute and an account, which may wait for its
+    # credentials and a session first, a minute and a half.
+    mcp_timeout: float = Field(default=60.0, gt=0)
+    account_timeout: float = Field(default=90.0, gt=0)
     # Conversation checkpoints: sqlite:///path, postgresql://..., dynamodb://table, memory://
     checkpoint_url: str = "sqlite:///.opsagent/checkpoints.sqlite"
     # A Bedrock model for planning (bedrock:<model id>); None means the rule planner.
