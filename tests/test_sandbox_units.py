@@ -1,4 +1,4 @@
-"""The sandbox's rules on their own: trust policies, SigV4 checks, AWS CLI parsing.
+"""The sandbox's rules on their own: trust policies, SigV4 checks, run_script's sandbox.
 
 No server here: these run in milliseconds and pin the edge cases the end-to-end tests
 only touch once.
@@ -6,16 +6,25 @@ only touch once.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
+import threading
+import time
 
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from opsagent.sandbox.aws_cli import CliParser, CommandError, to_jsonable
 from opsagent.sandbox.identity import KeyIdentity
+from opsagent.sandbox.script_runner import (
+    CallerCredentials,
+    ScriptRefused,
+    ScriptRunner,
+    prepare,
+    to_jsonable,
+)
 from opsagent.sandbox.sigv4 import SignatureError, SigV4Verifier
 from opsagent.sandbox.trust import AssumeRoleRequest, trust_allows
 
@@ -228,63 +237,87 @@ def test_without_a_resolver_only_the_structure_is_checked() -> None:
         )
 
 
-# ----- AWS CLI parsing -----
-
-
-@pytest.fixture(scope="module")
-def parser() -> CliParser:
-    return CliParser()
-
-
-def test_cli_arguments_become_api_parameters(parser: CliParser) -> None:
-    parsed = parser.parse(
-        "aws --region us-west-2 ec2 describe-instances "
-        "--filters Name=tag:team,Values=web,api Name=instance-state-name,Values=running "
-        "--max-items 5 --query 'Reservations[].Instances[].InstanceId'"
-    )
-    assert parsed.service_name == "ec2"
-    assert parsed.operation_name == "DescribeInstances"
-    assert parsed.region == "us-west-2"
-    assert parsed.parameters == {
-        "Filters": [
-            {"Name": "tag:team", "Values": ["web", "api"]},
-            {"Name": "instance-state-name", "Values": ["running"]},
-        ]
-    }
-    assert parsed.pagination_config == {"MaxItems": 5}
-    assert parsed.query == "Reservations[].Instances[].InstanceId"
-
-
-def test_cli_json_values_and_renamed_services(parser: CliParser) -> None:
-    parsed = parser.parse(
-        "aws s3api list-objects-v2 --bucket prod-web-assets-222222222222 --no-paginate"
-    )
-    assert (parsed.service_cli_name, parsed.service_name) == ("s3api", "s3")
-    assert parsed.paginate is False
-    parsed = parser.parse(
-        'aws dynamodb get-item --table-name t --key \'{"pk": {"S": "a"}}\' --region eu-west-1'
-    )
-    assert parsed.parameters == {"TableName": "t", "Key": {"pk": {"S": "a"}}}
+# ----- run_script: checking a script before it runs -----
 
 
 @pytest.mark.parametrize(
-    ("command", "why"),
+    ("code", "why"),
     [
-        ("aws", "name a service"),
-        ("aws --version ec2 describe-instances", "--version"),
-        ("aws ec2 describe-instances --profile prod", "--profile"),
-        ("aws ec2 describe-instances --no-sign-request", "--no-sign-request"),
-        ("aws ec2 describe-instances --generate-cli-skeleton", "skeleton"),
-        ("aws ec2 describe-instances --cli-input-json file://in.json", "file://"),
-        ("aws ec2 describe-instances --max-results nine", "nine"),
-        ("aws ec2 describe-instances $(whoami)", "Shell operators"),
-        ("aws lambda invoke", "required"),
+        ("import os", "import of module 'os'"),
+        ("import os.path", "import of module 'os.path'"),
+        ("import json, socket", "import of module 'socket'"),
+        ("from . import x", "import from module '.'"),
+        ("from pathlib import Path", "import from module 'pathlib'"),
+        ("from asyncio import subprocess", "'asyncio.subprocess' is not available"),
+        ("from json import *", "import *"),
+        ("import asyncio\nasyncio.to_thread(print)", "to_thread"),
+        ("import asyncio as a\na.events", "'asyncio.events' is not available"),
+        ("import operator\noperator.attrgetter('x')", "attrgetter"),
+        ("import string\nstring.Formatter()", "Formatter"),
+        ("import functools\nfunctools.update_wrapper", "update_wrapper"),
+        ("open('/etc/passwd')", "'open' is not allowed"),
+        ("compile('1', 's', 'eval')", "'compile' is not allowed"),
+        ("globals()", "'globals' is not allowed"),
+        ("vars()", "'vars' is not allowed"),
+        ("setattr(print, 'x', 1)", "'setattr' is not allowed"),
+        ("breakpoint()", "'breakpoint' is not allowed"),
+        ("memoryview(b'x')", "'memoryview' is not allowed"),
+        ("type(1)", "builtin 'type' is not available"),
+        ("object()", "builtin 'object' is not available"),
+        ("().__class__.__bases__[0].__subclasses__()", "'__class__'"),
+        ("__builtins__", "'__builtins__'"),
+        ("_secret = 1", "'_secret'"),
+        ("def f(_x):\n    return _x", "argument '_x'"),
+        ("def _f():\n    pass", "function '_f'"),
+        ("dict(_x=1)", "keyword '_x'"),
+        ("try:\n    pass\nexcept Exception as _e:\n    pass", "'_e'"),
+        ("async def f():\n    yield 1\nf().ag_frame", "ag_frame"),
+        ("c = call_boto3(service_name='s', operation_name='o')\nc.cr_frame", "cr_frame"),
+        ("x = (i for i in [1])\nx.gi_frame.f_globals", "gi_frame"),
+        ("'{0.gi_frame.f_back}'.format(x)", "format field"),
+        ("'{0.__class__}'.format(1)", "format field"),
+        ("print.x = 1", "assigning or deleting attributes"),
+        ("del print.x", "assigning or deleting attributes"),
+        ("class A:\n    pass", "class definitions"),
+        ("match 1:\n    case int(real=r): pass\n    case str(__class__=c): pass", "'__class__'"),
     ],
 )
-def test_commands_that_cannot_run(parser: CliParser, command: str, why: str) -> None:
-    with pytest.raises(CommandError) as info:
-        parser.parse(command)
+def test_scripts_refused_before_running(code: str, why: str) -> None:
+    with pytest.raises(ScriptRefused) as info:
+        prepare(code)
     assert why in str(info.value)
+    assert str(info.value).startswith("line ")
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "for _ in range(3):\n    pass",
+        "input = {'Filters': []}\ntype = 'ec2'\n(input, type)",  # names the script binds
+        "import asyncio, json, re, math, itertools, functools, collections, operator, string\n"
+        "import datetime as dt, decimal\nfrom collections import Counter, defaultdict",
+        "from asyncio import gather, sleep, Semaphore\nsem = Semaphore(4)",
+        "def helper(rows, *, key='Name'):\n    return [r[key] for r in rows if key in r]\n"
+        "helper([{'Name': 'a'}])",
+        "f'{len([1, 2])} items, {\"x\"!r}'",
+        "'{0[Name]} / {name}'.format({'Name': 'a'}, name='b')",
+        "'{\"json\": \"literal\"}'",
+        "try:\n    1 / 0\nexcept ZeroDivisionError as exc:\n    str(exc)",
+        "match {'a': 1}:\n    case {'a': value}:\n        value",
+    ],
+)
+def test_ordinary_scripts_compile(code: str) -> None:
+    prepare(code)
+
+
+def test_many_problems_are_reported_together_but_briefly() -> None:
+    with pytest.raises(ScriptRefused) as info:
+        prepare("import os\nimport sys\nopen('x')\n" + "x.__a\n" * 10)
+    text = str(info.value)
+    assert "line 1: import of module 'os'" in text
+    assert "line 2: import of module 'sys'" in text
+    assert "line 3: 'open'" in text
+    assert "more" in text
 
 
 def test_json_conversion_never_fails() -> None:
@@ -292,13 +325,100 @@ def test_json_conversion_never_fails() -> None:
 
     value = {
         "when": datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
-        "blob": b"\x00\x01",
+        "day": datetime.date(2026, 1, 2),
         "count": decimal.Decimal("3"),
-        "ratio": decimal.Decimal("0.5"),
-        "odd": object(),
+        "nested": ({"set": {1}}, [b"\x00"]),
+        7: "int key",
+        ("t", 1): "tuple key",
+        "odd": object,
     }
     converted = to_jsonable(value)
-    assert json.loads(json.dumps(converted))["count"] == 3
+    assert json.loads(json.dumps(converted)) == converted
     assert converted["when"] == "2026-01-01T00:00:00+00:00"
-    assert converted["blob"] == "AAE="
-    assert converted["ratio"] == 0.5
+    assert converted["day"] == "2026-01-02"
+    assert converted["count"] == "3"
+    assert converted["nested"] == [{"set": [1]}, ["b'\\x00'"]]
+    assert converted["7"] == "int key"
+    assert converted["('t', 1)"] == "tuple key"
+    assert converted["odd"] == "<class 'object'>"
+
+
+# ----- run_script: running a script (no AWS call here) -----
+
+NOBODY = CallerCredentials("AKIAEXAMPLE000000000", "secret")
+
+
+def _script_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "opsagent-sandbox-script"]
+
+
+@pytest.fixture
+async def runner():  # type: ignore[no-untyped-def]
+    # No AWS endpoint is ever reached by these scripts.
+    script_runner = ScriptRunner("http://127.0.0.1:9", timeout_s=1.0)
+    yield script_runner
+    script_runner.close()
+
+
+async def test_last_expression_and_top_level_await(runner: ScriptRunner) -> None:
+    code = (
+        "import asyncio\n"
+        "async def twice(x):\n"
+        "    await asyncio.sleep(0)\n"
+        "    return 2 * x\n"
+        "values = await asyncio.gather(*(twice(n) for n in range(3)))\n"
+        "print('not part of the answer')\n"
+        "{'values': values, 'none': None}\n"
+    )
+    outcome = await runner.run(code, NOBODY)
+    assert outcome.payload() == {
+        "status": "success", "return_value": {"values": [0, 2, 4], "none": None}, "api_calls": [],
+    }
+    assert outcome.output == "not part of the answer\n"
+
+
+async def test_sandboxed_modules_are_fresh_and_limited(runner: ScriptRunner) -> None:
+    # A module a script gets is its own copy: changing it cannot reach the next script.
+    code = "import json\njson.dumps({'a': 1})"
+    first = await runner.run(code, NOBODY)
+    assert first.return_value == '{"a": 1}'
+    blocked = await runner.run("import asyncio\nx = asyncio\nx.run", NOBODY)
+    assert blocked.error is not None
+    assert blocked.error.startswith("AttributeError: ")
+
+
+async def test_script_errors_are_values(runner: ScriptRunner) -> None:
+    outcome = await runner.run("{}['missing']", NOBODY)
+    assert outcome.payload() == {
+        "status": "error", "error": "KeyError: 'missing'", "api_calls": [],
+    }
+    refused = await runner.run("import os", NOBODY)
+    assert refused.status == "error"
+    assert refused.error is not None and refused.error.startswith("ScriptNotAllowed: ")
+
+
+async def test_scripts_that_run_too_long_are_stopped(runner: ScriptRunner) -> None:
+    started = time.perf_counter()
+    sleeping, spinning, stubborn = await asyncio.gather(
+        runner.run("import asyncio\nawait asyncio.sleep(60)", NOBODY),
+        runner.run("while True:\n    pass", NOBODY),
+        # Catching Exception does not catch the interruption.
+        runner.run("while True:\n    try:\n        sum(range(1000))\n"
+                   "    except Exception:\n        pass", NOBODY),
+    )
+    assert time.perf_counter() - started < 5
+    for outcome in (sleeping, spinning, stubborn):
+        assert outcome.error is not None and outcome.error.startswith("TimeoutError: ")
+    # And their threads end: the spinning ones are interrupted.
+    for thread in _script_threads():
+        await asyncio.to_thread(thread.join, 15)
+    assert not _script_threads()
+
+
+async def test_latency_is_waited_without_blocking(runner: ScriptRunner) -> None:
+    runner.latency_ms = 200
+    started = time.perf_counter()
+    outcomes = await asyncio.gather(*(runner.run(str(n), NOBODY) for n in range(5)))
+    took = time.perf_counter() - started
+    assert [o.return_value for o in outcomes] == [0, 1, 2, 3, 4]
+    assert 0.2 <= took < 1.5

@@ -56,10 +56,24 @@ def query_sentence(query: ResourceQuery, plan: Plan, results: list[AccountResult
 
 
 def failure_sentences(results: list[AccountResult]) -> list[str]:
+    """What went wrong where: accounts that failed, and accounts that answered in part (some
+    reads failed or stopped at the page limit; their other rows are in the answer)."""
     return [
         f"{r.alias} ({r.account_id}) could not be queried: {r.status}: {r.error}."
-        for r in results if r.status != "ok"
+        if r.status != "ok" else f"{r.alias} ({r.account_id}) answered in part: {r.error}."
+        for r in results if r.status != "ok" or r.error
     ]
+
+
+def nothing_answered(plan: Plan, results: list[AccountResult]) -> str:
+    """'No account could be queried (3 tried), so I have no answer about S3 buckets.'"""
+    kinds = " or ".join(dict.fromkeys(
+        RESOURCE_TYPES.get(q.resource_type, (q.resource_type,) * 2)[1] for q in plan.queries
+    ))
+    tried = len(results) or len(plan.accounts)
+    which = "The account could not be queried" if tried == 1 else (
+        f"None of the {tried} accounts could be queried")
+    return f"{which}, so I have no answer about {kinds}."
 
 
 def build_answer(
@@ -70,6 +84,11 @@ def build_answer(
     assert plan is not None
     by_id = {r.account_id: r for r in results}
     ordered = [by_id[a] for a in plan.accounts if a in by_id]
+    if not any(r.status == "ok" for r in ordered):
+        # Nothing answered: no count to give, not even zero.
+        return Answer(question=question, text=" ".join([nothing_answered(plan, ordered),
+                                                         *failure_sentences(ordered)]),
+                      plan=plan, results=ordered)
     sentences = [query_sentence(q, plan, ordered) for q in plan.queries]
     sentences += [f"{r.alias}: {r.note}" for r in ordered if r.note]
     sentences += failure_sentences(ordered)

@@ -5,6 +5,10 @@
         sandbox.mcp_endpoint          # the AWS MCP Server stand-in, http://127.0.0.1:PORT/mcp
         sandbox.central_credentials   # the central identity (IAM user opsagent, 111111111111)
         sandbox.registry_path         # the demo registry describing the four accounts
+        sandbox.scripts               # every aws___run_script call: (account_id, API calls)
+
+``start_sandbox(script_latency_ms=300)`` makes every run_script answer take at least that long,
+the shape of the real server (about 13-15 s for a one-call script).
 
 Both servers run in background threads of this process and listen on loopback only. One
 Sandbox at a time per process (moto's state is process-wide); stop() resets that state, so
@@ -23,7 +27,13 @@ import boto3
 from botocore.credentials import Credentials
 from moto.moto_api._internal.models import moto_api_backend
 
-from opsagent.sandbox.mcp_server import MCP_REGION, MCP_SERVICE, McpServer, serve_forever
+from opsagent.sandbox.mcp_server import (
+    MCP_REGION,
+    MCP_SERVICE,
+    McpServer,
+    ScriptLog,
+    serve_forever,
+)
 from opsagent.sandbox.moto_server import MotoServer
 from opsagent.sandbox.seed import SeedResult, seed_organization
 
@@ -36,7 +46,7 @@ REGISTRY_PATH = Path(__file__).with_name("demo-registry.json")
 _running: Sandbox | None = None
 _running_lock = threading.Lock()
 
-__all__ = ["REGISTRY_PATH", "Sandbox", "serve_mcp", "start_sandbox"]
+__all__ = ["REGISTRY_PATH", "Sandbox", "ScriptLog", "serve_mcp", "start_sandbox"]
 
 
 class Sandbox:
@@ -46,8 +56,11 @@ class Sandbox:
     mcp_region: str = MCP_REGION
     registry_path: Path = REGISTRY_PATH
 
-    def __init__(self, *, seed: bool = True) -> None:
+    def __init__(self, *, seed: bool = True, script_latency_ms: float = 0) -> None:
         self._seed = seed
+        self.script_latency_ms = script_latency_ms
+        # Outlives restarts: a test holding sandbox.scripts keeps seeing the new server's calls.
+        self._scripts = ScriptLog()
         self._moto: MotoServer | None = None
         self._mcp: McpServer | None = None
         self._seeded: SeedResult | None = None
@@ -63,6 +76,11 @@ class Sandbox:
         if self._mcp is None:
             raise RuntimeError("the sandbox is not running")
         return self._mcp.endpoint
+
+    @property
+    def scripts(self) -> ScriptLog:
+        """Every aws___run_script call as (account_id, number of API calls); ``.clear()`` it."""
+        return self._scripts
 
     @property
     def central_credentials(self) -> Credentials:
@@ -106,7 +124,9 @@ class Sandbox:
                 self._seeded = seed_organization(moto.endpoint)
                 self.timings["seed"] = round(time.perf_counter() - mark, 3)
             mark = time.perf_counter()
-            mcp = McpServer(moto.endpoint)
+            mcp = McpServer(
+                moto.endpoint, script_latency_ms=self.script_latency_ms, scripts=self._scripts
+            )
             mcp.start()
             self._mcp = mcp
             self.timings["mcp"] = round(time.perf_counter() - mark, 3)
@@ -154,15 +174,17 @@ class Sandbox:
         self.stop()
 
 
-def start_sandbox(*, seed: bool = True) -> Sandbox:
+def start_sandbox(*, seed: bool = True, script_latency_ms: float = 0) -> Sandbox:
     """Start moto on loopback, seed the demo organization (unless told not to), start the MCP."""
-    return Sandbox(seed=seed).start()
+    return Sandbox(seed=seed, script_latency_ms=script_latency_ms).start()
 
 
-def serve_mcp(aws_endpoint: str, host: str = "127.0.0.1", port: int = 0) -> None:
+def serve_mcp(
+    aws_endpoint: str, host: str = "127.0.0.1", port: int = 0, *, script_latency_ms: float = 0
+) -> None:
     """Serve only the MCP stand-in (blocking) against an AWS endpoint this process did not seed.
 
     Used by ``opsagent sandbox serve-mcp --aws-endpoint URL --port N``. Signatures get
     structural checks only, since the endpoint's secrets are not in this process (logged).
     """
-    serve_forever(aws_endpoint, host=host, port=port)
+    serve_forever(aws_endpoint, host=host, port=port, script_latency_ms=script_latency_ms)

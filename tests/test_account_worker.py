@@ -1,0 +1,135 @@
+"""The account worker on the sandbox: one script per account per question, every page, and
+each read failing on its own."""
+
+from __future__ import annotations
+
+import pytest
+from moto.iam.models import iam_backends
+
+from opsagent.access import AccountSessions, ReadError, ReadResult
+from opsagent.graph.answer import build_answer
+from opsagent.graph.build import AgentDeps, build_graph
+from opsagent.graph.planner import rule_planner
+from opsagent.graph.state import Plan, ResourceQuery
+from opsagent.graph.worker import run_account
+from opsagent.registry import Account, load_registry
+from opsagent.sandbox.identity import PARTITION
+from opsagent.sandbox.seed import CENTRAL, READ_ONLY_ROLE, trust_policy
+
+# An account of its own, so what this module seeds changes no other test's ground truth.
+PAGED = "555555555555"
+EXTRA_ROLES = 130  # moto's ListRoles answers 100 per page
+
+
+@pytest.fixture(scope="module")
+async def sessions(sandbox):
+    pool = AccountSessions(mcp_endpoint=sandbox.mcp_endpoint, central=sandbox.central_session(),
+                           sts_endpoint_url=sandbox.aws_endpoint,
+                           mcp_service=sandbox.mcp_service, mcp_region=sandbox.mcp_region)
+    yield pool
+    await pool.aclose()
+
+
+@pytest.fixture(scope="module")
+def registry(sandbox):
+    return load_registry(sandbox.registry_path)
+
+
+@pytest.fixture(scope="module")
+def paged_account(sandbox) -> Account:
+    iam = iam_backends[PAGED][PARTITION]
+    for name in [READ_ONLY_ROLE] + [f"paged-role-{i:03d}" for i in range(EXTRA_ROLES)]:
+        iam.create_role(role_name=name,
+                        assume_role_policy_document=trust_policy(
+                            principal=f"arn:aws:iam::{CENTRAL}:root"),
+                        path="/", permissions_boundary=None, description="", tags=[],
+                        max_session_duration="3600")
+    return Account(id=PAGED, name="Paged", alias="paged", environment="sandbox",
+                   regions=["us-east-1"],
+                   role_arn=f"arn:aws:iam::{PAGED}:role/{READ_ONLY_ROLE}")
+
+
+async def test_one_script_per_account_queried_whatever_the_question_asks(
+    sandbox, sessions, registry, truth
+):
+    deps = AgentDeps(registry=registry, run_reads=sessions.run_reads, planner=rule_planner)
+    sandbox.scripts.clear()
+    state = await build_graph(deps).ainvoke(
+        {"question": "EC2 instances, S3 buckets and EKS clusters across all accounts"},
+        {"configurable": {"user": "alice"}},
+    )
+    answer = state["answer"]
+    queried = sorted(r.account_id for r in answer.results)
+    assert len(queried) == 3 and all(r.status == "ok" for r in answer.results)
+    assert sorted(account for account, _ in sandbox.scripts) == queried
+    # One script carried every type in every region (and the per-cluster describes).
+    assert all(calls >= 2 * 2 + 1 for _, calls in sandbox.scripts)
+    production = [r for r in answer.resources if r.account_id == "222222222222"]
+    assert {r.id for r in production if r.resource_type == "ec2:instance"} == set(
+        truth.ec2_instances("222222222222"))
+    assert {r.id for r in production if r.resource_type == "s3:bucket"} == truth.buckets(
+        "222222222222")
+
+
+async def test_every_page_of_a_paginated_read_comes_back(sandbox, sessions, paged_account):
+    plan = Plan(accounts=[PAGED], queries=[ResourceQuery(resource_type="iam:role")])
+    sandbox.scripts.clear()
+    result = await run_account(paged_account, plan, "alice", sessions.run_reads,
+                               deadline_s=60)
+    assert result.status == "ok", result.error
+    assert len(result.rows) == EXTRA_ROLES + 1
+    [(account, calls)] = sandbox.scripts
+    assert account == PAGED and calls >= 2  # ListRoles was followed to its second page
+
+
+class OneRegionDenied:
+    """run_reads of the sandbox, with every read in one region answered as an SCP would."""
+
+    def __init__(self, sessions: AccountSessions, region: str):
+        self.sessions, self.region = sessions, region
+
+    async def __call__(self, account, user, reads, *, allowed=None):
+        results = await self.sessions.run_reads(account, user, reads, allowed=allowed)
+        denied = ReadError(code="UnauthorizedOperation", message="denied by an SCP")
+        return [ReadResult(operation=read.operation, error=denied)
+                if read.region == self.region else result
+                for read, result in zip(reads, results, strict=True)]
+
+
+async def test_a_read_denied_in_one_region_keeps_the_other_regions_rows(
+    sessions, registry, truth
+):
+    production = registry.get("222222222222")
+    plan = Plan(accounts=[production.id], queries=[ResourceQuery(resource_type="ec2:instance")])
+    result = await run_account(production, plan, "alice",
+                               OneRegionDenied(sessions, "us-west-2"), deadline_s=60)
+    east = truth.ec2_instances(production.id, regions=("us-east-1",))
+    assert east and {r.id for r in result.rows} == set(east)
+    assert result.status == "ok"
+    assert result.error is not None
+    assert "us-west-2 ec2 DescribeInstances: UnauthorizedOperation" in result.error
+    text = build_answer("EC2 in production", plan, None, [result]).text
+    assert f"Found {len(east)} EC2 instances in production" in text
+    assert "production (222222222222) answered in part: 1 read failed: us-west-2" in text
+
+
+async def test_every_read_denied_is_the_accounts_denied_status(sessions, registry):
+    production = registry.get("222222222222")
+    plan = Plan(accounts=[production.id], regions=["us-west-2"],
+                queries=[ResourceQuery(resource_type="ec2:instance"),
+                         ResourceQuery(resource_type="rds:db-instance")])
+    result = await run_account(production, plan, "alice",
+                               OneRegionDenied(sessions, "us-west-2"), deadline_s=60)
+    assert result.status == "denied" and result.rows == []
+    assert result.error.startswith("every read failed")
+
+
+@pytest.mark.parametrize("exc", [SystemExit(3), KeyboardInterrupt(), ValueError("bad")])
+async def test_anything_raised_below_the_worker_is_that_accounts_error(registry, exc):
+    async def explode(account, user, reads, *, allowed=None):
+        raise exc
+
+    production = registry.get("222222222222")
+    plan = Plan(accounts=[production.id], queries=[ResourceQuery(resource_type="ec2:instance")])
+    result = await run_account(production, plan, "alice", explode, deadline_s=5)
+    assert result.status == "error" and type(exc).__name__ in result.error
