@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from moto.iam.models import iam_backends
 
-from opsagent.access import AccountSessions, ReadError, ReadResult
+from opsagent.access import AccountSessions
 from opsagent.graph.answer import build_answer
 from opsagent.graph.build import AgentDeps, build_graph
 from opsagent.graph.planner import rule_planner
@@ -18,6 +18,7 @@ from opsagent.sandbox.seed import CENTRAL, READ_ONLY_ROLE, trust_policy
 
 # An account of its own, so what this module seeds changes no other test's ground truth.
 PAGED = "555555555555"
+PRODUCTION = "222222222222"
 EXTRA_ROLES = 130  # moto's ListRoles answers 100 per page
 
 
@@ -82,46 +83,67 @@ async def test_every_page_of_a_paginated_read_comes_back(sandbox, sessions, page
     assert account == PAGED and calls >= 2  # ListRoles was followed to its second page
 
 
-class OneRegionDenied:
-    """run_reads of the sandbox, with every read in one region answered as an SCP would."""
-
-    def __init__(self, sessions: AccountSessions, region: str):
-        self.sessions, self.region = sessions, region
-
-    async def __call__(self, account, user, reads, *, allowed=None):
-        results = await self.sessions.run_reads(account, user, reads, allowed=allowed)
-        denied = ReadError(code="UnauthorizedOperation", message="denied by an SCP")
-        return [ReadResult(operation=read.operation, error=denied)
-                if read.region == self.region else result
-                for read, result in zip(reads, results, strict=True)]
+@pytest.fixture
+def west_denied(sandbox):
+    """Production's us-west-2 denied by the sandbox's SCP rule for one test, then restored."""
+    before = sandbox.denied_regions(PRODUCTION)
+    sandbox.deny_regions(PRODUCTION, ["us-west-2"])
+    yield
+    sandbox.allow_all_regions(PRODUCTION)
+    if before:
+        sandbox.deny_regions(PRODUCTION, before)
 
 
 async def test_a_read_denied_in_one_region_keeps_the_other_regions_rows(
-    sessions, registry, truth
+    sessions, registry, truth, west_denied
 ):
-    production = registry.get("222222222222")
+    production = registry.get(PRODUCTION)
     plan = Plan(accounts=[production.id], queries=[ResourceQuery(resource_type="ec2:instance")])
-    result = await run_account(production, plan, "alice",
-                               OneRegionDenied(sessions, "us-west-2"), deadline_s=60)
+    result = await run_account(production, plan, "alice", sessions.run_reads, deadline_s=60)
     east = truth.ec2_instances(production.id, regions=("us-east-1",))
     assert east and {r.id for r in result.rows} == set(east)
     assert result.status == "ok"
     assert result.error is not None
-    assert "us-west-2 ec2 DescribeInstances: UnauthorizedOperation" in result.error
+    assert result.error == (
+        "1 read failed: us-west-2 ec2 DescribeInstances: UnauthorizedOperation: "
+        "You are not authorized to perform this operation. User: arn:aws:sts::222222222222:"
+        "assumed-role/OpsAgentReadOnly/opsagent-alice is not authorized to perform: "
+        "ec2:DescribeInstances with an explicit deny in a service control policy")
     text = build_answer("EC2 in production", plan, None, [result]).text
     assert f"Found {len(east)} EC2 instances in production" in text
     assert "production (222222222222) answered in part: 1 read failed: us-west-2" in text
 
 
-async def test_every_read_denied_is_the_accounts_denied_status(sessions, registry):
-    production = registry.get("222222222222")
+async def test_every_read_denied_is_the_accounts_denied_status(sessions, registry, west_denied):
+    production = registry.get(PRODUCTION)
     plan = Plan(accounts=[production.id], regions=["us-west-2"],
                 queries=[ResourceQuery(resource_type="ec2:instance"),
                          ResourceQuery(resource_type="rds:db-instance")])
-    result = await run_account(production, plan, "alice",
-                               OneRegionDenied(sessions, "us-west-2"), deadline_s=60)
+    result = await run_account(production, plan, "alice", sessions.run_reads, deadline_s=60)
     assert result.status == "denied" and result.rows == []
     assert result.error.startswith("every read failed")
+    assert "us-west-2 ec2 DescribeInstances: UnauthorizedOperation" in result.error
+    assert "us-west-2 rds DescribeDBInstances: AccessDenied" in result.error
+
+
+async def test_the_agent_answers_a_question_with_a_denied_region_in_part(
+    sessions, registry, truth, west_denied
+):
+    """What `opsagent ask "List EC2 instances in production"` answers with the SCP in place
+    (the CLI's process has a sandbox of its own, so the same graph runs here)."""
+    deps = AgentDeps(registry=registry, run_reads=sessions.run_reads, planner=rule_planner)
+    state = await build_graph(deps).ainvoke(
+        {"question": "List EC2 instances in production"}, {"configurable": {"user": "alice"}}
+    )
+    answer = state["answer"]
+    [result] = answer.results
+    assert (result.account_id, result.status) == (PRODUCTION, "ok")
+    east = truth.ec2_instances(PRODUCTION, regions=("us-east-1",))
+    assert {r.id for r in answer.resources} == set(east)
+    assert {r.region for r in answer.resources} == {"us-east-1"}
+    assert f"Found {len(east)} EC2 instances in production" in answer.text
+    assert ("production (222222222222) answered in part: 1 read failed: "
+            "us-west-2 ec2 DescribeInstances: UnauthorizedOperation") in answer.text
 
 
 @pytest.mark.parametrize("exc", [SystemExit(3), KeyboardInterrupt(), ValueError("bad")])

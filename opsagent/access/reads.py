@@ -17,7 +17,9 @@ parameter.
 Paths (``each`` and the right-hand side of ``bind``) are dotted keys; a list on the way is
 mapped over and flattened: ``"Functions"`` is every function of a ListFunctions answer,
 ``"item.FunctionArn"`` the ARN of the current item, ``"parent.clusterName"`` the
-``clusterName`` parameter of the read that produced the item.
+``clusterName`` parameter of the read that produced the item (a scalar: where that
+parameter is a list, the first value). ``FanOut.unless`` skips items that already carry a
+value at that path, so a per-item read runs only where the list answer lacked it.
 """
 
 from __future__ import annotations

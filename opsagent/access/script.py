@@ -106,11 +106,11 @@ def redact(value, path):
 def error_of(exc):
     text = str(exc)
     try:
-        code = exc.response["Error"]["Code"]
+        error = exc.response["Error"]
+        return {"code": error.get("Code"), "message": (error.get("Message") or text)[:2000]}
     except Exception:
         found = re.search(r"An error occurred \\(([^)]+)\\)", text)
-        code = found.group(1) if found else None
-    return {"code": code, "message": text[:2000]}
+        return {"code": found.group(1) if found else None, "message": text[:2000]}
 
 
 def bind(read, item, batched, parent):

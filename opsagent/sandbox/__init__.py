@@ -6,6 +6,7 @@
         sandbox.central_credentials   # the central identity (IAM user opsagent, 111111111111)
         sandbox.registry_path         # the demo registry describing the four accounts
         sandbox.scripts               # every aws___run_script call: (account_id, API calls)
+        sandbox.deny_regions("222222222222", ["us-west-2"])  # an SCP region deny, enforced
 
 ``start_sandbox(script_latency_ms=300)`` makes every run_script answer take at least that long,
 the shape of the real server (about 13-15 s for a one-call script).
@@ -20,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
@@ -97,6 +99,26 @@ class Sandbox:
             aws_session_token=creds.token,
             region_name=self.mcp_region,
         )
+
+    def deny_regions(self, account_id: str, regions: Iterable[str]) -> None:
+        """Deny every request of ``account_id`` signed for one of ``regions``, as an SCP with a
+        ``StringEquals aws:RequestedRegion`` Deny does (on top of regions already denied).
+
+        Requests signed with the account's credentials (its users, its assumed-role sessions)
+        for those regions get AWS's 403 in their service's protocol: EC2
+        ``UnauthorizedOperation``, S3/IAM/RDS ``AccessDenied``, DynamoDB/Lambda/EKS/ECS
+        ``AccessDeniedException``. STS is exempt: AssumeRole into the account still works.
+        Lasts until ``allow_all_regions`` or the sandbox stops (see ``opsagent.sandbox.scp``).
+        """
+        self._running_moto().region_denials.deny(account_id, regions)
+
+    def allow_all_regions(self, account_id: str) -> None:
+        """Lift every region denial of ``account_id``."""
+        self._running_moto().region_denials.allow_all(account_id)
+
+    def denied_regions(self, account_id: str) -> frozenset[str]:
+        """The regions ``deny_regions`` denies in ``account_id`` now."""
+        return self._running_moto().region_denials.regions(account_id)
 
     @property
     def running(self) -> bool:

@@ -11,6 +11,10 @@ middleware here puts them right:
   not authorized to perform: sts:AssumeRole on resource: ...".
 * moto honours an ``x-moto-account-id`` header that picks any account; AWS decides the
   account by the access key alone, so the header is dropped.
+* moto evaluates no service control policy. The region deny of ``scp.RegionDenials`` (what an
+  SCP with a ``StringEquals aws:RequestedRegion`` Deny does) is applied here: a request of a
+  member account signed for one of its denied regions gets AWS's 403 in its service's
+  protocol and never reaches moto. ``Sandbox.deny_regions`` sets it.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from opsagent.sandbox.identity import PARTITION, KeyIdentity, resolve_access_key
+from opsagent.sandbox.scp import RegionDenials, request_denial
 from opsagent.sandbox.trust import AssumeRoleRequest, trust_allows
 
 log = logging.getLogger(__name__)
@@ -94,10 +99,12 @@ _MISSING_TOKEN = StsError(
 
 
 class AwsRulesMiddleware:
-    """WSGI middleware in front of moto: account by access key only, AssumeRole by trust policy."""
+    """WSGI middleware in front of moto: account by access key only, AssumeRole by trust policy,
+    region denials by SCP."""
 
-    def __init__(self, app: WSGIApp) -> None:
+    def __init__(self, app: WSGIApp, region_denials: RegionDenials | None = None) -> None:
         self._app = app
+        self.region_denials = region_denials if region_denials is not None else RegionDenials()
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         # moto would let this header choose any account; in AWS only the key decides.
@@ -107,7 +114,18 @@ class AwsRulesMiddleware:
             error = check_assume_role(environ, params)
             if error is not None:
                 return error.response(environ, start_response)
+        denial = request_denial(self.region_denials, environ, lambda: _form_params(environ))
+        if denial is not None:
+            return denial.response(environ, start_response)
         return self._app(environ, start_response)
+
+
+def _form_params(environ: Environ) -> dict[str, str]:
+    """The parameters of an ec2/query request: query string, then the form body."""
+    params = dict(urllib.parse.parse_qsl(environ.get("QUERY_STRING", "")))
+    if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        params.update(urllib.parse.parse_qsl(_read_body(environ).decode("utf-8", "replace")))
+    return params
 
 
 def _sts_params(environ: Environ) -> dict[str, str] | None:
@@ -206,6 +224,8 @@ class MotoServer:
         self._port = port
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        # The SCP region denials this server enforces (see scp.py); empty: none.
+        self.region_denials = RegionDenials()
 
     @property
     def endpoint(self) -> str:
@@ -224,7 +244,9 @@ class MotoServer:
     def start(self) -> None:
         if self._server is not None:
             return
-        app = AwsRulesMiddleware(DomainDispatcherApplication(create_backend_app))
+        app = AwsRulesMiddleware(
+            DomainDispatcherApplication(create_backend_app), self.region_denials
+        )
         self._server = make_server(
             self._host, self._port, app, threaded=True, request_handler=_QuietRequestHandler
         )
