@@ -273,6 +273,7 @@ async def run_eval(
 ) -> EvalReport:
     from langgraph.checkpoint.memory import InMemorySaver
 
+    from opsagent.service.checkpoints import serializer
     from opsagent.service.runtime import ConfigurationError, open_agent
 
     settings = settings or Settings(registry=None, mcp_endpoint=None)
@@ -280,7 +281,8 @@ async def run_eval(
         raise ConfigurationError("the eval runs on the embedded sandbox only: unset "
                                  "OPSAGENT_REGISTRY and OPSAGENT_MCP_ENDPOINT")
     started = time.perf_counter()
-    async with open_agent(settings, checkpointer=InMemorySaver()) as agent:
+    # Our serializer revives the state models without LangGraph's unregistered-type warning.
+    async with open_agent(settings, checkpointer=InMemorySaver(serde=serializer())) as agent:
         problems = validate_questions(questions, agent.registry)
         if problems:
             raise ConfigurationError("invalid eval questions: " + "; ".join(problems))
