@@ -133,14 +133,17 @@ def test_partial_failure_denied_account_keeps_the_others(ask, truth, tmp_path):
 
 
 def test_mcp_session_failure_is_an_account_error(sandbox, external_env, truth):
-    # Nothing listens here: every account's MCP session fails, and the answer says so.
+    # Nothing listens here: every account's MCP session fails, and the answer says so. With
+    # no account answered there is no answer, not "0 found": exit 5.
     done = run_cli("ask", "--json", "--registry", str(DEMO_REGISTRY), "--mcp-endpoint",
                    "http://127.0.0.1:9/mcp", "What Lambda functions exist in staging?",
                    env=external_env)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 5, done.stderr
     answer = json.loads(done.stdout)
     assert statuses(answer) == {"333333333333": "error"}
     assert answer["resources"] == []
+    assert answer["answer"].startswith(
+        "The account could not be queried, so I have no answer about Lambda functions.")
 
 
 def test_read_only_refusals_make_no_aws_call(sandbox, external_env, truth):

@@ -66,7 +66,7 @@ def failure_sentences(results: list[AccountResult]) -> list[str]:
 
 
 def nothing_answered(plan: Plan, results: list[AccountResult]) -> str:
-    """'No account could be queried (3 tried), so I have no answer about S3 buckets.'"""
+    """'None of the 3 accounts could be queried, so I have no answer about S3 buckets.'"""
     kinds = " or ".join(dict.fromkeys(
         RESOURCE_TYPES.get(q.resource_type, (q.resource_type,) * 2)[1] for q in plan.queries
     ))

@@ -28,6 +28,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
+from opsagent.graph.planner import read_only_refusal
 from opsagent.graph.resources import KINDS
 from opsagent.graph.state import CONDITIONS, RESOURCE_TYPES, Plan, Refusal, ResourceQuery
 from opsagent.registry import Registry
@@ -347,6 +348,9 @@ class ModelPlanner:
     async def __call__(
         self, question: str, registry: Registry, previous: Plan | None
     ) -> Plan | Refusal:
+        refusal = read_only_refusal(question, registry)  # before the model sees it
+        if refusal is not None:
+            return refusal
         messages = [SystemMessage(system_prompt(registry, previous)), HumanMessage(question)]
         try:
             async with asyncio.timeout(self._timeout_s):

@@ -659,6 +659,27 @@ MUTATION_VERBS: tuple[str, ...] = (
     "retire", "expire", "evict", "drain", "cordon", "uncordon", "isolate", "quarantine",
     "overwrite", "replicate", "sync", "enroll", "unenroll", "add", "make sure",
 )
+# A change spelled out as code is a change request wherever it stands: an API operation
+# (TerminateInstances, ec2:TerminateInstances), its AWS CLI name (terminate-instances) or
+# boto3 name (terminate_instances), or an AWS CLI command ("aws ec2 terminate-instances",
+# "aws s3 rm"). These are the first words of such operations and commands that change
+# something: the change verbs above and the AWS API's own.
+OPERATION_CHANGE_WORDS: frozenset[str] = frozenset(
+    {verb for verb in MUTATION_VERBS if " " not in verb} | {
+        "run", "send", "write", "accept", "reject", "request", "purchase", "subscribe",
+        "unsubscribe", "complete", "abort", "confirm", "signal", "recover", "rm", "rb", "mb",
+        "mv", "cp", "batch",
+    }
+)
+# The services whose operation names are known as such (botocore's models, loaded on the
+# first question that holds a word shaped like an operation). A command after "aws
+# <service>" is read by its first word whatever the service.
+OPERATION_SERVICES: tuple[str, ...] = (
+    "ec2", "s3", "rds", "lambda", "ecs", "eks", "dynamodb", "cloudformation", "iam",
+    "autoscaling", "elbv2", "elb", "route53", "sqs", "sns", "kms", "secretsmanager", "ssm",
+    "logs", "cloudwatch", "events", "ecr", "efs", "elasticache", "organizations", "backup",
+    "cloudfront", "apigateway", "kinesis", "stepfunctions", "sts",
+)
 # Words that may stand between the start of a clause and a change verb and leave it an
 # imperative or a request: "please", "can you", "I want to", "let's", "go ahead and".
 VERB_LEADS: frozenset[str] = frozenset({

@@ -241,11 +241,28 @@ def load_registry(path: str | Path) -> Registry:
     """Read and validate a registry file; every problem becomes one readable RegistryError."""
     path = Path(path)
     try:
-        raw = json.loads(path.read_text())
+        data = path.read_bytes()
     except FileNotFoundError:
         raise RegistryError(f"registry file not found: {path}") from None
+    except IsADirectoryError:
+        raise RegistryError(f"registry file {path} is a directory; give the JSON file") from None
+    except OSError as exc:
+        raise RegistryError(f"registry file {path} cannot be read: "
+                            f"{exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8-sig")  # JSON is UTF-8; a BOM is forgiven
+    except UnicodeDecodeError as exc:
+        raise RegistryError(
+            f"registry file {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+            f"{exc.start}); save it as UTF-8"
+        ) from None
+    try:
+        raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise RegistryError(f"registry file {path} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise RegistryError(f"registry file {path} is nested too deeply to be a registry") \
+            from None
     return parse_registry(raw, source=str(path))
 
 

@@ -26,11 +26,25 @@ Status codes for what a caller can get wrong (body always {"error": code, "messa
     415 unsupported_media_type  the body is declared as another type (text/plain, a form...);
                               application/json, *+json, no type or application/octet-stream
                               are read as JSON (InvokeAgentRuntime's contentType is optional)
-    422 invalid_request       no question, an empty one, a body that is not an object, ...
+    422 invalid_request       no question, an empty one, one that is not text (a lone
+                              surrogate such as "\\ud800", a control character), a body that
+                              is not an object, ...
     422 unknown_account       the question names an account the registry does not know
     422 unsupported           the planner cannot read the question (the message says what works)
+    500 internal              the service itself failed; nothing else is ever a 500
 
 Refusals (403/422 from the planner) carry the full answer JSON under "answer" as well.
+
+Bodies refused before they are read (413, 415) are still read to their end, up to
+DRAIN_LIMIT_BYTES, so the client gets the answer instead of a connection reset.
+
+One boundary turns anything a request's work raises, a model, a parser or the graph,
+SystemExit and KeyboardInterrupt included, into that request's JSON 500
+``{"error": "internal", "message": ...}`` or, once its event stream has started, an SSE
+``error`` event: ``Boundary`` around every request, and the same rule where a request's work
+runs as a task of its own (the run, the event stream; the graph's nodes are contained by
+the graph), since asyncio ends the whole process when a task raises SystemExit.
+asyncio.CancelledError still cancels.
 """
 
 from __future__ import annotations
@@ -59,6 +73,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from opsagent.graph.state import Answer, Plan, Refusal
 from opsagent.service.auth import USER_HEADER, Authenticator, AuthError, Caller
 from opsagent.service.checkpoints import open_checkpointer
+from opsagent.service.questions import question_problem
 from opsagent.service.runtime import Agent, open_agent
 from opsagent.service.settings import Settings
 
@@ -71,6 +86,8 @@ THREAD_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
 _THREAD_ID_RE = re.compile(THREAD_ID_PATTERN)
 
 REFUSAL_STATUS = {"read_only": 403, "forbidden": 403, "unknown_account": 422, "unsupported": 422}
+# How much of a refused body is read (and thrown away) before the answer is sent.
+DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
 
 T = TypeVar("T")
 
@@ -106,6 +123,9 @@ class InvocationRequest(BaseModel):
             raise ValueError(
                 "the question is missing or empty: send {\"prompt\": \"your question\"}"
             )
+        problem = question_problem(prompt or question)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     @property
@@ -187,7 +207,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         409: "A question is already running in this thread.",
         413: "Body or question over the size limit.",
         415: "Body declared as a type other than JSON (text/plain, a form, ...).",
-        422: "No question, an unknown account, or a question the planner cannot read.",
+        422: "No question, one that is not text, an unknown account, or a question the "
+             "planner cannot read.",
+        500: 'The service failed: {"error": "internal", "message": ...}.',
     }.items()
 }
 
@@ -259,14 +281,77 @@ def _install_error_handlers(app: FastAPI) -> None:
             return JSONResponse(_error_body("invalid_json", message), status_code=400)
         return JSONResponse(_error_body("invalid_request", _readable(errors)), status_code=422)
 
-    @app.exception_handler(Exception)
-    async def _crash(request: Request, exc: Exception) -> JSONResponse:
-        log.exception(json.dumps({"event": "unhandled_error", "method": request.method,
-                                  "path": request.url.path, "error": type(exc).__name__}))
-        return JSONResponse(
-            _error_body("internal_error", f"the service failed: {type(exc).__name__}"),
-            status_code=500,
-        )
+
+def internal_error(exc: BaseException) -> dict[str, Any]:
+    """The body of a 500 and of an SSE `error` event: what failed, in a line."""
+    detail = str(exc)
+    what = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return _error_body("internal", f"the service failed: {what}")
+
+
+class Boundary:
+    """The service's one boundary: whatever a request's work raises becomes that request's
+    JSON 500 (``internal_error``) or, once its event stream has started, an SSE ``error``
+    event and ``done``; never a plain-text 500 and never the end of the process.
+
+    Outermost of our middleware, pure ASGI. asyncio.CancelledError is not caught: a client
+    that hangs up or a shutdown still cancels.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = streaming = finished = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started, streaming, finished
+            if message["type"] == "http.response.start":
+                started = True
+                content_type = dict(message.get("headers") or []).get(b"content-type", b"")
+                streaming = content_type.startswith(b"text/event-stream")
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                finished = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except (asyncio.CancelledError, GeneratorExit):
+            raise
+        except BaseException as exc:
+            log.error(json.dumps({"event": "unhandled_error", "method": scope.get("method"),
+                                  "path": scope.get("path"), "error": type(exc).__name__}),
+                      exc_info=exc)
+            try:
+                if not started:
+                    await JSONResponse(internal_error(exc), status_code=500)(
+                        scope, receive, send)
+                elif streaming and not finished:
+                    tail = _sse("error", internal_error(exc)).encode() + _sse(
+                        "done", {"status": "error"}).encode()
+                    await send({"type": "http.response.body", "body": tail,
+                                "more_body": False})
+            except Exception:  # the client is gone: nobody to tell
+                pass
+
+
+async def _drain(receive: Receive, limit: int = DRAIN_LIMIT_BYTES) -> bool:
+    """Read the rest of a body we will not use, so the client, still sending, reads our
+    answer rather than a connection reset. False when the client left or sent more than
+    `limit`: the connection is then closed after the answer."""
+    read = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return False
+        if not message.get("more_body"):
+            return True
+        read += len(message.get("body", b""))
+        if read > limit:
+            return False
 
 
 def _untyped(content_type: str | None) -> bool:
@@ -299,6 +384,8 @@ class InvocationGuard:
                 int(headers["content-length"]) > self.max_body_bytes:
             problem = self._too_large()
         if problem is not None:
+            if not await _drain(receive):
+                problem.headers["connection"] = "close"
             await problem(scope, receive, send)
             return
         if _untyped(content_type):
@@ -317,9 +404,11 @@ class InvocationGuard:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
+                    drained = not message.get("more_body") or await _drain(receive)
                     raise ApiError(413, "body_too_large",
                                    f"the body is over {limit:,} bytes; a question is at most a "
-                                   "few sentences")
+                                   "few sentences",
+                                   headers=None if drained else {"connection": "close"})
             return message
 
         await self.app(scope, counted, send)
@@ -420,7 +509,7 @@ class GraphRun:
 
     async def _run(self, agent: Agent, question: str, config: dict[str, Any]) -> None:
         answer: Answer | None = None
-        try:
+        try:  # the task's own boundary: asyncio ends the process for SystemExit in a task
             async for mode, chunk in agent.graph.astream(
                 {"question": question}, config, stream_mode=["custom", "values"]
             ):
@@ -433,12 +522,12 @@ class GraphRun:
             if answer is None:
                 raise RuntimeError("the graph finished without an answer")
             self.queue.put_nowait(("answer", answer))
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, GeneratorExit):
             raise
-        except Exception as exc:  # one failed run must not take the worker with it
-            log.exception(json.dumps({"event": "run_failed", "question": question,
-                                      "thread_id": config["configurable"]["thread_id"],
-                                      "error": f"{type(exc).__name__}: {exc}"}))
+        except BaseException as exc:  # one failed run must not take the service with it
+            log.error(json.dumps({"event": "run_failed", "question": question,
+                                  "thread_id": config["configurable"]["thread_id"],
+                                  "error": f"{type(exc).__name__}: {exc}"}), exc_info=exc)
             self.queue.put_nowait(("error", exc))
 
     async def next(self) -> RunItem:
@@ -499,6 +588,20 @@ def _sse(event: str, data: Any) -> ServerSentEvent:
 async def _events(run: GraphRun, thread_id: str, caller: Caller,
                   first: RunItem) -> AsyncIterator[ServerSentEvent]:
     yield _sse("thread", {"thread_id": thread_id})
+    try:
+        async for event in _run_events(run, thread_id, caller, first):
+            yield event
+    except (asyncio.CancelledError, GeneratorExit):
+        raise
+    except BaseException as exc:  # runs in sse-starlette's task: SystemExit would end us
+        log.error(json.dumps({"event": "stream_failed", "thread_id": thread_id,
+                              "error": type(exc).__name__}), exc_info=exc)
+        yield _sse("error", internal_error(exc))
+        yield _sse("done", {"thread_id": thread_id, "status": "error"})
+
+
+async def _run_events(run: GraphRun, thread_id: str, caller: Caller,
+                      first: RunItem) -> AsyncIterator[ServerSentEvent]:
     kind, value = first
     while True:
         if kind == "event":
@@ -514,8 +617,7 @@ async def _events(run: GraphRun, thread_id: str, caller: Caller,
             yield _sse("done", {"thread_id": thread_id, "status": status})
             return
         else:
-            yield _sse("error", {"error": "internal_error",
-                                 "message": f"the run failed: {type(value).__name__}: {value}"})
+            yield _sse("error", internal_error(value))
             yield _sse("done", {"thread_id": thread_id, "status": "error"})
             return
         kind, value = await run.next()
@@ -591,18 +693,20 @@ def _refusal_error(answer: Answer, thread_id: str) -> ApiError:
 
 
 def _run_failed(exc: BaseException, thread_id: str) -> ApiError:
-    return ApiError(500, "internal_error", f"the run failed: {type(exc).__name__}: {exc}",
-                    thread_id=thread_id, headers={THREAD_HEADER: thread_id})
+    body = internal_error(exc)
+    return ApiError(500, body["error"], body["message"], thread_id=thread_id,
+                    headers={THREAD_HEADER: thread_id})
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, planner: Any = None) -> FastAPI:
+    """The service. `planner` replaces the configured one (tests; see open_agent)."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tracker = RunTracker()
         async with open_checkpointer(settings.checkpoint_url) as checkpointer, \
-                open_agent(settings, checkpointer=checkpointer) as agent:
+                open_agent(settings, checkpointer=checkpointer, planner=planner) as agent:
             app.state.service = Service(agent, settings, tracker, Authenticator(settings))
             log.info(json.dumps({"event": "service_started", "host": settings.host,
                                  "port": settings.port, "sandbox": settings.uses_sandbox,
@@ -622,6 +726,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(InvocationGuard, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(Boundary)  # added last: outermost of ours
     _install_error_handlers(app)
 
     @app.get("/ping", response_model=PingResponse, tags=["AgentCore Runtime"])

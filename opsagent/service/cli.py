@@ -1,23 +1,33 @@
 """The `opsagent` command: ask questions, run the demo, serve, and run sandbox pieces alone.
 
 Exit codes: 0 answered; 1 configuration or runtime problem; 2 a question it cannot answer
-(unparsable, unknown account); 3 a request to change something (the agent is read-only);
-4 accounts the caller may not see.
+(unparsable, unknown account, not text); 3 a request to change something (the agent is
+read-only); 4 accounts the caller may not see; 5 no account could be queried (each one was
+denied, failed or timed out), so there is no answer.
+
+Everything printed that comes from outside, resource names, tags, error messages, the
+question itself, is text: ``TextConsole`` is the one place that turns strings into output,
+and it reads no markup, no emoji codes and no control characters from them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from opsagent.graph.state import Answer
 from opsagent.registry import RegistryError
+from opsagent.service.questions import question_problem
 from opsagent.service.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -25,10 +35,54 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 sandbox_app = typer.Typer(no_args_is_help=True, help="Run pieces of the local sandbox alone.")
 app.add_typer(sandbox_app, name="sandbox")
 
-out = Console()
-err = Console(stderr=True)
+# C0 and C1 control characters but tab and newline, and lone surrogates (which no terminal
+# encoding can write).
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    char = match.group()
+    return "\ufffd" if "\ud800" <= char <= "\udfff" else f"\\x{ord(char):02x}"
+
+
+class TextConsole(Console):
+    """A console on which every string is text, whoever wrote it.
+
+    rich reads markup (``[link=...]``, ``[/x]`` which raises MarkupError) and emoji codes
+    in every string it prints, table cells and titles included, and passes escape sequences
+    through to the terminal. All of them go through ``render_str``, so this is where a
+    string becomes plain text with its control characters shown as ``\\x1b``. Our own
+    styling is given as ``style=`` or as ``Text``, never as markup.
+    """
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:  # type: ignore[override]
+        kwargs.update(markup=False, emoji=False)
+        return super().render_str(_UNPRINTABLE.sub(_visible, text), **kwargs)
+
+
+out = TextConsole()
+err = TextConsole(stderr=True)
 
 EXIT_FOR_REFUSAL = {"unsupported": 2, "unknown_account": 2, "read_only": 3, "forbidden": 4}
+EXIT_CONFIGURATION = 1
+EXIT_CANNOT_ANSWER = 2
+EXIT_NOTHING_ANSWERED = 5
+
+
+def _error(message: str) -> None:
+    """One line on stderr, however long: "error: <what is wrong and where>"."""
+    err.print(Text("error:", style="red"), message, soft_wrap=True)
+
+
+def _settings_problem(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error.get("loc", ())) or "settings"
+        name = f"OPSAGENT_{field.upper()}"
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        problems.append(f"{name}={error.get('input')!r}: {message}" if "input" in error
+                        else f"{name}: {message}")
+    return "invalid settings: " + "; ".join(problems)
 
 DEMO_QUESTIONS = [
     "List all EC2 instances in the production account",
@@ -45,7 +99,16 @@ def _settings(registry: Path | None, mcp_endpoint: str | None) -> Settings:
         overrides["registry"] = registry
     if mcp_endpoint is not None:
         overrides["mcp_endpoint"] = mcp_endpoint
-    return Settings(**overrides)
+    return _settings_from(overrides)
+
+
+def _settings_from(overrides: dict[str, Any]) -> Settings:
+    """Settings from the environment and these values; a bad one is one line, exit 1."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        _error(_settings_problem(exc))
+        raise typer.Exit(EXIT_CONFIGURATION) from None
 
 
 def render_answer(answer: Answer, console: Console = out) -> None:
@@ -104,15 +167,21 @@ def _progress(event: dict) -> None:
     kind = event.get("event")
     if kind == "plan":
         summary = event["plan"].get("summary") or ""
-        err.print(f"[dim]plan: {summary}[/dim]")
+        err.print(f"plan: {summary}", style="dim")
     elif kind == "account_started":
-        err.print(f"[dim]… {event['alias']} ({event['account_id']})[/dim]")
+        err.print(f"… {event['alias']} ({event['account_id']})", style="dim")
     elif kind == "account_finished":
         mark = "✓" if event["status"] == "ok" else "✗"
         detail = f"{event['count']} found" if event["status"] == "ok" else (
             f"{event['status']}: {event['error']}")
-        err.print(f"[dim]{mark} {event['alias']} ({event['account_id']}) {detail} "
-                  f"in {event['elapsed_ms']} ms[/dim]")
+        err.print(f"{mark} {event['alias']} ({event['account_id']}) {detail} "
+                  f"in {event['elapsed_ms']} ms", style="dim")
+
+
+def nothing_answered(answer: Answer) -> bool:
+    """A plan went out and no account answered: denied, failed or timed out, every one."""
+    return answer.refusal is None and answer.plan is not None and not any(
+        r.status == "ok" for r in answer.results)
 
 
 async def _ask(questions: list[str], settings: Settings, *, as_json: bool, thread: str | None,
@@ -146,6 +215,8 @@ async def _ask(questions: list[str], settings: Settings, *, as_json: bool, threa
                 render_answer(answer)
             if answer.refusal is not None:
                 exit_code = max(exit_code, EXIT_FOR_REFUSAL[answer.refusal.kind])
+            elif nothing_answered(answer):
+                exit_code = max(exit_code, EXIT_NOTHING_ANSWERED)
     return exit_code
 
 
@@ -155,15 +226,42 @@ def _run(coro) -> int:
     try:
         return asyncio.run(coro)
     except (RegistryError, ConfigurationError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        return 1
+        _error(str(exc))
+        return EXIT_CONFIGURATION
+    except ValidationError as exc:
+        if exc.title != "Settings":  # settings read inside the run (the eval's)
+            raise
+        _error(_settings_problem(exc))
+        return EXIT_CONFIGURATION
     except KeyboardInterrupt:
         return 130
 
 
+def _read_question(question: str) -> str:
+    """The question as given, or standard input's for `-`; a question that is not text
+    (invalid UTF-8, a lone surrogate, a control character) or is empty ends here, exit 2."""
+    if question == "-":
+        data = sys.stdin.buffer.read()
+        try:
+            question = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            _error(f"the question on standard input is not UTF-8 text (byte "
+                   f"0x{data[exc.start]:02x} at offset {exc.start})")
+            raise typer.Exit(EXIT_CANNOT_ANSWER) from None
+    problem = question_problem(question)
+    if problem is not None:
+        _error(problem)
+        raise typer.Exit(EXIT_CANNOT_ANSWER)
+    if not question.strip():
+        _error("the question is empty")
+        raise typer.Exit(EXIT_CANNOT_ANSWER)
+    return question.strip()
+
+
 @app.command()
 def ask(
-    question: Annotated[str, typer.Argument(help="A question in plain English.")],
+    question: Annotated[str, typer.Argument(
+        help="A question in plain English, or - to read it from standard input.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     registry: Annotated[Path | None, typer.Option(help="Account registry JSON file.")] = None,
     mcp_endpoint: Annotated[str | None, typer.Option(help="AWS MCP Server endpoint URL.")] = None,
@@ -172,10 +270,12 @@ def ask(
     user: Annotated[str | None, typer.Option(help="Who is asking (names the role session).")]
     = None,
 ) -> None:
-    """Ask one question across the accounts and print the merged answer."""
-    if not question.strip():
-        err.print("[red]error:[/red] the question is empty")
-        raise typer.Exit(2)
+    """Ask one question across the accounts and print the merged answer.
+
+    Exit codes: 0 answered, 1 configuration error, 2 a question it cannot answer or an
+    unknown account, 3 a request to change something, 4 accounts you may not see, 5 no
+    account could be queried."""
+    question = _read_question(question)
     settings = _settings(registry, mcp_endpoint)
     raise typer.Exit(_run(_ask([question], settings, as_json=as_json, thread=thread, user=user)))
 
@@ -183,7 +283,7 @@ def ask(
 @app.command()
 def demo() -> None:
     """Answer the product's five example questions on the embedded sandbox."""
-    settings = Settings(registry=None, mcp_endpoint=None)
+    settings = _settings_from({"registry": None, "mcp_endpoint": None})
     raise typer.Exit(_run(_ask(DEMO_QUESTIONS, settings, as_json=False, thread=None, user=None,
                                quiet=True)))
 
@@ -201,6 +301,15 @@ def serve(
     from opsagent.service.app import create_app, log_config
 
     settings = _settings(registry, mcp_endpoint)
+    if settings.registry is not None:
+        # Read it here too: a bad file is one line now, not a traceback from the lifespan.
+        from opsagent.registry import load_registry
+
+        try:
+            load_registry(settings.registry)
+        except RegistryError as exc:
+            _error(str(exc))
+            raise typer.Exit(EXIT_CONFIGURATION) from None
     if host is not None:
         settings.host = host
     if port is not None:
@@ -228,13 +337,15 @@ def eval_(
     from opsagent.evals.spec import QuestionFileError
 
     try:
+        # The eval's report is ours and styled with markup: plain rich consoles.
         code = _run(eval_command(
             json_file=json_file,
             threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
-            questions_file=questions, only=only, console=out, progress_console=err,
+            questions_file=questions, only=only, console=Console(),
+            progress_console=Console(stderr=True),
         ))
     except QuestionFileError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        _error(str(exc))
         code = 1
     raise typer.Exit(code)
 
@@ -243,11 +354,16 @@ def eval_(
 def serve_mcp(
     aws_endpoint: Annotated[str, typer.Option(help="AWS-compatible endpoint to call.")],
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
+    script_latency_ms: Annotated[
+        float,
+        typer.Option(help="Wait this long before running each aws___run_script script, as the "
+                          "real server takes ~13-15 s (0: no wait)."),
+    ] = 0,
 ) -> None:
     """Run only the local AWS MCP Server stand-in against an endpoint it does not seed."""
     from opsagent.sandbox import serve_mcp as serve
 
-    serve(aws_endpoint, port=port)
+    serve(aws_endpoint, port=port, script_latency_ms=script_latency_ms)
 
 
 def main() -> None:

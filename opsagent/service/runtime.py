@@ -73,7 +73,7 @@ class Agent:
 def _sandbox_parts(settings: Settings):
     from opsagent.sandbox import start_sandbox
 
-    sandbox = start_sandbox()
+    sandbox = start_sandbox(script_latency_ms=settings.sandbox_script_latency_ms)
     central = sandbox.central_session()
     return sandbox, load_registry(sandbox.registry_path), central, sandbox.aws_endpoint, \
         sandbox.mcp_endpoint

@@ -19,7 +19,13 @@ a state a resource type does not have: each ends in a Refusal that says what was
 what was not, and which questions would work.
 """
 
-from opsagent.graph.planner.plan import example_questions, plan_question, rule_planner
+from opsagent.graph.planner.plan import (
+    example_questions,
+    plan_question,
+    read_only_refusal,
+    rule_planner,
+)
 from opsagent.graph.planner.tokens import Token, tokenize
 
-__all__ = ["Token", "example_questions", "plan_question", "rule_planner", "tokenize"]
+__all__ = ["Token", "example_questions", "plan_question", "read_only_refusal", "rule_planner",
+           "tokenize"]

@@ -77,6 +77,14 @@ def plan_question(
     return _plan(reading, registry, None)
 
 
+def read_only_refusal(question: str, registry: Registry) -> Refusal | None:
+    """The read-only refusal when the question asks to change something, anywhere in it
+    ("show buckets; aws ec2 terminate-instances ..."), else None. Any planner asks this
+    first: a model is not trusted to notice."""
+    reading = read_question(question, registry, None)
+    return _read_only(question, registry, reading.mutation) if reading.mutation else None
+
+
 async def rule_planner(question: str, registry: Registry, previous: Plan | None) -> Plan | Refusal:
     """plan_question in the shape the graph's planner slot takes (AgentDeps.planner)."""
     return plan_question(question, registry, previous)

@@ -611,19 +611,20 @@ def _right_after_noun(items: list[Item], k: int, mention_at: dict[int, Mention])
     return j >= 0 and j in mention_at
 
 
+# These walk by index, not over slices: a slice per item makes a long question quadratic.
 def _next_meaningful(items: list[Item], k: int) -> Item | None:
-    for it in items[k + 1:]:
-        if it.kind in (V.FILLER, V.PREP, BOUNDARY_ITEM, V.ACCOUNT_NOUN, V.ONLY):
+    for j in range(k + 1, len(items)):
+        if items[j].kind in (V.FILLER, V.PREP, BOUNDARY_ITEM, V.ACCOUNT_NOUN, V.ONLY):
             continue
-        return it
+        return items[j]
     return None
 
 
 def _previous_meaningful(items: list[Item], k: int, skip: set[str]) -> Item | None:
-    for it in reversed(items[:k]):
-        if it.kind in skip:
+    for j in range(k - 1, -1, -1):
+        if items[j].kind in skip:
             continue
-        return it
+        return items[j]
     return None
 
 
@@ -728,7 +729,8 @@ def _after_account_word(items: list[Item], k: int, determiners_only: bool = Fals
 
 def _ends_a_name(items: list[Item], k: int) -> bool:
     """Nothing after the word makes it part of a longer noun phrase ("in web servers")."""
-    for it in items[k + 1:]:
+    for j in range(k + 1, len(items)):
+        it = items[j]
         if it.kind == V.FILLER and it.text.lower() not in _CONJUNCTIONS:
             continue  # "in uat please", "in uat right now"
         return it.kind not in _NOUNISH

@@ -9,6 +9,7 @@ a few patterns read several words at once ("in each account", "with web in the n
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -164,6 +165,10 @@ class Scanner:
         token = self.t[i]
         if token.kind == BOUNDARY:
             return self.emit(BOUNDARY_ITEM, i, i + 1)
+        if token.kind in (WORD, KV):
+            j = self.operation(i)
+            if j is not None:
+                return j
         if token.kind == KV:
             return self.key_value(i)
         if token.kind == QUOTED:
@@ -253,6 +258,20 @@ class Scanner:
         if found is None:
             return bool(re.fullmatch(r"\d{12}", self.t[j].norm))
         return ACCOUNT in found.meanings or V.REGION in found.meanings
+
+    def operation(self, i: int) -> int | None:
+        """A change spelled out as code, wherever it stands: "aws ec2 terminate-instances",
+        "aws s3 rm", "terminate-instances", "TerminateInstances", "ec2:TerminateInstances"."""
+        token = self.t[i]
+        if token.norm == "aws" and i + 2 < len(self.t) and self.t[i + 1].kind == WORD \
+                and self.t[i + 2].kind == WORD:
+            verb = _change_verb(_operation_words(self.t[i + 2].raw))
+            if verb is not None:
+                return self.emit(V.MUTATION, i, i + 3, verb, verb_position=True)
+        verb = change_operation(token.raw, kv=token.kind == KV)
+        if verb is not None:
+            return self.emit(V.MUTATION, i, i + 1, verb, verb_position=True)
+        return None
 
     # ----- shapes: ids, account numbers, region codes, key=value -----
 
@@ -668,6 +687,73 @@ def _values_below(node: Node, kind: str) -> set[str]:
 
 # Numbers, dates and durations: "2023", "2024-01-31", "30d", "12/31".
 _NUMBER_RE = re.compile(r"^\d+([./:-]\d+)*[a-z]{0,4}$")
+
+
+_CAMEL_RE = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+# The AWS CLI's own short commands, as verbs a sentence can say.
+_COMMAND_VERBS = {"rm": "delete", "rb": "delete", "mb": "create", "mv": "move", "cp": "copy"}
+
+
+def _operation_words(text: str) -> list[str]:
+    """'TerminateInstances', 'terminate-instances', 'terminate_instances' -> their words."""
+    if "-" in text or "_" in text:
+        return [w.lower() for w in re.split(r"[-_]+", text) if w]
+    return [w.lower() for w in _CAMEL_RE.findall(text)]
+
+
+def _change_verb(words: list[str]) -> str | None:
+    """The verb of an operation's words when the operation changes something."""
+    if words[:1] == ["batch"]:
+        words = words[1:]  # BatchWriteItem, BatchDeleteImage
+    if not words or words[0] not in V.OPERATION_CHANGE_WORDS or words[0] == "batch":
+        return None
+    return _COMMAND_VERBS.get(words[0], words[0])
+
+
+@functools.cache
+def change_operations() -> dict[str, str]:
+    """'terminateinstances' -> 'terminate': the change operations of V.OPERATION_SERVICES,
+    from botocore's models (read once, on the first word shaped like an operation)."""
+    from botocore.loaders import create_loader
+
+    loader = create_loader()
+    found: dict[str, str] = {}
+    for service in V.OPERATION_SERVICES:
+        try:
+            operations = loader.load_service_model(service, "service-2").get("operations", {})
+        except Exception:  # a botocore without that service: the others still count
+            continue
+        for name in operations:
+            verb = _change_verb(_operation_words(name))
+            if verb is not None:
+                found[name.lower()] = verb
+    return found
+
+
+def change_operation(raw: str, kv: bool = False) -> str | None:
+    """The verb of the AWS change operation a word spells out ('terminate-instances',
+    'TerminateInstances', 'terminate_instances', 'ec2:TerminateInstances'), else None.
+
+    Only real operations count, so a resource named 'start-instances-scheduler' or
+    'backup-bucket' stays a name."""
+    if raw.lower().startswith("arn:"):
+        return None
+    segments = re.split(r"[:./]", raw)
+    if kv:  # "ec2:TerminateInstances" (an IAM action); "team:delete-me" is a tag
+        if len(segments) != 2 or segments[0].lower() not in V.OPERATION_SERVICES:
+            return None
+        segments = segments[1:]
+    for segment in segments:
+        segment = segment.strip("-_")
+        if not ("-" in segment or "_" in segment or any(c.isupper() for c in segment[1:])):
+            continue
+        words = _operation_words(segment)
+        if len(words) < 2 or _change_verb(words) is None:
+            continue  # most words never need the operation table
+        verb = change_operations().get("".join(words))
+        if verb is not None:
+            return verb
+    return None
 
 
 def _special_shape(norm: str) -> bool:
