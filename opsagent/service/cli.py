@@ -171,9 +171,11 @@ def _progress(event: dict) -> None:
     elif kind == "account_started":
         err.print(f"… {event['alias']} ({event['account_id']})", style="dim")
     elif kind == "account_finished":
-        mark = "✓" if event["status"] == "ok" else "✗"
-        detail = f"{event['count']} found" if event["status"] == "ok" else (
-            f"{event['status']}: {event['error']}")
+        ok, partial = event["status"] == "ok", event["status"] == "ok" and event.get("error")
+        mark = "!" if partial else "✓" if ok else "✗"
+        detail = f"{event['status']}: {event['error']}" if not ok else (
+            f"{event['count']} found, in part: {event['error']}" if partial
+            else f"{event['count']} found")
         err.print(f"{mark} {event['alias']} ({event['account_id']}) {detail} "
                   f"in {event['elapsed_ms']} ms", style="dim")
 
