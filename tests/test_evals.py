@@ -29,9 +29,8 @@ from opsagent.evals.spec import (
     validate_questions,
 )
 from opsagent.evals.truth import TruthRow, row_matches
+from opsagent.graph.catalogue import CONDITIONS, RESOURCE_TYPES
 from opsagent.graph.state import (
-    CONDITIONS,
-    RESOURCE_TYPES,
     AccountResult,
     Answer,
     Plan,

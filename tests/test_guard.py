@@ -27,7 +27,7 @@ from opsagent.access.reads import FanOut, Read
 
 REGION = "us-east-1"
 
-# The resource catalogue's reads (opsagent/graph/resources.py and the member role's Allow).
+# The resource catalogue's reads (opsagent/graph/catalogue/ and the member role's Allow).
 CATALOGUE = [
     ("ec2", "DescribeInstances", {"Filters": [{"Name": "instance-state-name",
                                               "Values": ["running"]}]}),

@@ -66,8 +66,8 @@ def test_a_change_anywhere_in_the_question_is_refused(registry, question):
 
 
 async def test_the_model_planner_refuses_a_change_without_asking_the_model(registry):
-    from opsagent.graph.model_planner import ModelPlanner
     from opsagent.graph.planner import rule_planner
+    from opsagent.graph.planner.model import ModelPlanner
 
     asked: list[object] = []
 

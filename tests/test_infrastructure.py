@@ -24,7 +24,7 @@ INFRASTRUCTURE = Path(__file__).resolve().parent.parent / "infrastructure"
 MEMBER_ROLE = INFRASTRUCTURE / "member-read-only-role.yaml"
 MCP_KEY = "aws:ViaAWSMCPService"
 
-# The IAM actions behind every read the resource catalogue (opsagent/graph/resources.py)
+# The IAM actions behind every read the resource catalogue (opsagent/graph/catalogue/)
 # makes; ``s3api list-buckets`` is authorized as s3:ListAllMyBuckets.
 CATALOGUE_ACTIONS = (
     "ec2:DescribeInstances",

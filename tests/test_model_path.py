@@ -25,7 +25,7 @@ from pydantic import Field
 
 from opsagent.access import AccountAccessDenied, ReadOnlyViolation
 from opsagent.graph.freeform_worker import ToolLoopWorker
-from opsagent.graph.model_planner import (
+from opsagent.graph.planner.model import (
     ModelPlanner,
     PlanOutput,
     bedrock_chat_model,

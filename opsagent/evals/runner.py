@@ -42,7 +42,8 @@ from opsagent.evals.spec import (
     validate_questions,
 )
 from opsagent.evals.truth import GroundTruth
-from opsagent.graph.state import RESOURCE_TYPES, Answer, Plan
+from opsagent.graph.catalogue import RESOURCE_TYPES
+from opsagent.graph.state import Answer, Plan
 from opsagent.service.settings import Settings
 
 # Every accuracy (plan, answer, refusal; all questions and held-out) must reach this.

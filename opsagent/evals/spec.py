@@ -32,7 +32,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from opsagent.graph.state import CONDITIONS, RESOURCE_TYPES
+from opsagent.graph.catalogue import CONDITIONS, RESOURCE_TYPES
 from opsagent.registry import Registry
 
 QUESTIONS_FILE = "questions.json"

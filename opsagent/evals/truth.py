@@ -1,6 +1,6 @@
 """Ground truth: what the sandbox's AWS holds, read straight from it with boto3.
 
-This is deliberately independent of the agent's own resource code (graph/resources.py,
+This is deliberately independent of the agent's own resource code (graph/catalogue/,
 access/, the MCP path): it assumes each account's role from the central credentials with
 plain boto3, lists every resource type with the AWS SDK, and applies a query's filters
 with its own reading of what they mean. An expected answer computed here is what AWS

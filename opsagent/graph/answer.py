@@ -4,24 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from opsagent.graph.state import RESOURCE_TYPES, AccountResult, Answer, Plan, Refusal, ResourceQuery
-
-
-def describe_query(query: ResourceQuery, n: int) -> str:
-    """'running EC2 instances tagged team=payments' for a count of n."""
-    singular, plural = RESOURCE_TYPES.get(query.resource_type, (query.resource_type,) * 2)
-    words = []
-    if query.states:
-        words.append(" or ".join(query.states))
-    words.extend(query.conditions)
-    words.append(singular if n == 1 else plural)
-    if query.tags:
-        words.append("tagged " + ", ".join(f"{k}={v}" for k, v in query.tags.items()))
-    if query.name_contains:
-        words.append(f"with {query.name_contains!r} in the name")
-    if query.ids:
-        words.append("named " + ", ".join(query.ids))
-    return " ".join(words)
+from opsagent.graph.catalogue.phrases import describe_query, names
+from opsagent.graph.state import AccountResult, Answer, Plan, Refusal, ResourceQuery
 
 
 def _breakdown(counter: Counter, order: list[str]) -> str:
@@ -67,9 +51,7 @@ def failure_sentences(results: list[AccountResult]) -> list[str]:
 
 def nothing_answered(plan: Plan, results: list[AccountResult]) -> str:
     """'None of the 3 accounts could be queried, so I have no answer about S3 buckets.'"""
-    kinds = " or ".join(dict.fromkeys(
-        RESOURCE_TYPES.get(q.resource_type, (q.resource_type,) * 2)[1] for q in plan.queries
-    ))
+    kinds = " or ".join(dict.fromkeys(names(q.resource_type)[1] for q in plan.queries))
     tried = len(results) or len(plan.accounts)
     which = "The account could not be queried" if tried == 1 else (
         f"None of the {tried} accounts could be queried")

@@ -28,15 +28,10 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
 from opsagent.graph.answer import build_answer
+from opsagent.graph.planner import Planner
 from opsagent.graph.state import AccountResult, Answer, Plan, Refusal
-from opsagent.graph.worker import RunReads, run_account
-from opsagent.registry import Account, Registry
-
-# (question, registry, previous plan) -> Plan | Refusal; the rule planner fits, so does a model.
-Planner = Callable[[str, Registry, Plan | None], Awaitable[Plan | Refusal]]
-# (account, user, task) -> the worker's conclusion: a tool-calling loop over the account's
-# guarded MCP tools, for a Plan.freeform task. None when no model is configured.
-FreeformWorker = Callable[[Account, str, str], Awaitable[str]]
+from opsagent.graph.worker import FreeformWorker, RunReads, run_account
+from opsagent.registry import Registry
 
 DEFAULT_USER = "anonymous"
 

@@ -16,32 +16,6 @@ Grouping = Literal["account", "region"]
 AccountStatus = Literal["ok", "denied", "error", "timeout"]
 RefusalKind = Literal["unsupported", "unknown_account", "read_only", "forbidden"]
 
-# Every resource type the agent can answer about, with the word used in sentences.
-RESOURCE_TYPES: dict[str, tuple[str, str]] = {
-    # type: (singular, plural)
-    "ec2:instance": ("EC2 instance", "EC2 instances"),
-    "s3:bucket": ("S3 bucket", "S3 buckets"),
-    "rds:db-instance": ("RDS instance", "RDS instances"),
-    "lambda:function": ("Lambda function", "Lambda functions"),
-    "ecs:cluster": ("ECS cluster", "ECS clusters"),
-    "eks:cluster": ("EKS cluster", "EKS clusters"),
-    "ecs:service": ("ECS service", "ECS services"),
-    "eks:nodegroup": ("EKS node group", "EKS node groups"),
-    "ec2:volume": ("EBS volume", "EBS volumes"),
-    "ec2:elastic-ip": ("Elastic IP", "Elastic IPs"),
-    "dynamodb:table": ("DynamoDB table", "DynamoDB tables"),
-    "ec2:vpc": ("VPC", "VPCs"),
-    "ec2:security-group": ("security group", "security groups"),
-    "cloudformation:stack": ("CloudFormation stack", "CloudFormation stacks"),
-    "iam:role": ("IAM role", "IAM roles"),
-}
-# Conditions a query may carry, by the resource type that understands them.
-CONDITIONS: dict[str, str] = {
-    "unattached": "ec2:volume",
-    "unassociated": "ec2:elastic-ip",
-    "open-to-world": "ec2:security-group",
-}
-
 
 class ResourceQuery(BaseModel):
     """One thing to find in every planned account and region."""
@@ -163,6 +137,5 @@ __all__ = [
     "Refusal",
     "Resource",
     "ResourceQuery",
-    "CONDITIONS",
-    "RESOURCE_TYPES",
 ]
+

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Protocol
 
 from opsagent.access import AccessError, Read, ReadResult, is_denied
-from opsagent.graph.resources import CATALOGUE_READS, GLOBAL, GLOBAL_REGION, KINDS, matches
+from opsagent.graph.catalogue import CATALOGUE, CATALOGUE_READS, GLOBAL, GLOBAL_REGION, matches
 from opsagent.graph.state import AccountResult, AccountStatus, Plan, Resource, ResourceQuery
 from opsagent.registry import Account
 
@@ -32,13 +32,17 @@ class RunReads(Protocol):
                        ) -> list[ReadResult]: ...
 
 
+# (account, user, task) -> the worker's conclusion: a tool-calling loop over the account's
+# guarded tools, for a Plan.freeform task. None when no model is configured.
+FreeformWorker = Callable[[Account, str, str], Awaitable[str]]
+
 # How many failed reads an account's message names before "and N more".
 _SHOWN_FAILURES = 3
 
 
 async def run_account(
     account: Account, plan: Plan, user: str, run: RunReads, *, deadline_s: float,
-    freeform: Callable[[Account, str, str], Awaitable[str]] | None = None,
+    freeform: FreeformWorker | None = None,
 ) -> AccountResult:
     started = time.monotonic()
     note: str | None = None
@@ -79,7 +83,7 @@ async def _query(
     regions = plan.regions or account.regions
     planned: list[tuple[ResourceQuery, str, Read]] = []
     for query in plan.queries:
-        kind = KINDS[query.resource_type]
+        kind = CATALOGUE[query.resource_type]
         for region in [GLOBAL_REGION] if kind.is_global else regions:
             planned.append((query, region, kind.read(region, query)))
     if not planned:
@@ -100,7 +104,7 @@ async def _query(
         if not result.ok:
             continue
         answered += 1
-        kind = KINDS[query.resource_type]
+        kind = CATALOGUE[query.resource_type]
         found = kind.rows(account, region, query, result)
         if kind.is_global and plan.regions:  # a global service's rows may live in a region (S3)
             found = [r for r in found if r.region in (GLOBAL, *plan.regions)]

@@ -18,10 +18,10 @@ from botocore.exceptions import NoCredentialsError
 from langchain_core.language_models import BaseChatModel
 
 from opsagent.access import AccountSessions
-from opsagent.graph.build import AgentDeps, FreeformWorker, Planner, build_graph
+from opsagent.graph.build import AgentDeps, FreeformWorker, build_graph
 from opsagent.graph.freeform_worker import ToolLoopWorker
-from opsagent.graph.model_planner import ModelPlanner, bedrock_chat_model
-from opsagent.graph.planner import rule_planner
+from opsagent.graph.planner import Planner, rule_planner
+from opsagent.graph.planner.model import ModelPlanner, bedrock_chat_model
 from opsagent.graph.state import Answer
 from opsagent.registry import Registry, load_registry
 from opsagent.service.settings import AWS_MCP_ENDPOINT, Settings

@@ -1,19 +1,15 @@
-"""Tokens and the phrase index: the first two steps of reading a question.
+"""Tokens: the first step of reading a question.
 
-A question becomes tokens (lower-case words with accents stripped and contractions
+A question becomes tokens: lower-case words with accents stripped and contractions
 expanded; quoted strings, key=value pairs, ids and region codes kept whole; punctuation as
-clause boundaries), and the vocabulary becomes an index that finds, at any token, the
-longest phrase starting there.
+clause boundaries. The vocabulary's phrases are tokenized the same way (phrase_index.py).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-
-from opsagent.graph import vocabulary as V
+from dataclasses import dataclass
 
 WORD, QUOTED, KV, BOUNDARY = "word", "quoted", "kv", "boundary"
 
@@ -152,172 +148,3 @@ def _singular(word: str) -> str:
     if word.endswith(("ss", "us", "is")):
         return word
     return word[:-1]
-
-
-@dataclass
-class Node:
-    children: dict[str, Node] = field(default_factory=dict)
-    meanings: dict[str, V.Meaning] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Match:
-    length: int  # tokens consumed
-    meanings: dict[str, V.Meaning]
-    exact: bool  # every word matched as typed, not through its singular
-
-
-class PhraseIndex:
-    """Phrases -> meanings, matched longest first over tokens."""
-
-    def __init__(self) -> None:
-        self.root = Node()
-        self.words: set[str] = set()  # one-word phrases, for typo matching
-
-    def add(self, phrase: str, meaning: V.Meaning) -> None:
-        # Vocabulary phrases are written normalized already, so splitting on spaces gives
-        # the words the tokenizer would (and keeps importing fast).
-        words = phrase.lower().split()
-        if not words:
-            return
-        node = self.root
-        for word in words:
-            node = node.children.setdefault(word, Node())
-        # The first meaning given for a kind wins, so table order decides.
-        node.meanings.setdefault(meaning.kind, meaning)
-        if len(words) == 1:
-            self.words.add(words[0])
-
-    def find(self, phrase: str) -> Match | None:
-        """The meanings of exactly this phrase, if it is in the index."""
-        tokens = [t for t in tokenize(phrase) if t.kind != BOUNDARY]
-        found = self.match(tokens, 0)
-        return found if found is not None and found.length == len(tokens) else None
-
-    def match(self, tokens: list[Token], i: int) -> Match | None:
-        best: Match | None = None
-
-        def walk(node: Node, j: int, exact: bool) -> None:
-            nonlocal best
-            if node.meanings and j > i:
-                length = j - i
-                if (best is None or length > best.length
-                        or (length == best.length and exact and not best.exact)):
-                    best = Match(length, node.meanings, exact)
-            if j >= len(tokens) or tokens[j].kind != WORD:
-                return
-            token = tokens[j]
-            child = node.children.get(token.norm)
-            if child is not None:
-                walk(child, j + 1, exact)
-            if token.base != token.norm:
-                child = node.children.get(token.base)
-                if child is not None:
-                    walk(child, j + 1, False)
-
-        walk(self.root, i, True)
-        if best is None and i < len(tokens) and "-" in tokens[i].norm:
-            # "per-account", "in-use": a hyphenated word may be a whole phrase.
-            parts = [word_token(p) for p in tokens[i].raw.split("-") if p]
-            whole = self.match(parts, 0) if len(parts) > 1 else None
-            if whole is not None and whole.length == len(parts):
-                best = Match(1, whole.meanings, whole.exact)
-        return best
-
-
-def _build_static_index() -> PhraseIndex:
-    index = PhraseIndex()
-
-    def add_all(kind: str, phrases: Iterable[str], value: str = "",
-                extra: tuple[str, ...] = ()) -> None:
-        for phrase in phrases:
-            index.add(phrase, V.Meaning(kind, value or phrase, extra))
-
-    for rtype, phrases in V.RESOURCE_WORDS.items():
-        for phrase in phrases:
-            extra = ("qualifier",) if phrase in V.QUALIFIERS else ()
-            index.add(phrase, V.Meaning(V.RESOURCE, rtype, extra))
-    for phrase, candidates in V.AMBIGUOUS_WORDS.items():
-        index.add(phrase, V.Meaning(V.AMBIGUOUS, phrase, candidates))
-    add_all(V.UNSUPPORTED, V.UNSUPPORTED_WORDS)
-    add_all(V.GENERIC, V.GENERIC_WORDS)
-    for concept, phrases in V.STATE_WORDS.items():
-        for phrase in phrases:
-            extra = ("participle",) if phrase in V.CHANGE_PARTICIPLES else ()
-            index.add(phrase, V.Meaning(V.STATE, concept, extra))
-    for concept, phrases in V.CONDITION_WORDS.items():
-        add_all(V.CONDITION, phrases, concept)
-    add_all(V.PUBLIC, V.PUBLIC_WORDS, "public")
-    for code, names in V.REGIONS.items():
-        add_all(V.REGION, (code, code.replace("-", " "), *names), code)
-    for intent, phrases in V.INTENT_WORDS.items():
-        add_all(V.INTENT, phrases, intent)
-    add_all(V.ACCOUNT_NOUN, V.ACCOUNT_NOUNS)
-    add_all(V.REGION_NOUN, V.REGION_NOUNS)
-    add_all(V.GROUP_BY, V.GROUP_BY_WORDS)
-    add_all(V.SORT_BY, V.SORT_BY_WORDS)
-    for target, phrases in V.GROUP_WORDS.items():
-        add_all(V.GROUP, phrases, target)
-    add_all(V.UNGROUP, V.UNGROUP_WORDS)
-    add_all(V.COMPARE, V.COMPARE_WORDS)
-    add_all(V.ALL_ACCOUNTS, V.ALL_ACCOUNT_WORDS, "all")
-    add_all(V.OTHER_ACCOUNTS, V.OTHER_ACCOUNT_WORDS, "other")
-    add_all(V.ALL_REGIONS, V.ALL_REGION_WORDS, "all")
-    add_all(V.EXCLUDE, V.EXCLUDE_WORDS)
-    add_all(V.NEGATE, V.NEGATE_WORDS)
-    add_all(V.ADD, V.ADD_WORDS)
-    add_all(V.ONLY, V.ONLY_WORDS)
-    add_all(V.FOLLOWUP, V.FOLLOWUP_WORDS)
-    add_all(V.ANAPHORA, V.ANAPHORA_WORDS)
-    add_all(V.MUTATION, V.MUTATION_VERBS)
-    add_all(V.WANT, V.WANT_WORDS)
-    add_all(V.TAG_CUE, V.TAG_CUES)
-    add_all(V.TAG_WORD, V.TAG_WORDS)
-    add_all(V.NAME_CUE, V.NAME_CUES)
-    add_all(V.NAME_WORD, V.NAME_WORDS)
-    add_all(V.OWNER_CUE, V.OWNER_CUES)
-    add_all(V.PREP, V.PREPOSITIONS)
-    add_all(V.ATTACHED_TO, V.ATTACHED_WORDS)
-    add_all(V.FILLER, V.FILLERS)
-    for states in V.TYPE_STATES.values():
-        for state in states:
-            # AWS's own words ("shutting-down", "CREATE_COMPLETE"), unless a word already
-            # means something ("unassociated" is the Elastic IP condition).
-            if index.find(state) is None:
-                index.add(state, V.Meaning(V.STATE, state))
-    return index
-
-
-def _small_index(phrases: Iterable[str], kind: str) -> PhraseIndex:
-    index = PhraseIndex()
-    for phrase in phrases:
-        index.add(phrase, V.Meaning(kind, phrase))
-    return index
-
-
-STATIC = _build_static_index()
-IN_NAME_TAILS = _small_index(V.IN_NAME_TAILS, "tail")
-CONNECTORS = _small_index(V.TAG_CONNECTORS, "connector")
-GROUP_BY_CUES = _small_index(V.GROUP_BY_WORDS, V.GROUP_BY)
-GROUP_TARGETS = PhraseIndex()
-for _phrase, _target in V.GROUP_TARGETS.items():
-    GROUP_TARGETS.add(_phrase, V.Meaning(V.GROUP, _target))
-GROUP_ATTRIBUTES = _small_index(V.GROUP_ATTRIBUTES, "attribute")
-ACCOUNT_NOUNS = _small_index(V.ACCOUNT_NOUNS, V.ACCOUNT_NOUN)
-REGION_NOUNS = _small_index(V.REGION_NOUNS, V.REGION_NOUN)
-
-# When a phrase has several meanings and is not a change verb in verb position, the first
-# kind in this list wins. Fillers come last so a real meaning always beats them.
-PRIORITY: tuple[str, ...] = (
-    V.RESOURCE, V.AMBIGUOUS, V.UNSUPPORTED, V.REGION, V.ALL_ACCOUNTS, V.OTHER_ACCOUNTS,
-    V.ALL_REGIONS, V.GROUP, V.COMPARE,
-    V.UNGROUP, V.GROUP_BY, V.SORT_BY, V.STATE, V.CONDITION, V.PUBLIC, V.TAG_CUE, V.NAME_CUE,
-    V.OWNER_CUE, V.ATTACHED_TO, V.INTENT, V.ACCOUNT_NOUN, V.REGION_NOUN, V.EXCLUDE, V.NEGATE,
-    V.ADD, V.ONLY, V.WANT, V.FOLLOWUP, V.ANAPHORA, V.GENERIC, V.PREP, V.TAG_WORD,
-    V.NAME_WORD, V.FILLER,
-)
-# Typo tolerance covers the words that carry meaning, never fillers.
-TYPO_KINDS = frozenset({
-    V.RESOURCE, V.AMBIGUOUS, V.STATE, V.CONDITION, V.INTENT, V.REGION, V.MUTATION,
-    V.ACCOUNT_NOUN, V.REGION_NOUN, V.UNSUPPORTED, V.TAG_CUE, V.NAME_CUE, V.EXCLUDE,
-})

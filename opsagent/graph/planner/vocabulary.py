@@ -1,151 +1,40 @@
 """The words of the operations domain, in one place, for the rule planner.
 
-Every table maps phrases to meanings. A phrase is lower-case words separated by single
-spaces, nouns in the singular: the planner also tries each word's singular ("instances"
-finds "instance"), accents are stripped ("São Paulo" finds "sao paulo") and "N. Virginia"
-becomes "n virginia" before lookup. Account names are not here: they come from the
-registry (Registry.reference_words()), so aliases in the registry file work unchanged.
+Every table maps phrases to meanings (``items.Kind``). A phrase is lower-case words
+separated by single spaces, nouns in the singular: the planner also tries each word's
+singular ("instances" finds "instance"), accents are stripped ("São Paulo" finds "sao
+paulo") and "N. Virginia" becomes "n virginia" before lookup. Account names are not here:
+they come from the registry (Registry.reference_words()), so aliases in the registry file
+work unchanged. Nor are the nouns, states and conditions of each resource type: they are
+declared with the type in the resource catalogue (opsagent/graph/catalogue/), and what the
+planner needs of them is derived below.
 
-To teach the planner a new word, add it to the right table; nothing else changes.
+To teach the planner a new word, add it to the right table (or, for a resource type, to its
+declaration in the catalogue); nothing else changes.
 """
 
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 
-# ----- meanings -----
-
-# What a phrase can mean. Kinds are plain strings so a table reads like a glossary.
-RESOURCE = "resource"  # value: resource type
-QUALIFIER = "qualifier"  # value: resource type; a service name that may modify a noun ("RDS")
-AMBIGUOUS = "ambiguous"  # value: the word; extra: the candidate resource types
-UNSUPPORTED = "unsupported"  # value: a label for a resource type the agent cannot read
-GENERIC = "generic"  # "resources", "everything": no resource type named
-STATE = "state"  # value: a state concept (see STATE_MAP) or a literal AWS state
-CONDITION = "condition"  # value: a condition concept (see CONDITION_MAP)
-PUBLIC = "public"  # "public": open-to-world for security groups, unsupported elsewhere
-INTENT = "intent"  # value: list | count | describe
-GROUP = "group"  # value: account | region
-GROUP_BY = "group-by"  # "by", "grouped by", "per": followed by what to group on
-SORT_BY = "sort-by"  # "sorted by": the planner cannot sort
-UNGROUP = "ungroup"  # "in total", "overall": one figure, no grouping
-COMPARE = "compare"  # "prod vs staging": side by side, so grouped by what is compared
-ACCOUNT_NOUN = "account-noun"  # "account", "environment"
-REGION_NOUN = "region-noun"  # "region"
-ALL_ACCOUNTS = "all-accounts"  # value: "" or "group" (each account = all and grouped)
-OTHER_ACCOUNTS = "other-accounts"  # "the other accounts": those the last turn did not ask
-ALL_REGIONS = "all-regions"  # value: "" or "group"
-QUANTIFIER = "quantifier"  # all / every / each / across / any, before "accounts" or "regions"
-REGION = "region"  # value: region code
-EXCLUDE = "exclude"  # "except", "excluding", "other than"
-NEGATE = "negate"  # "not", "non"
-ADD = "add"  # "also", "too", "including": add to the previous turn rather than replace
-ONLY = "only"  # "only", "just"
-FOLLOWUP = "followup"  # "what about", "and" at the start of a question
-ANAPHORA = "anaphora"  # "them", "those", "the ones"
-MUTATION = "mutation"  # value: the verb; a request to change something
-TAG_CUE = "tag-cue"  # "tagged", "with tag": a tag filter follows
-TAG_WORD = "tag-word"  # "tag": a tag filter follows only if a key=value does
-NAME_CUE = "name-cue"  # "named", "whose name contains": a name filter follows
-NAME_WORD = "name-word"  # "name": a name filter follows only if a name-like value does
-OWNER_CUE = "owner-cue"  # "owned by", "belonging to": a team follows
-WHERE_CUE = "where-cue"  # "where", "whose": "where team is payments"
-PREP = "prep"  # in, of, on, from, ...: where a resource or account reference sits
-ATTACHED_TO = "attached-to"  # "attached to": one resource scoped by another
-WANT = "want"  # "I want ... stopped" is a request, not a question
-FILLER = "filler"  # words that carry no meaning for the plan
-
-
-class Meaning(NamedTuple):
-    kind: str
-    value: str = ""
-    extra: tuple[str, ...] = ()
-
+from opsagent.graph.catalogue import CATALOGUE
 
 # ----- resource types -----
 
-# The nouns people use for each resource type. Bare service names ("EC2", "RDS") are listed
-# in QUALIFIERS too: before another resource noun they decide the type ("RDS servers").
-RESOURCE_WORDS: dict[str, tuple[str, ...]] = {
-    "ec2:instance": (
-        "instance", "ec2", "ec2 instance", "vm", "virtual machine", "virtual server",
-        "server", "box", "host", "machine", "compute instance", "ec2 compute", "ec2 node",
-        "ec2 vm", "ec2 server", "ec2 box", "ec2 host", "ec2 machine", "compute",
-        "amazon ec2", "aws ec2", "elastic compute cloud",
-    ),
-    "s3:bucket": (
-        "bucket", "s3", "s3 bucket", "storage bucket", "s3 storage bucket", "object store",
-        "object storage", "object storage bucket", "amazon s3", "aws s3", "s3 storage",
-    ),
-    "rds:db-instance": (
-        "database", "db", "db instance", "database instance", "rds", "rds instance",
-        "rds database", "rds db", "rds db instance", "rds database instance",
-        "relational database", "database server", "db server", "amazon rds", "aws rds",
-        *(
-            f"{engine}{head}"
-            for engine in ("postgres", "postgresql", "mysql", "mariadb", "aurora", "oracle",
-                           "sql server", "mssql", "rds postgres", "rds mysql", "rds aurora")
-            for head in ("", " instance", " database", " db", " db instance", " server")
-        ),
-    ),
-    "lambda:function": (
-        "function", "lambda", "lambda function", "serverless function", "aws lambda",
-        "lambda fn", "serverless", "amazon lambda",
-    ),
-    "ecs:cluster": (
-        "ecs cluster", "ecs", "container cluster", "fargate cluster", "docker cluster",
-        "ecs fargate cluster", "amazon ecs", "aws ecs", "elastic container service",
-    ),
-    "eks:cluster": (
-        "eks cluster", "eks", "kubernetes cluster", "k8s cluster", "kubernetes", "k8s",
-        "kube cluster", "eks kubernetes cluster", "amazon eks", "aws eks",
-        "elastic kubernetes service",
-    ),
-    "ecs:service": (
-        "ecs service", "container service", "fargate service", "ecs fargate service",
-    ),
-    "eks:nodegroup": (
-        "node group", "nodegroup", "eks node group", "eks nodegroup", "worker node group",
-        "worker group", "kubernetes node group", "k8s node group", "managed node group",
-        "eks managed node group", "eks worker node group", "worker nodegroup", "node pool",
-    ),
-    "ec2:volume": (
-        "volume", "ebs", "ebs volume", "disk", "ebs disk", "block storage",
-        "block storage volume", "storage volume", "block volume", "ec2 volume", "hard drive",
-        "hard disk", "ebs storage",
-    ),
-    "ec2:elastic-ip": (
-        "elastic ip", "eip", "elastic ip address", "static ip", "static ip address", "ip",
-        "ip address", "public ip", "public ip address", "elastic address", "eip address",
-    ),
-    "dynamodb:table": (
-        "dynamodb", "dynamodb table", "dynamo", "dynamo table", "ddb", "ddb table", "table",
-        "nosql table", "dynamodb database", "dynamo database", "dynamo db", "dynamo db table",
-    ),
-    "ec2:vpc": (
-        "vpc", "network", "virtual private cloud", "virtual network", "private network",
-        "ec2 vpc",
-    ),
-    "ec2:security-group": (
-        "security group", "sg", "firewall rule", "firewall", "ec2 security group",
-        "vpc security group", "security group rule", "secgroup", "security-group",
-    ),
-    "cloudformation:stack": (
-        "stack", "cloudformation", "cloudformation stack", "cfn", "cfn stack", "cf stack",
-        "cloud formation stack", "cloud formation", "aws cloudformation",
-    ),
-    "iam:role": ("role", "iam role", "aws role", "iam service role", "service role"),
-}
+# The nouns of each type (and which of them are service names that decide the next noun's
+# type, "RDS servers") are its ResourceType.words and .qualifiers; its parent type, whether
+# its id is its name, its states and what state concepts mean for it are declared there too.
 
-# Service names that, placed right before another resource noun, decide its type.
-QUALIFIERS: frozenset[str] = frozenset({
-    "ec2", "s3", "rds", "lambda", "ecs", "eks", "k8s", "kubernetes", "ebs", "dynamodb",
-    "dynamo", "ddb", "cloudformation", "cfn", "postgres", "postgresql", "mysql", "mariadb",
-    "aurora", "oracle", "mssql", "serverless", "amazon ec2", "aws ec2", "amazon s3",
-    "aws s3", "amazon rds", "aws rds", "aws lambda", "amazon lambda", "amazon ecs", "aws ecs",
-    "amazon eks", "aws eks",
-})
+# Ids whose shape names their resource type ("i-0abc1234", "vol-0abc1234", an IP address).
+ID_SHAPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), declared.type_id)
+    for declared in CATALOGUE.values() for pattern in declared.id_patterns
+)
+# (service, resource kind in the ARN) -> resource type.
+ARN_TYPES: dict[tuple[str, str], str] = {
+    (declared.type_id.split(":")[0], declared.arn_resource): declared.type_id
+    for declared in CATALOGUE.values() if declared.arn_resource is not None
+}
 
 # Nouns that name more than one resource type; the rest of the question (or the previous
 # turn) has to decide, else the planner asks.
@@ -162,15 +51,6 @@ FAMILY_WORDS: dict[str, str] = {
     "ec2": "ec2",
 }
 
-# Resource types that live inside another, with that parent. A child scoped by its parent's
-# type without naming a parent ("node groups of the EKS clusters in prod", "ECS services
-# across our container clusters") asks for the child in every parent; naming or filtering
-# the parents ("services in the payments cluster", "node groups of active clusters") cannot
-# be planned, since a query has no parent filter.
-PARENT_TYPES: dict[str, str] = {
-    "ecs:service": "ecs:cluster",
-    "eks:nodegroup": "eks:cluster",
-}
 # Words that, like PREPOSITIONS and ATTACHED_WORDS, place one resource in others: "node
 # groups across our clusters". (They are fillers elsewhere: "buckets across all accounts".)
 SCOPE_WORDS: frozenset[str] = frozenset({"across", "throughout", "among", "amongst"})
@@ -226,49 +106,8 @@ GENERIC_WORDS: tuple[str, ...] = (
 
 # ----- states -----
 
-# Every lifecycle state each resource type reports, lower-case as AWS spells it (the
-# workers lower-case what AWS returns). Types without states are absent.
-TYPE_STATES: dict[str, tuple[str, ...]] = {
-    "ec2:instance": ("pending", "running", "shutting-down", "terminated", "stopping", "stopped"),
-    "rds:db-instance": (
-        "available", "backing-up", "configuring-enhanced-monitoring",
-        "configuring-iam-database-auth", "configuring-log-exports", "converting-to-vpc",
-        "creating", "delete-precheck", "deleting", "failed",
-        "inaccessible-encryption-credentials", "inaccessible-encryption-credentials-recoverable",
-        "incompatible-network", "incompatible-option-group", "incompatible-parameters",
-        "incompatible-restore", "insufficient-capacity", "maintenance", "modifying",
-        "moving-to-vpc", "rebooting", "resetting-master-credentials", "renaming",
-        "restore-error", "starting", "stopped", "stopping", "storage-full",
-        "storage-optimization", "upgrading",
-    ),
-    "lambda:function": ("pending", "active", "inactive", "failed"),
-    "ecs:cluster": ("active", "provisioning", "deprovisioning", "failed", "inactive"),
-    "ecs:service": ("active", "draining", "inactive"),
-    "eks:cluster": ("creating", "active", "deleting", "failed", "updating", "pending"),
-    "eks:nodegroup": (
-        "creating", "active", "updating", "deleting", "create_failed", "delete_failed",
-        "degraded",
-    ),
-    "ec2:volume": ("creating", "available", "in-use", "deleting", "deleted", "error"),
-    "ec2:elastic-ip": ("associated", "unassociated"),
-    "dynamodb:table": (
-        "creating", "updating", "deleting", "active", "inaccessible_encryption_credentials",
-        "archiving", "archived",
-    ),
-    "ec2:vpc": ("pending", "available"),
-    "cloudformation:stack": (
-        "create_in_progress", "create_failed", "create_complete", "rollback_in_progress",
-        "rollback_failed", "rollback_complete", "delete_in_progress", "delete_failed",
-        "delete_complete", "update_in_progress", "update_complete_cleanup_in_progress",
-        "update_complete", "update_failed", "update_rollback_in_progress",
-        "update_rollback_failed", "update_rollback_complete_cleanup_in_progress",
-        "update_rollback_complete", "review_in_progress", "import_in_progress",
-        "import_complete", "import_rollback_in_progress", "import_rollback_failed",
-        "import_rollback_complete",
-    ),
-}
-
-# What people say about state, mapped to a concept (the key of STATE_MAP).
+# What people say about state, mapped to a concept (what a concept means for each type is
+# its ResourceType.state_concepts in the catalogue).
 STATE_WORDS: dict[str, tuple[str, ...]] = {
     "running": (
         "running", "up", "online", "alive", "started", "active", "turned on", "powered on",
@@ -304,66 +143,6 @@ STATE_WORDS: dict[str, tuple[str, ...]] = {
     "archived": ("archived",),
 }
 
-_STACK = TYPE_STATES["cloudformation:stack"]
-
-# Each state concept per resource type, as the states AWS reports. "running" means the
-# type's up-and-serving state: EC2 running, RDS available, ACTIVE for Lambda, ECS, EKS,
-# node groups and DynamoDB. A concept a type lacks gets a refusal, not a guess.
-STATE_MAP: dict[str, dict[str, tuple[str, ...]]] = {
-    "ec2:instance": {
-        "running": ("running",), "stopped": ("stopped",), "pending": ("pending",),
-        "starting": ("pending",), "stopping": ("stopping",), "terminated": ("terminated",),
-        "deleted": ("terminated",), "terminating": ("shutting-down",),
-        "deleting": ("shutting-down",), "creating": ("pending",),
-    },
-    "rds:db-instance": {
-        "running": ("available",), "available": ("available",), "stopped": ("stopped",),
-        "starting": ("starting",), "stopping": ("stopping",), "creating": ("creating",),
-        "pending": ("creating",), "deleting": ("deleting",), "terminating": ("deleting",),
-        "updating": ("modifying",), "failed": ("failed",), "rebooting": ("rebooting",),
-        "backing-up": ("backing-up",), "maintenance": ("maintenance",),
-        "storage-full": ("storage-full",), "upgrading": ("upgrading",),
-    },
-    "lambda:function": {
-        "running": ("active",), "pending": ("pending",), "creating": ("pending",),
-        "inactive": ("inactive",), "failed": ("failed",),
-    },
-    "ecs:cluster": {
-        "running": ("active",), "creating": ("provisioning",),
-        "deleting": ("deprovisioning",), "failed": ("failed",), "inactive": ("inactive",),
-    },
-    "ecs:service": {
-        "running": ("active",), "draining": ("draining",), "inactive": ("inactive",),
-    },
-    "eks:cluster": {
-        "running": ("active",), "creating": ("creating",), "pending": ("pending",),
-        "deleting": ("deleting",), "failed": ("failed",), "updating": ("updating",),
-    },
-    "eks:nodegroup": {
-        "running": ("active",), "creating": ("creating",), "updating": ("updating",),
-        "deleting": ("deleting",), "failed": ("create_failed", "delete_failed"),
-        "degraded": ("degraded",),
-    },
-    "ec2:volume": {
-        "available": ("available",), "in-use": ("in-use",), "creating": ("creating",),
-        "deleting": ("deleting",), "deleted": ("deleted",), "failed": ("error",),
-    },
-    "ec2:elastic-ip": {"in-use": ("associated",)},
-    "dynamodb:table": {
-        "running": ("active",), "creating": ("creating",), "updating": ("updating",),
-        "deleting": ("deleting",), "archived": ("archived",),
-    },
-    "ec2:vpc": {"available": ("available",), "pending": ("pending",)},
-    "cloudformation:stack": {
-        "complete": ("create_complete", "update_complete", "import_complete"),
-        "failed": tuple(s for s in _STACK if s.endswith("_failed")),
-        "in-progress": tuple(s for s in _STACK if s.endswith("_in_progress")),
-        "creating": ("create_in_progress",), "updating": ("update_in_progress",),
-        "deleting": ("delete_in_progress",), "deleted": ("delete_complete",),
-        "rolled-back": ("rollback_complete", "update_rollback_complete",
-                        "import_rollback_complete"),
-    },
-}
 # "available" about a type that has no such state just means "exists" ("which Lambda
 # functions are available in staging?"), so it filters nothing rather than refusing.
 EXISTENCE_STATES: frozenset[str] = frozenset({"available"})
@@ -411,16 +190,17 @@ CONDITION_WORDS["open-to-world"] += tuple(
     if lead or what
 )
 
-# Each condition concept per resource type, as the condition names of state.CONDITIONS.
-CONDITION_MAP: dict[str, dict[str, str]] = {
-    "unused": {"ec2:volume": "unattached", "ec2:elastic-ip": "unassociated"},
-    "open-to-world": {"ec2:security-group": "open-to-world"},
-}
-CONDITION_LABELS: dict[str, str] = {
-    "unattached": "unattached",
-    "unassociated": "unassociated",
-    "open-to-world": "open to the world (0.0.0.0/0)",
-}
+
+def _conditions_by_concept() -> dict[str, dict[str, str]]:
+    """Each condition concept -> {resource type: its condition}, from the catalogue."""
+    found: dict[str, dict[str, str]] = {}
+    for declared in CATALOGUE.values():
+        for condition in declared.conditions:
+            found.setdefault(condition.concept, {})[declared.type_id] = condition.name
+    return found
+
+
+CONDITIONS_BY_CONCEPT = _conditions_by_concept()
 
 # ----- regions -----
 
@@ -465,8 +245,10 @@ REGIONS: dict[str, tuple[str, ...]] = {
     "us-gov-west-1": ("aws govcloud us west", "govcloud us west", "govcloud west"),
     "us-gov-east-1": ("aws govcloud us east", "govcloud us east", "govcloud east"),
 }
-# Shaped like a region code; a code of this shape not in REGIONS is refused as unknown.
-REGION_CODE_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d{1,2}$")
+# The one region pattern the planner uses. Shaped like a region code; a code of this shape
+# not in REGIONS is refused as unknown.
+_REGION_CODE = r"[a-z]{2}(-gov)?-[a-z]+-\d{1,2}"
+REGION_CODE_RE = re.compile(rf"^{_REGION_CODE}$")
 
 # ----- intents -----
 
@@ -524,7 +306,9 @@ NOT_ACCOUNT_WORDS: frozenset[str] = frozenset({
     "linux", "ubuntu", "graviton", "arm", "arm64", "x86", "amd64", "fargate", "gpu",
 })
 # An availability zone ("us-east-1a"): region-shaped, but the planner asks by region only.
-AZ_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d{1,2}[a-z]$")
+AZ_RE = re.compile(rf"^{_REGION_CODE}[a-z]$")
+# An account id: twelve digits.
+ACCOUNT_ID_RE = re.compile(r"\d{12}")  # use with fullmatch
 # The id of an AWS resource the agent does not read ("subnet-0abc1234", "ami-12345678").
 AWS_ID_RE = re.compile(r"^[a-z]{2,12}-[0-9a-f]{8}([0-9a-f]{9})?$")
 
@@ -765,6 +549,9 @@ TAG_CONNECTORS: tuple[str, ...] = (
 
 # ----- small words -----
 
+# Words that join two things of a list: "prod and staging", "clusters, services".
+CONJUNCTIONS: frozenset[str] = frozenset({"and", "or", "nor", ","})
+
 # Where a reference sits: "in prod", "of the cluster", "attached to the instance".
 PREPOSITIONS: tuple[str, ...] = (
     "in", "inside", "within", "on", "of", "under", "from", "for", "at", "into",
@@ -823,11 +610,6 @@ COMMON_TAG_KEYS: frozenset[str] = frozenset({
     "purpose", "contact", "squad", "business-unit", "businessunit", "domain", "system",
 })
 PUBLIC_WORDS: tuple[str, ...] = ("public", "publicly reachable", "internet reachable")
-# Resource types whose id is their name, so "describe the EKS cluster prod-main" names one.
-NAME_IS_ID: frozenset[str] = frozenset({
-    "s3:bucket", "rds:db-instance", "lambda:function", "ecs:cluster", "ecs:service",
-    "eks:cluster", "eks:nodegroup", "dynamodb:table", "cloudformation:stack", "iam:role",
-})
 # Name cues that name one thing exactly ("the cluster named prod-main").
 EXACT_NAME_CUES: frozenset[str] = frozenset({
     "named", "called", "with name", "with the name", "with a name", "whose name is",

@@ -2,9 +2,9 @@
 
 The model answers through structured output (``with_structured_output(PlanOutput)``) with the
 registry's accounts, the resource types and the conditions in its prompt. What it returns is
-checked against the registry before anything runs: an account the registry does not know, a
-resource type no fetcher reads, a condition of another type or a region AWS does not have
-becomes a Refusal, so a model's invention is never queried.
+checked against the registry and the resource catalogue before anything runs: an account the
+registry does not know, a resource type the catalogue does not have, a condition of another
+type or a region AWS does not have becomes a Refusal, so a model's invention is never queried.
 
 When the model cannot be reached or answers with something unusable (throttling, no
 credentials, a timeout, a malformed plan), the question falls back to the rule planner and the
@@ -18,8 +18,6 @@ import asyncio
 import json
 import logging
 import os
-import re
-from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from typing import Literal
 
@@ -28,19 +26,16 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
-from opsagent.graph.planner import read_only_refusal
-from opsagent.graph.resources import KINDS
-from opsagent.graph.state import CONDITIONS, RESOURCE_TYPES, Plan, Refusal, ResourceQuery
+from opsagent.graph.catalogue import CATALOGUE, CONDITIONS
+from opsagent.graph.planner.plan import Planner, read_only_refusal
+from opsagent.graph.planner.vocabulary import ACCOUNT_ID_RE
+from opsagent.graph.state import Plan, Refusal, ResourceQuery
 from opsagent.registry import Registry
 from opsagent.registry.model import ENVIRONMENT_SYNONYMS, UnknownAccountError
 
 log = logging.getLogger(__name__)
 
-# (question, registry, previous plan) -> Plan | Refusal: the shape of AgentDeps.planner.
-PlannerFn = Callable[[str, Registry, Plan | None], Awaitable[Plan | Refusal]]
-
 BEDROCK_PREFIX = "bedrock:"
-_ACCOUNT_ID = re.compile(r"^\d{12}$")
 
 
 # ----- what the model fills in (its JSON schema is the tool the model calls) -----
@@ -175,10 +170,8 @@ def _account_lines(registry: Registry) -> str:
 
 def system_prompt(registry: Registry, previous: Plan | None) -> str:
     """Everything the model may plan with; nothing outside it is accepted afterwards."""
-    types = "\n".join(
-        f"- {name} ({plural})" for name, (_, plural) in RESOURCE_TYPES.items() if name in KINDS
-    )
-    conditions = "\n".join(f"- {c} (only {t})" for c, t in CONDITIONS.items())
+    types = "\n".join(f"- {name} ({declared.plural})" for name, declared in CATALOGUE.items())
+    conditions = "\n".join(f"- {name} (only {owner})" for name, owner in CONDITIONS.items())
     parts = [
         "You plan questions for a read-only operations agent that queries many AWS accounts "
         "in parallel. Answer by calling the PlanOutput tool exactly once.",
@@ -213,7 +206,7 @@ def known_regions() -> frozenset[str]:
 
 
 def _supported_types() -> str:
-    return ", ".join(t for t in RESOURCE_TYPES if t in KINDS)
+    return ", ".join(CATALOGUE)
 
 
 def _resolve_accounts(refs: list[str], registry: Registry) -> list[str] | Refusal:
@@ -221,7 +214,7 @@ def _resolve_accounts(refs: list[str], registry: Registry) -> list[str] | Refusa
     for ref in refs:
         ref = ref.strip()
         try:
-            if _ACCOUNT_ID.match(ref):
+            if ACCOUNT_ID_RE.fullmatch(ref):
                 # An id must be one of ours exactly; resolve() would also try it as a name.
                 found = [registry.get(ref)]
             else:
@@ -239,7 +232,7 @@ def _resolve_accounts(refs: list[str], registry: Registry) -> list[str] | Refusa
 
 def _check_query(query: QueryOutput) -> ResourceQuery | Refusal:
     resource_type = query.resource_type.strip().lower()
-    if resource_type not in RESOURCE_TYPES or resource_type not in KINDS:
+    if resource_type not in CATALOGUE:
         return Refusal(
             kind="unsupported",
             message=f"I cannot read {query.resource_type!r}. "
@@ -248,11 +241,11 @@ def _check_query(query: QueryOutput) -> ResourceQuery | Refusal:
     conditions = [c.strip().lower() for c in query.conditions]
     for condition in conditions:
         if CONDITIONS.get(condition) != resource_type:
-            valid = [c for c, t in CONDITIONS.items() if t == resource_type]
+            valid = [c.name for c in CATALOGUE[resource_type].conditions]
             return Refusal(
                 kind="unsupported",
                 message=f"{condition!r} is not something I can check for "
-                f"{RESOURCE_TYPES[resource_type][1]}"
+                f"{CATALOGUE[resource_type].plural}"
                 + (f" (I can check: {', '.join(valid)})." if valid else "."),
             )
     return ResourceQuery(
@@ -309,7 +302,7 @@ def validate_output(output: PlanOutput, registry: Registry) -> Plan | Refusal:
             return Refusal(
                 kind="unsupported",
                 message="I can ask one thing per resource type in a question; "
-                f"ask about {RESOURCE_TYPES[query.resource_type][1]} separately.",
+                f"ask about {CATALOGUE[query.resource_type].plural} separately.",
             )
         queries.append(query)
 
@@ -340,7 +333,7 @@ class ModelPlanner:
     production, a fake in tests), so the constructor is the injection point.
     """
 
-    def __init__(self, model: BaseChatModel, fallback: PlannerFn, *, timeout_s: float = 30.0):
+    def __init__(self, model: BaseChatModel, fallback: Planner, *, timeout_s: float = 30.0):
         self._structured = model.with_structured_output(PlanOutput)
         self._fallback = fallback
         self._timeout_s = timeout_s
