@@ -15,10 +15,10 @@ text.
 
 Safety: the script is always ``SCRIPT_TEMPLATE`` with one change, the value of its ``PLAN``
 assignment, which is a literal (dicts, lists, strings, numbers, booleans, None) built from
-reads the guard has already checked. ``build_script`` puts it in by replacing that node of
-the template's syntax tree and checks that it round-trips through ``ast.literal_eval``, so
-no value (quotes, newlines, ``"); import os; ("``) can ever become code. A model never
-writes script code.
+reads the guard has already checked. ``build_script`` puts it in place of that value in
+the template's text, after checking that it is one line and round-trips through
+``ast.literal_eval``, so no value (quotes, newlines, ``"); import os; ("``) can ever become
+code. A model never writes script code.
 
 What the template does with each read: follows pagination with the token names of
 botocore's paginator model up to ``max_pages``; merges the pages' result lists; deletes the
@@ -214,13 +214,24 @@ def build_script(
         "concurrency": int(concurrency),
         "reads": [_literal(read, redact or {}) for read in reads],
     }
-    source = repr(plan)
-    value = ast.parse(source, mode="eval").body
-    if ast.literal_eval(value) != plan:  # only literals, and exactly the plan
+    literal = repr(plan)
+    # Only literals, and exactly the plan. repr escapes every line break, so the literal is
+    # one line and takes the place of the template's PLAN value and nothing else (the tests
+    # compare each script's syntax tree with the template's).
+    if "\n" in literal or "\r" in literal or ast.literal_eval(literal) != plan:
         raise ValueError("the reads do not make a plain data literal")
-    tree = template_tree()
-    plan_assignment(tree).value = value
-    return ast.unparse(tree)
+    before, after = _template_around_plan()
+    return before + literal + after
+
+
+@cache
+def _template_around_plan() -> tuple[str, str]:
+    """The template's text before and after the value of ``PLAN = None``, unparsed once."""
+    text = ast.unparse(template_tree())
+    before, found, after = text.partition("\nPLAN = None\n")
+    if not found:
+        raise AssertionError("the script template has no `PLAN = None` line")
+    return before + "\nPLAN = ", "\n" + after
 
 
 def template_tree() -> ast.Module:

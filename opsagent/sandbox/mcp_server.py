@@ -50,7 +50,8 @@ What this stand-in does:
   and attributes starting with an underscore, class definitions, attribute assignment), so
   a script that passes here passes there, while the real sandbox may allow more; the
   per-script time limit defaults to 300 s; the real server's latency is not imitated unless
-  ``script_latency_ms`` asks for it (it is 0 by default, the real one is ~13-15 s); the
+  ``script_latency_ms`` asks for it (0 by default, the real one is ~13-15 s; it is the least
+  time an answer takes, the script's own work included, as on the real server); the
   ``api_calls`` entries carry exactly the five keys above; moto does not evaluate IAM, so
   AccessDenied is never seen for a permission the caller's role lacks.
 * ``aws___list_regions`` answers ``{"content": {"result": [{"region_id",
@@ -503,7 +504,7 @@ class McpServer:
 
     @property
     def script_latency_ms(self) -> float:
-        """Milliseconds every run_script call waits before it runs (0: none)."""
+        """The least milliseconds a run_script call takes, running included (0: no wait)."""
         return self._script_latency_ms
 
     @script_latency_ms.setter

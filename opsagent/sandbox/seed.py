@@ -25,6 +25,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterable
@@ -35,6 +37,7 @@ import botocore.session
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.credentials import Credentials
+from moto.ec2.models import ec2_backends
 from moto.iam.models import iam_backends
 
 from opsagent.registry.model import DEFAULT_ROLE_NAME
@@ -430,26 +433,170 @@ def _bootstrap() -> Credentials:
     central_iam = iam_backends[CENTRAL][PARTITION]
     central_iam.create_user(region_name=E1, user_name=CENTRAL_USER)
     key = central_iam.create_access_key(CENTRAL_USER)
-    trust_central = trust_policy(principal=f"arn:aws:iam::{CENTRAL}:root")
     for account in ALL_ACCOUNTS:
-        iam = iam_backends[account][PARTITION]
-        roles = [(READ_ONLY_ROLE, "Read-only access for the operations agent", _READ_ONLY_POLICY)]
-        if account != CENTRAL:
-            roles.append(
-                (ADMIN_ROLE, "Administrator access from the management account", _ADMIN_POLICY)
-            )
-        for name, description, policy in roles:
-            iam.create_role(
-                role_name=name,
-                assume_role_policy_document=trust_central,
-                path="/",
-                permissions_boundary=None,
-                description=description,
-                tags=[],
-                max_session_duration="3600",
-            )
-            iam.put_role_policy(name, f"{name}Policy", policy)
+        _create_account_roles(account, admin=account != CENTRAL)
     return Credentials(key.access_key_id, key.secret_access_key)
+
+
+def _create_account_roles(account: str, *, admin: bool) -> None:
+    """OpsAgentReadOnly (and, for a member, OrganizationAccountAccessRole) trusting central."""
+    trust_central = trust_policy(principal=f"arn:aws:iam::{CENTRAL}:root")
+    iam = iam_backends[account][PARTITION]
+    roles = [(READ_ONLY_ROLE, "Read-only access for the operations agent", _READ_ONLY_POLICY)]
+    if admin:
+        roles.append(
+            (ADMIN_ROLE, "Administrator access from the management account", _ADMIN_POLICY)
+        )
+    for name, description, policy in roles:
+        iam.create_role(
+            role_name=name,
+            assume_role_policy_document=trust_central,
+            path="/",
+            permissions_boundary=None,
+            description=description,
+            tags=[],
+            max_session_duration="3600",
+        )
+        iam.put_role_policy(name, f"{name}Policy", policy)
+
+
+# ----- more member accounts, for organization-scale work -----
+
+# Where seed_member_accounts numbers accounts from by default: 100000000001, 100000000002, ...
+# (far below the demo's 111111111111 for any count a machine can hold).
+FIRST_MEMBER_ID = 100_000_000_001
+MEMBER_INSTANCE_TYPE = "t3.micro"
+
+
+def member_account_ids(count: int, first_id: int = FIRST_MEMBER_ID) -> list[str]:
+    """The ids seed_member_accounts gives ``count`` accounts numbered from ``first_id``."""
+    if count < 0 or first_id < 10**11 or first_id + count > 10**12:
+        raise ValueError(f"{count} accounts from {first_id} are not all 12-digit account ids")
+    return [f"{first_id + n:012d}" for n in range(count)]
+
+
+def member_bucket_name(account: str, region: str) -> str:
+    return f"member-{region}-{account}"
+
+
+def member_instance_name(account: str, region: str) -> str:
+    return f"member-{account}-{region}"
+
+
+def seed_member_accounts(
+    endpoint: str,
+    central: Credentials,
+    count: int,
+    *,
+    first_id: int = FIRST_MEMBER_ID,
+    regions: Iterable[str] = REGIONS,
+    public_images: bool = False,
+) -> list[str]:
+    """Add ``count`` member accounts to the sandbox's moto, cheaply; return their ids.
+
+    The moto server at ``endpoint`` must run in this process (the roles are created in moto's
+    IAM backends, as ``seed_organization``'s bootstrap does) and already hold the central
+    identity ``central`` (``Sandbox.central_credentials``). Each new account gets, as a demo
+    member account has them, the role ``OpsAgentReadOnly`` that the central account may
+    assume (what a registry entry with the default role name points at) and
+    ``OrganizationAccountAccessRole``; then, built through moto's API with that account's
+    assumed-role credentials, in every region of ``regions``: one running EC2 instance
+    (``t3.micro``, Name ``member-<account>-<region>``, tags ``environment=member``,
+    ``team=scale``) and one S3 bucket (``member-<region>-<account>``). So "EC2 instances (or
+    S3 buckets) across all accounts" finds exactly one per account and region.
+
+    Ids are ``member_account_ids(count, first_id)``: 12 digits counting up from ``first_id``;
+    an id that already holds the agent's role raises ValueError before anything is created.
+
+    Cheap on purpose (under 0.1 s an account with two regions): one client per service and
+    region serves every account (their credentials are swapped between accounts; creating
+    botocore clients per account was a third of the time), and unless ``public_images`` is
+    set, the new accounts' EC2 regions are created without moto's catalogue of public AMIs
+    (moto copies its few hundred AMIs, each with a snapshot, into every account and region on
+    first use: half the time). So DescribeImages of Amazon's AMIs finds none in these
+    accounts; the instances run an AMI id moto does not check. That switch
+    (``MOTO_EC2_LOAD_DEFAULT_AMIS``) is moto's process-wide setting: it is off only while
+    these accounts' EC2 regions are created, one account after another.
+
+    Stopping costs what seeding saved: ``Sandbox.stop()`` resets moto, which rebuilds every
+    backend it holds, these EC2 regions with the AMI catalogue (measured: 23 s after 100
+    accounts × 2 regions); a process that is about to exit can skip the stop.
+    """
+    regions = tuple(regions)
+    accounts = member_account_ids(count, first_id)
+    taken = [a for a in accounts
+             if a in iam_backends and any(r.name == READ_ONLY_ROLE
+                                         for r in iam_backends[a][PARTITION].roles.values())]
+    if taken:
+        raise ValueError(f"accounts already seeded: {', '.join(taken[:5])}"
+                         + (f" and {len(taken) - 5} more" if len(taken) > 5 else ""))
+    started = time.perf_counter()
+    session = botocore.session.get_session()
+    sts = _client(session, "sts", E1, endpoint, central)
+    # The clients below sign with this one object; it holds each account's keys in turn.
+    session.set_credentials("unset", "unset")
+    as_account = session.get_credentials()
+    config = Config(retries={"max_attempts": 2, "mode": "standard"},
+                    s3={"addressing_style": "path"})
+    s3 = session.create_client("s3", region_name=E1, endpoint_url=endpoint, config=config)
+    ec2 = {region: session.create_client("ec2", region_name=region, endpoint_url=endpoint,
+                                         config=config)
+           for region in regions}
+    for account in accounts:
+        _create_account_roles(account, admin=True)
+        answer = sts.assume_role(
+            RoleArn=f"arn:aws:iam::{account}:role/{ADMIN_ROLE}", RoleSessionName=SEED_SESSION_NAME
+        )["Credentials"]
+        as_account.access_key = answer["AccessKeyId"]
+        as_account.secret_key = answer["SecretAccessKey"]
+        as_account.token = answer["SessionToken"]
+        if not public_images:
+            _create_ec2_regions_without_images(account, regions)
+        for region in regions:
+            image = (AccountBuilder.public_image(ec2[region], region) if public_images
+                     else _UNCHECKED_IMAGE)
+            ec2[region].run_instances(
+                ImageId=image,
+                InstanceType=MEMBER_INSTANCE_TYPE,
+                MinCount=1,
+                MaxCount=1,
+                TagSpecifications=[{"ResourceType": "instance", "Tags": _tags(
+                    Name=member_instance_name(account, region), environment="member",
+                    team="scale")}],
+            )
+            bucket = member_bucket_name(account, region)
+            if region == E1:
+                s3.create_bucket(Bucket=bucket)
+            else:
+                s3.create_bucket(Bucket=bucket,
+                                 CreateBucketConfiguration={"LocationConstraint": region})
+    for client in (sts, s3, *ec2.values()):
+        client.close()
+    log.info("member accounts seeded", extra={
+        "accounts": len(accounts), "regions": list(regions),
+        "seconds": round(time.perf_counter() - started, 3)})
+    return accounts
+
+
+# An AMI id for instances in accounts without moto's public AMIs (moto does not check it
+# unless MOTO_ENABLE_AMI_VALIDATION is set).
+_UNCHECKED_IMAGE = "ami-0123456789abcdef0"
+_LOAD_IMAGES = "MOTO_EC2_LOAD_DEFAULT_AMIS"
+_load_images_lock = threading.Lock()
+
+
+def _create_ec2_regions_without_images(account: str, regions: Iterable[str]) -> None:
+    with _load_images_lock:
+        before = os.environ.get(_LOAD_IMAGES)
+        os.environ[_LOAD_IMAGES] = "false"
+        try:
+            for region in regions:
+                ec2_backends[account][region]  # noqa: B018 - creating it is the point
+        finally:
+            if before is None:
+                del os.environ[_LOAD_IMAGES]
+            else:
+                os.environ[_LOAD_IMAGES] = before
 
 
 def _client(
@@ -604,9 +751,13 @@ class AccountBuilder:
             )
 
     def _image_id(self, region: str) -> str:
-        # moto ships real public AMI ids per region; take the same Amazon Linux one every run.
+        return self.public_image(self.client("ec2", region), region)
+
+    @staticmethod
+    def public_image(ec2: BaseClient, region: str) -> str:
+        """moto ships real public AMI ids per region; the same Amazon Linux one every run."""
         if region not in _PUBLIC_IMAGES:
-            images = self.client("ec2", region).describe_images(
+            images = ec2.describe_images(
                 Owners=["amazon"], Filters=[{"Name": "name", "Values": ["amzn2-ami-hvm-*"]}]
             )["Images"]
             _PUBLIC_IMAGES[region] = sorted(image["ImageId"] for image in images)[0]

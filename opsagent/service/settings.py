@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     # #4584), so a run_script call gets a minute and an account, which may wait for its
     # credentials and a session first, a minute and a half.
     mcp_timeout: float = Field(default=60.0, gt=0)
-    # The embedded sandbox's stand-in waits this long before each script, to show the real
+    # Each script on the embedded sandbox's stand-in takes at least this long, to show the real
     # server's shape (about 15000) in a demo or a benchmark; 0 answers at once.
     sandbox_script_latency_ms: int = Field(default=0, ge=0, le=600_000)
     account_timeout: float = Field(default=90.0, gt=0)
