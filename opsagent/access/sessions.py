@@ -14,7 +14,11 @@ so each session lives in an owner task of its own (started on first use, ended b
 send requests over its streams. A session that breaks (server restarted, connection lost)
 is dropped, and the next use opens a new one; a call that finds its reused session dead is
 retried once on a fresh session (everything that gets this far is a read, so a retry is
-safe).
+safe). Every answer to a request is read and checked before the mcp client sees it
+(``_checked_answer``): one that is not MCP (an HTML page, truncated JSON-RPC, a stream that
+ends without the answer) fails its call at once with a message saying so, instead of leaving
+the call waiting for its timeout; a connection lost half way through an answer ends the
+session, so the call fails as on any lost connection.
 
 ``run_reads`` is the one way to AWS: the guard checks every read (nothing is sent, not
 even AssumeRole, if one is refused), the reads go out as ONE ``aws___run_script`` call
@@ -26,6 +30,7 @@ built from the fixed template, and the per-read results come back. The model pat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -41,11 +46,21 @@ from langchain_core.tools import BaseTool, StructuredTool
 from langchain_mcp_adapters.interceptors import MCPToolCallRequest, MCPToolCallResult
 from langchain_mcp_adapters.tools import load_mcp_tools
 from mcp import ClientSession
+from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import McpError
-from mcp.types import CONNECTION_CLOSED, CallToolResult, Implementation
+from mcp.types import (
+    CONNECTION_CLOSED,
+    PARSE_ERROR,
+    CallToolResult,
+    ErrorData,
+    Implementation,
+    JSONRPCError,
+    JSONRPCMessage,
+    JSONRPCResponse,
+)
 from mcp_proxy_for_aws.client import aws_iam_streamablehttp_client
 from mcp_proxy_for_aws.utils import validate_endpoint_url
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from opsagent.access.audit import audit
 from opsagent.access.credentials import CentralIdentity, RoleCredentials
@@ -486,6 +501,7 @@ class _OwnedSession:
                 aws_region=self._region,
                 credentials=self._credentials,
                 timeout=self._timeout,
+                httpx_client_factory=_checked_http_client,
             ) as (read_stream, write_stream, _):
                 async with ClientSession(
                     read_stream,
@@ -529,6 +545,105 @@ class _OwnedSession:
             task.cancel()
         except BaseException:  # its failure was already reported by the owner
             pass
+
+
+# ----- answers the mcp client cannot route -----
+
+
+def _checked_http_client(
+    headers: dict[str, str] | None = None,
+    timeout: httpx.Timeout | None = None,
+    auth: httpx.Auth | None = None,
+) -> httpx.AsyncClient:
+    """mcp's own HTTP client for a session, with every answer checked (``_checked_answer``)."""
+    client = create_mcp_http_client(headers=headers, timeout=timeout, auth=auth)
+    client.event_hooks.setdefault("response", []).append(_checked_answer)
+    return client
+
+
+async def _checked_answer(response: httpx.Response) -> None:
+    """Read a request's 200 answer and make sure it answers the request, before mcp sees it.
+
+    mcp 1.x's streamable-HTTP client hands an answer it cannot parse (not JSON, a truncated
+    JSON-RPC message, an event stream that ends without the answer, another content type)
+    to the session as a bare exception that answers no request, or drops it with a debug
+    line, so the call waits for its timeout and then says "timeout". Here such an answer
+    becomes a JSON-RPC error for the waiting request id (as mcp-proxy-for-aws's mcp1_compat
+    does for HTTP errors, which it then leaves alone): the call fails at once, saying what
+    came back, and the session stays usable. A connection lost half way through the answer
+    raises here, which ends the session's transport: the call fails as on a lost connection.
+    """
+    if response.request.method != "POST" or response.status_code != 200:
+        return
+    try:
+        sent = json.loads(response.request.content)
+    except (ValueError, httpx.RequestNotRead):
+        return
+    request_id = sent.get("id") if isinstance(sent, dict) else None
+    if not isinstance(request_id, int | str):
+        return  # a notification: nothing waits for an answer
+    media = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "text/event-stream":
+        # Up to the event that answers: a server may keep the stream open after it.
+        received, scanned, answered = bytearray(), 0, False
+        async with contextlib.aclosing(response.aiter_bytes()) as chunks:
+            async for chunk in chunks:
+                received += chunk
+                events, scanned = _sse_messages(received, scanned)
+                if any(_answers(event, request_id) for event in events):
+                    answered = True
+                    break
+        body = bytes(received)
+        response._content = body  # what mcp's own reading of the stream will see
+        await response.aclose()
+    else:
+        body = await response.aread()
+        answered = media == "application/json" and _answers(body, request_id)
+    if answered:
+        return
+    text = " ".join(body.decode("utf-8", "replace").split()) or "nothing"
+    method = sent.get("method") or "the request"
+    error = JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(
+        code=PARSE_ERROR,
+        message=f"the answer to {method} was not MCP ({media or 'no content type'}): "
+                f"{text[:200]}"))
+    response._content = JSONRPCMessage(error).model_dump_json(
+        by_alias=True, exclude_none=True).encode()
+    response.headers["content-type"] = "application/json"
+
+
+_SSE_EVENT_ENDS = (b"\r\n\r\n", b"\n\n", b"\r\r")
+
+
+def _sse_messages(received: bytearray, scanned: int) -> tuple[list[bytes], int]:
+    """The data of the complete ``message`` events received after ``scanned``, and where
+    the incomplete rest starts."""
+    at, width = max((received.rfind(end, scanned), len(end)) for end in _SSE_EVENT_ENDS)
+    if at < 0:
+        return [], scanned
+    complete = bytes(received[scanned:at]).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    events = []
+    for block in complete.split(b"\n\n"):
+        name, data = b"message", []
+        for line in block.split(b"\n"):
+            field, _, value = line.partition(b":")
+            value = value[1:] if value.startswith(b" ") else value
+            if field == b"event":
+                name = value
+            elif field == b"data":
+                data.append(value)
+        if data and name == b"message":
+            events.append(b"\n".join(data))
+    return events, at + width
+
+
+def _answers(raw: bytes, request_id: int | str) -> bool:
+    """Whether ``raw`` is the JSON-RPC response or error for ``request_id``."""
+    try:
+        message = JSONRPCMessage.model_validate_json(raw).root
+    except (ValidationError, ValueError):
+        return False
+    return isinstance(message, JSONRPCResponse | JSONRPCError) and message.id == request_id
 
 
 # ----- guard and results -----

@@ -283,8 +283,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def internal_error(exc: BaseException) -> dict[str, Any]:
-    """The body of a 500 and of an SSE `error` event: what failed, in a line."""
-    detail = str(exc)
+    """The body of a 500 and of an SSE `error` event: what failed, in a line (a database
+    error's CONTEXT lines, a validation error's field lines are joined into it)."""
+    detail = " ".join(str(exc).split())
     what = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
     return _error_body("internal", f"the service failed: {what}")
 
