@@ -74,7 +74,12 @@ from opsagent.access.errors import (
 )
 from opsagent.access.guard import check_read, sensitive_output_paths
 from opsagent.access.reads import Read, ReadResult
-from opsagent.access.script import RUN_SCRIPT_TOOL, build_script, parse_script_result
+from opsagent.access.script import (
+    RUN_SCRIPT_TOOL,
+    ScriptError,
+    build_script,
+    parse_script_result,
+)
 from opsagent.registry import Account
 
 logger = logging.getLogger(__name__)
@@ -197,7 +202,11 @@ class AccountSessions:
         fields: dict[str, Any] = {}
         try:
             result = await self._execute(account, user, request)
-            results = parse_script_result(result, reads, account_id=account.id)
+            try:
+                results = parse_script_result(result, reads, account_id=account.id)
+            except ScriptError as exc:  # say which account, as every other message does
+                raise ScriptError(f"{account.alias} ({account.id}): {exc}",
+                                  account_id=account.id) from None
             fields = _read_outcomes(results)
             return results
         except BaseException as exc:
