@@ -509,20 +509,10 @@ class GraphRun:
         tracker.track(self.task, thread_id)
 
     async def _run(self, agent: Agent, question: str, config: dict[str, Any]) -> None:
-        answer: Answer | None = None
         try:  # the task's own boundary: asyncio ends the process for SystemExit in a task
-            async for mode, chunk in agent.graph.astream(
-                {"question": question}, config, stream_mode=["custom", "values"]
-            ):
-                if mode == "custom":
-                    self.queue.put_nowait(("event", chunk))
-                elif mode == "values":
-                    # The last values chunk is the final state; earlier ones may still hold
-                    # the previous turn's answer.
-                    answer = chunk.get("answer")
-            if answer is None:
-                raise RuntimeError("the graph finished without an answer")
-            self.queue.put_nowait(("answer", answer))
+            async for item in agent.stream(question, config):
+                self.queue.put_nowait(("answer", item) if isinstance(item, Answer)
+                                      else ("event", item))
         except (asyncio.CancelledError, GeneratorExit):
             raise
         except BaseException as exc:  # one failed run must not take the service with it

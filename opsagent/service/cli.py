@@ -201,13 +201,11 @@ async def _ask(questions: list[str], settings: Settings, *, as_json: bool, threa
         config = agent.config(thread_id=thread, user=user)
         for question in questions:
             answer: Answer | None = None
-            async for mode, chunk in agent.graph.astream(
-                {"question": question}, config, stream_mode=["custom", "values"]
-            ):
-                if mode == "custom" and not quiet:
-                    _progress(chunk)
-                elif mode == "values" and chunk.get("answer") is not None:
-                    answer = chunk["answer"]
+            async for item in agent.stream(question, config):
+                if isinstance(item, Answer):
+                    answer = item
+                elif not quiet:
+                    _progress(item)
             assert answer is not None
             if as_json:
                 print(json.dumps(answer.to_json(), default=str))

@@ -64,10 +64,29 @@ class Agent:
             configurable["visible_accounts"] = sorted(visible_accounts)
         return {"configurable": configurable}
 
+    async def stream(self, question: str, config: dict) -> AsyncIterator[dict | Answer]:
+        """One question's run as it happens: each progress event (a dict, see graph/build.py),
+        then the Answer. The one streaming loop the CLI, the service and the evals share."""
+        answer: Answer | None = None
+        async for mode, chunk in self.graph.astream(
+            {"question": question}, config, stream_mode=["custom", "values"]
+        ):
+            if mode == "custom":
+                yield chunk
+            elif mode == "values":
+                # The last values chunk is the final state; earlier ones may still hold the
+                # previous turn's answer.
+                answer = chunk.get("answer")
+        if answer is None:
+            raise RuntimeError("the graph finished without an answer")
+        yield answer
+
     async def ask(self, question: str, **config: Any) -> Answer:
         """Answer one question without streaming (benchmarks, evals)."""
-        state = await self.graph.ainvoke({"question": question}, self.config(**config))
-        return state["answer"]
+        async for item in self.stream(question, self.config(**config)):
+            if isinstance(item, Answer):
+                return item
+        raise AssertionError("Agent.stream always ends with the answer")
 
 
 def _sandbox_parts(settings: Settings):
