@@ -8,9 +8,10 @@ from moto.iam.models import iam_backends
 
 from opsagent.access import AccountSessions
 from opsagent.graph.answer import build_answer
-from opsagent.graph.build import AgentDeps, build_graph
+from opsagent.graph.context import Context
+from opsagent.graph.graph import build_graph
+from opsagent.graph.models import Plan, ResourceQuery
 from opsagent.graph.planner import rule_planner
-from opsagent.graph.state import Plan, ResourceQuery
 from opsagent.graph.worker import run_account
 from opsagent.registry import Account, load_registry
 from opsagent.sandbox.identity import PARTITION
@@ -53,11 +54,12 @@ def paged_account(sandbox) -> Account:
 async def test_one_script_per_account_queried_whatever_the_question_asks(
     sandbox, sessions, registry, truth
 ):
-    deps = AgentDeps(registry=registry, run_reads=sessions.run_reads, planner=rule_planner)
+    context = Context(registry=registry, run_reads=sessions.run_reads, planner=rule_planner,
+                      user="alice")
     sandbox.scripts.clear()
-    state = await build_graph(deps).ainvoke(
+    state = await build_graph().ainvoke(
         {"question": "EC2 instances, S3 buckets and EKS clusters across all accounts"},
-        {"configurable": {"user": "alice"}},
+        context=context,
     )
     answer = state["answer"]
     queried = sorted(r.account_id for r in answer.results)
@@ -131,9 +133,10 @@ async def test_the_agent_answers_a_question_with_a_denied_region_in_part(
 ):
     """What `opsagent ask "List EC2 instances in production"` answers with the SCP in place
     (the CLI's process has a sandbox of its own, so the same graph runs here)."""
-    deps = AgentDeps(registry=registry, run_reads=sessions.run_reads, planner=rule_planner)
-    state = await build_graph(deps).ainvoke(
-        {"question": "List EC2 instances in production"}, {"configurable": {"user": "alice"}}
+    context = Context(registry=registry, run_reads=sessions.run_reads, planner=rule_planner,
+                      user="alice")
+    state = await build_graph().ainvoke(
+        {"question": "List EC2 instances in production"}, context=context
     )
     answer = state["answer"]
     [result] = answer.results

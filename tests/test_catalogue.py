@@ -23,10 +23,10 @@ from opsagent.graph.catalogue import (
     storage,
 )
 from opsagent.graph.catalogue.phrases import describe_query
+from opsagent.graph.models import ResourceQuery
 from opsagent.graph.planner import vocabulary
 from opsagent.graph.planner.items import Kind
 from opsagent.graph.planner.phrase_index import STATIC, Node
-from opsagent.graph.state import ResourceQuery
 from opsagent.registry import Account
 
 FAMILIES = (compute, storage, containers, network, management)

@@ -14,16 +14,18 @@ from pathlib import Path
 
 import boto3
 import httpx
+import ormsgpack
 import psycopg
 import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
 from langgraph.checkpoint.serde.event_hooks import register_serde_event_listener
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.types import Send
 
-from opsagent.graph.state import AccountResult, Answer, Plan, Refusal, Resource, ResourceQuery
-from opsagent.service.checkpoints import open_checkpointer, state_model_types
+from opsagent.graph.models import AccountResult, Answer, Plan, Refusal, Resource, ResourceQuery
+from opsagent.service.checkpoints import open_checkpointer, serializer, state_model_types
 from opsagent.service.runtime import ConfigurationError
-from tests.test_service_helpers import (
+from tests.service_helpers import (
     POSTGRES_URL,
     PRODUCTION,
     STAGING,
@@ -130,6 +132,58 @@ def test_allow_list_is_every_state_model() -> None:
     names = {name for _, name in state_model_types()}
     assert {"Plan", "ResourceQuery", "Refusal", "AccountResult", "Resource", "Answer"} <= names
     assert all(module.startswith("opsagent.") for module, _ in state_model_types())
+
+
+def _as_stored_before_the_move(payload: bytes) -> bytes:
+    """A msgpack checkpoint value as it was written while the models lived in
+    opsagent.graph.state: JsonPlusSerializer stores a pydantic model as an ext whose payload
+    is (module, class name, fields, method); put the old module path back in each."""
+    from langgraph.checkpoint.serde.jsonplus import EXT_PYDANTIC_V2
+
+    def hook(code: int, data: bytes) -> ormsgpack.Ext:
+        if code != EXT_PYDANTIC_V2:
+            return ormsgpack.Ext(code, data)
+        module, name, *rest = ormsgpack.unpackb(data, ext_hook=hook,
+                                                option=ormsgpack.OPT_NON_STR_KEYS)
+        assert module == "opsagent.graph.models"
+        return ormsgpack.Ext(code, ormsgpack.packb(["opsagent.graph.state", name, *rest],
+                                                   option=ormsgpack.OPT_NON_STR_KEYS))
+
+    legacy = ormsgpack.packb(ormsgpack.unpackb(payload, ext_hook=hook,
+                                               option=ormsgpack.OPT_NON_STR_KEYS),
+                             option=ormsgpack.OPT_NON_STR_KEYS)
+    assert b"opsagent.graph.state" in legacy and b"opsagent.graph.models" not in legacy
+    return legacy
+
+
+def test_checkpoints_stored_under_the_old_module_path_still_revive(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    state = _state()
+    kind, payload = serializer().dumps_typed(state)
+    stored = (kind, _as_stored_before_the_move(payload))
+
+    events: list[dict] = []
+    unregister = register_serde_event_listener(lambda event: events.append(dict(event)))
+    try:
+        with caplog.at_level(logging.DEBUG, logger="langgraph"):
+            revived = serializer().loads_typed(stored)
+        assert events == []  # neither "unregistered type allowed" nor "blocked"
+        assert not any(w in r.getMessage() for r in caplog.records for w in SERDE_WARNINGS)
+        # Without the old path in the allow-list the same bytes come back as plain dicts:
+        # the compatibility entries are what keeps old threads working.
+        only_new = JsonPlusSerializer(allowed_msgpack_modules=sorted(
+            t for t in state_model_types() if t[0] != "opsagent.graph.state"))
+        unrevived = only_new.loads_typed(stored)
+    finally:
+        unregister()
+
+    for key in ("plan", "refusal", "answer"):
+        assert type(revived[key]) is type(state[key]) and revived[key] == state[key]
+    assert revived["results"] == state["results"] and revived["turns"] == state["turns"]
+    assert isinstance(unrevived["answer"], dict)
+    assert {(e["kind"], e["module"]) for e in events} == {
+        ("msgpack_blocked", "opsagent.graph.state")}
 
 
 @pytest.mark.parametrize("url", ["redis://localhost", "sqlite://relative.sqlite", "dynamodb://",

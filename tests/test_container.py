@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.test_service_helpers import ROOT, ServiceProcess, clean_env, free_port
+from tests.service_helpers import ROOT, ServiceProcess, clean_env, free_port
 
 DOCKERFILE = ROOT / "Dockerfile"
 

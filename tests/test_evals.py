@@ -30,7 +30,7 @@ from opsagent.evals.spec import (
 )
 from opsagent.evals.truth import TruthRow, row_matches
 from opsagent.graph.catalogue import CONDITIONS, RESOURCE_TYPES
-from opsagent.graph.state import (
+from opsagent.graph.models import (
     AccountResult,
     Answer,
     Plan,

@@ -43,7 +43,7 @@ import psycopg
 import pytest
 from httpx_sse import aconnect_sse
 
-from tests.test_service_helpers import (
+from tests.service_helpers import (
     ALL_ACCOUNTS,
     DEVELOPMENT,
     POSTGRES_URL,

@@ -32,11 +32,11 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from opsagent.graph.models import AccountResult, Answer, Plan, Refusal, Resource, ResourceQuery
 from opsagent.graph.planner import plan_question
-from opsagent.graph.state import AccountResult, Answer, Plan, Refusal, Resource, ResourceQuery
 from opsagent.registry import Registry, load_registry
 from tests.conftest import OPSAGENT, ROOT
-from tests.test_service_helpers import ServiceProcess, clean_env, free_port
+from tests.service_helpers import ServiceProcess, clean_env, free_port
 
 DEMO_REGISTRY = ROOT / "opsagent" / "sandbox" / "demo-registry.json"
 PRODUCTION, STAGING = "222222222222", "333333333333"
@@ -179,7 +179,7 @@ async def test_a_follow_up_after_a_crashed_turn_builds_on_the_last_completed_tur
         assert [t["question"] for t in state.values["turns"]] == [
             "list EC2 instances in production"]
 
-        await agent.graph.ainvoke({"question": "how many?"}, config)
+        await agent.graph.ainvoke({"question": "how many?"}, config, context=config.context)
 
     assert seen == [production]
 
@@ -344,8 +344,8 @@ import sys
 import uvicorn
 
 from opsagent.graph.planner import rule_planner
-from opsagent.graph.state import Plan, ResourceQuery
-from opsagent.service.app import create_app, log_config
+from opsagent.graph.models import Plan, ResourceQuery
+from opsagent.service.http import create_app, log_config
 
 
 async def planner(question, registry, previous):
@@ -463,7 +463,8 @@ def _body_in_chunks(chunks: int, read: list[str]):
 ])
 async def test_a_refused_body_is_read_to_its_end_before_the_answer(content_type: bytes,
                                                                    declared: bool):
-    from opsagent.service.app import ApiError, InvocationGuard
+    from opsagent.service.http.errors import ApiError
+    from opsagent.service.http.middleware import InvocationGuard
 
     events: list[str] = []
 

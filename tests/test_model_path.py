@@ -25,13 +25,13 @@ from pydantic import Field
 
 from opsagent.access import AccountAccessDenied, ReadOnlyViolation
 from opsagent.graph.freeform_worker import ToolLoopWorker
+from opsagent.graph.models import Plan, Refusal, ResourceQuery
 from opsagent.graph.planner.model import (
     ModelPlanner,
     PlanOutput,
     bedrock_chat_model,
     validate_output,
 )
-from opsagent.graph.state import Plan, Refusal, ResourceQuery
 from opsagent.registry import load_registry
 from tests.conftest import ROOT
 
@@ -411,7 +411,8 @@ class RecordingRun:
 
 
 async def test_an_invented_account_is_never_queried(registry):
-    from opsagent.graph.build import AgentDeps, build_graph
+    from opsagent.graph.context import Context
+    from opsagent.graph.graph import build_graph
 
     run = RecordingRun()
     freeform_calls: list[str] = []
@@ -424,9 +425,10 @@ async def test_an_invented_account_is_never_queried(registry):
         outcome="plan", accounts=["777777777777"], queries=[{"resource_type": "ec2:instance"}],
         freeform="look around",
     )])
-    deps = AgentDeps(registry=registry, run_reads=run, planner=ModelPlanner(
+    context = Context(registry=registry, run_reads=run, planner=ModelPlanner(
         model, RecordingFallback()), freeform_worker=freeform)
-    state = await build_graph(deps).ainvoke({"question": "EC2 in account 777777777777?"})
+    state = await build_graph().ainvoke({"question": "EC2 in account 777777777777?"},
+                                        context=context)
     answer = state["answer"]
     assert answer.refusal is not None and answer.refusal.kind == "unknown_account"
     assert "777777777777" in answer.text and "Production" in answer.text
@@ -434,7 +436,8 @@ async def test_an_invented_account_is_never_queried(registry):
 
 
 async def test_a_freeform_plan_runs_the_tool_loop_in_each_planned_account(registry):
-    from opsagent.graph.build import AgentDeps, build_graph
+    from opsagent.graph.context import Context
+    from opsagent.graph.graph import build_graph
 
     calls: list[str] = []
     planner_model = ScriptedChatModel(script=[plan_call(
@@ -445,12 +448,13 @@ async def test_a_freeform_plan_runs_the_tool_loop_in_each_planned_account(regist
         aws_call("DescribeInstances"),
         AIMessage(content="i-0abc has no owner tag."),
     ])
-    deps = AgentDeps(
+    context = Context(
         registry=registry, run_reads=RecordingRun(),
         planner=ModelPlanner(planner_model, RecordingFallback()),
         freeform_worker=ToolLoopWorker(worker_model, lambda a, u: [fake_aws_tool(calls)]),
     )
-    state = await build_graph(deps).ainvoke({"question": "Which prod instances lack an owner?"})
+    state = await build_graph().ainvoke({"question": "Which prod instances lack an owner?"},
+                                        context=context)
     answer = state["answer"]
     assert answer.plan.freeform == "Which instances have no owner tag?"
     assert [r.status for r in answer.results] == ["ok"]
@@ -539,7 +543,8 @@ async def test_the_model_path_end_to_end_on_the_sandbox(
     sandbox_sessions, sandbox_registry, truth
 ):
     """Model planner → freeform worker in the planned account → the merged answer."""
-    from opsagent.graph.build import AgentDeps, build_graph
+    from opsagent.graph.context import Context
+    from opsagent.graph.graph import build_graph
 
     instance_id, region, state = first_instance(truth, STAGING)
     planner_model = ScriptedChatModel(script=[plan_call(
@@ -552,14 +557,14 @@ async def test_the_model_path_end_to_end_on_the_sandbox(
         aws_call("StopInstances", region, InstanceIds=[instance_id]),
         AIMessage(content=f"{instance_id} is {state}; I may not stop it."),
     ])
-    deps = AgentDeps(
+    context = Context(
         registry=sandbox_registry,
         run_reads=sandbox_sessions.run_reads,
         planner=ModelPlanner(planner_model, RecordingFallback()),
+        user="alice",
         freeform_worker=ToolLoopWorker(worker_model, sandbox_sessions.tools),
     )
-    config = {"configurable": {"user": "alice"}}
-    state_ = await build_graph(deps).ainvoke({"question": "anything"}, config)
+    state_ = await build_graph().ainvoke({"question": "anything"}, context=context)
     answer = state_["answer"]
     [result] = answer.results
     assert result.account_id == STAGING and result.status == "ok"
@@ -605,15 +610,17 @@ async def test_a_configured_model_gives_the_model_path(sandbox_sessions):
 async def test_without_a_model_questions_are_answered_by_the_rule_planner(
     sandbox_sessions, sandbox_registry, truth, monkeypatch
 ):
-    from opsagent.graph.build import AgentDeps, build_graph
+    from opsagent.graph.context import Context
+    from opsagent.graph.graph import build_graph
     from opsagent.service.runtime import model_deps
     from opsagent.service.settings import Settings
 
     monkeypatch.delenv("OPSAGENT_MODEL", raising=False)
     planner, freeform = model_deps(Settings(), sandbox_sessions)
-    deps = AgentDeps(registry=sandbox_registry, run_reads=sandbox_sessions.run_reads,
-                     planner=planner, freeform_worker=freeform)
-    state = await build_graph(deps).ainvoke({"question": "List EC2 instances in production"})
+    context = Context(registry=sandbox_registry, run_reads=sandbox_sessions.run_reads,
+                      planner=planner, freeform_worker=freeform)
+    state = await build_graph().ainvoke({"question": "List EC2 instances in production"},
+                                        context=context)
     answer = state["answer"]
     assert answer.plan is not None and answer.plan.freeform is None
     assert answer.plan.accounts == [PROD]

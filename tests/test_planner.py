@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from opsagent.graph.catalogue import CATALOGUE, CONDITIONS, RESOURCE_TYPES, TYPE_STATES
+from opsagent.graph.models import Plan, Refusal
 from opsagent.graph.planner import example_questions, plan_question, rule_planner
-from opsagent.graph.state import Plan, Refusal
 from opsagent.registry import Registry, load_registry, parse_registry
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from opsagent.service.app import InvocationResponse, PingResponse, ThreadResponse
-from tests.test_service_helpers import (
+from opsagent.service.http.schemas import InvocationResponse, PingResponse, ThreadResponse
+from tests.service_helpers import (
     ALL_ACCOUNTS,
     DEVELOPMENT,
     OPSAGENT,

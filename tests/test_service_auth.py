@@ -17,9 +17,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from opsagent.registry import parse_registry
-from opsagent.service.auth import ANONYMOUS, Authenticator, AuthError
+from opsagent.service.http.auth import ANONYMOUS, Authenticator, AuthError
 from opsagent.service.settings import Settings
-from tests.test_service_helpers import DEVELOPMENT, PRODUCTION, STAGING, demo_registry
+from tests.service_helpers import DEVELOPMENT, PRODUCTION, STAGING, demo_registry
 
 ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_example"
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)

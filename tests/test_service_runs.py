@@ -19,7 +19,7 @@ import httpx
 import pytest
 from httpx_sse import aconnect_sse
 
-from tests.test_service_helpers import (
+from tests.service_helpers import (
     ALL_ACCOUNTS,
     PRODUCTION,
     STAGING,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from langgraph_sdk import get_client
 
-from tests.test_service_helpers import (
+from tests.service_helpers import (
     ALL_ACCOUNTS,
     DEVELOPMENT,
     PRODUCTION,
@@ -72,12 +72,15 @@ async def test_factory_graph_has_no_checkpointer_and_one_sandbox(tmp_path: Path)
 async def test_langgraph_dev_streams_an_all_accounts_run(tmp_path: Path) -> None:
     port = free_port()
     env = clean_env(LANGGRAPH_CLI_NO_ANALYTICS="1", LANGGRAPH_NO_VERSION_CHECK="1")
-    # From the repository root, as a developer runs it (langgraph resolves http.app against
-    # the working directory); its state goes to .langgraph_api/, which git ignores.
+    # The repository's langgraph.json, from a working directory of the test's own: the
+    # server keeps its state in .langgraph_api/ there, not in the repository.
     # --no-reload: other edits in the tree must not restart the server mid-test.
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
     server = ServiceProcess(
-        env, ROOT, port=port, health="/ok", log_dir=tmp_path,
+        env, workdir, port=port, health="/ok", log_dir=tmp_path,
         command=[str(VENV_BIN / "langgraph"), "dev", "--no-browser", "--no-reload",
+                 "--config", str(ROOT / "langgraph.json"),
                  "--host", "127.0.0.1", "--port", str(port)],
     )
     with server:
@@ -115,4 +118,4 @@ async def test_langgraph_dev_streams_an_all_accounts_run(tmp_path: Path) -> None
     assert server.proc is not None and server.proc.returncode in (0, -signal.SIGTERM)
     log = server.log()
     assert "Traceback" not in log, log
-    assert (ROOT / ".langgraph_api").is_dir()
+    assert (workdir / ".langgraph_api").is_dir()

@@ -4,24 +4,21 @@ carries an account's reads to ``aws___run_script``."""
 
 from opsagent.access.credentials import CentralIdentity, RoleCredentials, role_session_name
 from opsagent.access.errors import (
+    ACCESS_DENIED_CODES,
     AccessError,
     AccountAccessDenied,
     AccountTimeout,
     AccountUnreachable,
     AwsCommandError,
     CommandAccessDenied,
-    ReadOnlyViolation,
-)
-from opsagent.access.guard import check_read, sensitive_output_paths
-from opsagent.access.reads import FanOut, Read, ReadError, ReadResult
-from opsagent.access.script import RUN_SCRIPT_TOOL, ScriptError, build_script
-from opsagent.access.sessions import (
-    ACCESS_DENIED_CODES,
-    KNOWLEDGE_TOOLS,
-    AccountSessions,
     EndpointLacksTool,
+    ReadOnlyViolation,
     is_denied,
 )
+from opsagent.access.guard import check_read, sensitive_output_paths
+from opsagent.access.pool import KNOWLEDGE_TOOLS, AccountSessions
+from opsagent.access.reads import FanOut, Read, ReadError, ReadResult
+from opsagent.access.script import RUN_SCRIPT_TOOL, ScriptError, build_script
 
 __all__ = [
     "ACCESS_DENIED_CODES",

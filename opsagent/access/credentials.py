@@ -133,11 +133,6 @@ class RoleCredentials:
             raise assume_role_error(account, exc) from exc
         return credentials
 
-    def forget(self, account: Account, user: str) -> None:
-        """Drop cached credentials (next use assumes the role again)."""
-        with self._lock:
-            self._cache.pop((account.id, account.role_arn, account.external_id, user), None)
-
     def _create(self, account: Account, user: str) -> RefreshableCredentials:
         session_name = role_session_name(user)
         extra_args: dict[str, Any] = {

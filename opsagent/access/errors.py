@@ -14,6 +14,25 @@ from typing import ClassVar, Literal
 # import registry/ (the graph imports us, not the other way round).
 ErrorStatus = Literal["denied", "timeout", "error"]
 
+# AWS error codes that mean "this role may not do that": the read's status is denied.
+ACCESS_DENIED_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "UnauthorizedAccess",
+        "AuthorizationError",
+        "AuthorizationErrorException",
+        "NotAuthorized",
+        "Forbidden",
+    }
+)
+
+
+def is_denied(code: str | None) -> bool:
+    """Whether an AWS error code means the role may not make this read."""
+    return code in ACCESS_DENIED_CODES
+
 
 class AccessError(Exception):
     """Reaching an account, or running a command in it, failed."""
@@ -51,6 +70,10 @@ class AccountUnreachable(AccessError):
 
     def __init__(self, account_id: str | None, message: str) -> None:
         super().__init__(message, account_id=account_id)
+
+
+class EndpointLacksTool(AccountUnreachable):
+    """The MCP endpoint answered but does not offer ``aws___run_script``. Status ``error``."""
 
 
 class AwsCommandError(AccessError):

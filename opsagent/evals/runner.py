@@ -43,7 +43,7 @@ from opsagent.evals.spec import (
 )
 from opsagent.evals.truth import GroundTruth
 from opsagent.graph.catalogue import RESOURCE_TYPES
-from opsagent.graph.state import Answer, Plan
+from opsagent.graph.models import Answer, Plan
 from opsagent.service.settings import Settings
 
 # Every accuracy (plan, answer, refusal; all questions and held-out) must reach this.
@@ -225,7 +225,8 @@ async def _score_one(agent: Any, truth: GroundTruth, q: EvalQuestion, thread_id:
     crash: str | None = None
     started = time.perf_counter()
     try:
-        state = await agent.graph.ainvoke({"question": q.question}, config)
+        state = await agent.graph.ainvoke({"question": q.question}, config,
+                                          context=config.context)
         answer = state.get("answer")
     except Exception as exc:  # the eval reports a crash as a failure, and goes on
         crash = f"the agent raised {type(exc).__name__}: {exc}"

@@ -17,7 +17,7 @@ from opsagent.evals.spec import (
     is_any_of,
     is_covers,
 )
-from opsagent.graph.state import Answer, Plan, Refusal, ResourceQuery
+from opsagent.graph.models import Answer, Plan, Refusal, ResourceQuery
 
 RowKey = tuple[str, str, str]  # (account id, resource type, resource id)
 MAX_LISTED = 6  # rows named in one problem message

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from opsagent.graph.catalogue.phrases import describe_query, names
-from opsagent.graph.state import AccountResult, Answer, Plan, Refusal, ResourceQuery
+from opsagent.graph.models import AccountResult, Answer, Plan, Refusal, ResourceQuery
 
 
 def _breakdown(counter: Counter, order: list[str]) -> str:

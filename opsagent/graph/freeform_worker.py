@@ -121,7 +121,7 @@ def _conclusion(messages: list[AnyMessage], max_steps: int) -> str:
 
 
 class ToolLoopWorker:
-    """AgentDeps.freeform_worker: (account, user, task) -> the model's conclusion."""
+    """Context.freeform_worker: (account, user, task) -> the model's conclusion."""
 
     def __init__(self, model: BaseChatModel, tools_for: ToolsFor, *,
                  max_steps: int = DEFAULT_MAX_STEPS):

@@ -1,141 +1,76 @@
-"""The core types every part of the agent speaks: Plan, Resource, AccountResult, Answer.
+"""The graph's state: what LangGraph carries between nodes and checkpoints per thread.
 
-Account lives in registry/ (it is about which accounts exist) and is re-exported here.
+A follow-up question sees the plan of the last turn that completed: a turn counts once
+``merge`` has recorded it in ``turns``, so a run that died half way (a crash after its
+accounts answered) is not what "how many?" builds on.
+
+The domain models (Plan, Answer, ...) live in ``graph/models.py``. They are imported here
+under their own names on purpose: threads checkpointed before the move hold them under the
+module path ``opsagent.graph.state``, and LangGraph's serializer revives a stored model by
+importing that module and taking the class by name (see ``service/checkpoints.py``, whose
+allow-list names both paths). Keep these imports while such threads may exist.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import operator
+from typing import Annotated, TypedDict
 
-from pydantic import BaseModel, Field
-
-from opsagent.registry import Account
-
-Intent = Literal["list", "count", "describe"]
-Grouping = Literal["account", "region"]
-AccountStatus = Literal["ok", "denied", "error", "timeout"]
-RefusalKind = Literal["unsupported", "unknown_account", "read_only", "forbidden"]
-
-
-class ResourceQuery(BaseModel):
-    """One thing to find in every planned account and region."""
-
-    resource_type: str
-    intent: Intent = "list"
-    states: list[str] = Field(default_factory=list)  # e.g. ["running"]; empty means any
-    tags: dict[str, str] = Field(default_factory=dict)  # all must match
-    name_contains: str | None = None
-    ids: list[str] = Field(default_factory=list)  # describe these only; empty means all
-    # Conditions a resource type defines for itself: "unattached", "unassociated", "open-to-world"
-    conditions: list[str] = Field(default_factory=list)
+from opsagent.graph.models import (  # noqa: F401 (the compatibility path, see above)
+    Account,
+    AccountResult,
+    AccountStatus,
+    Answer,
+    Grouping,
+    Intent,
+    Plan,
+    Refusal,
+    RefusalKind,
+    Resource,
+    ResourceQuery,
+)
 
 
-class Plan(BaseModel):
-    """What a question asks, in terms the workers can execute."""
-
-    accounts: list[str]  # account ids
-    regions: list[str] | None = None  # None: each account's own regions from the registry
-    queries: list[ResourceQuery]
-    group_by: Grouping | None = None
-    # How the planner read the question, shown to the user ("EC2 instances in production").
-    summary: str = ""
-    # A task no query can express, for a model-driven worker with the account's MCP tools
-    # (model planner only; empty for the rule planner).
-    freeform: str | None = None
+def _results(current: list[AccountResult], update: list[AccountResult] | None):
+    """Workers append; a new question (update None) starts from an empty list."""
+    if update is None:
+        return []
+    return [*current, *update]
 
 
-class Refusal(BaseModel):
-    """The agent will not or cannot answer; the message says why and what would work."""
-
-    kind: RefusalKind
-    message: str
-
-
-class Resource(BaseModel):
-    """One row of the answer table."""
-
-    account_id: str
-    account_alias: str
-    region: str
-    resource_type: str
-    id: str
-    name: str | None = None
-    state: str | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
-    details: dict = Field(default_factory=dict)
-
-
-class AccountResult(BaseModel):
-    """What one account worker found, or why it could not."""
-
-    account_id: str
-    alias: str
-    status: AccountStatus
-    rows: list[Resource] = Field(default_factory=list)
-    error: str | None = None
-    elapsed_ms: int = 0
-    # What a model-driven worker concluded for a freeform task, in its own words.
-    note: str | None = None
-
-    @property
-    def count(self) -> int:
-        return len(self.rows)
-
-
-class Answer(BaseModel):
-    """The merged answer to one question."""
-
+class Turn(TypedDict):
     question: str
-    text: str
-    plan: Plan | None = None
-    refusal: Refusal | None = None
-    results: list[AccountResult] = Field(default_factory=list)
-
-    @property
-    def resources(self) -> list[Resource]:
-        return [row for result in self.results for row in result.rows]
-
-    @property
-    def described_types(self) -> set[str]:
-        if self.plan is None:
-            return set()
-        return {q.resource_type for q in self.plan.queries if q.intent == "describe"}
-
-    def to_json(self) -> dict:
-        """The public JSON shape of `opsagent ask --json` and the HTTP service."""
-        return {
-            "question": self.question,
-            "answer": self.text,
-            "plan": self.plan.model_dump() if self.plan else None,
-            "refusal": self.refusal.model_dump() if self.refusal else None,
-            "accounts": [
-                {
-                    "account_id": r.account_id,
-                    "alias": r.alias,
-                    "status": r.status,
-                    "error": r.error,
-                    "count": r.count,
-                    "elapsed_ms": r.elapsed_ms,
-                }
-                for r in self.results
-            ],
-            # Details (engine, version, size, endpoint…) come with the rows a question asked
-            # to describe; lists and counts stay compact.
-            "resources": [
-                row.model_dump(exclude=None if row.resource_type in self.described_types
-                               else {"details"})
-                for row in self.resources
-            ],
-        }
+    answer: str
+    plan: dict | None
 
 
-__all__ = [
-    "Account",
-    "AccountResult",
-    "Answer",
-    "Plan",
-    "Refusal",
-    "Resource",
-    "ResourceQuery",
-]
+class AgentState(TypedDict, total=False):
+    question: str
+    plan: Plan | None  # the plan of the question in flight; follow-ups build on `turns`
+    refusal: Refusal | None
+    results: Annotated[list[AccountResult], _results]
+    answer: Answer | None
+    turns: Annotated[list[Turn], operator.add]
 
+
+class WorkerInput(TypedDict):
+    """What the fan-out Sends each account worker (checkpointed with the pending writes)."""
+
+    account_id: str
+    plan: Plan
+
+
+def last_completed_plan(state: AgentState) -> Plan | None:
+    """What a follow-up builds on: the plan of the last turn that completed with one.
+
+    Never `state["plan"]`: the plan node writes that before the accounts are queried, so
+    after a run that died half way it is the unanswered question's plan. A refused turn
+    has no plan; the turn before it is what a follow-up still means.
+    """
+    for turn in reversed(state.get("turns") or []):
+        if turn.get("plan"):
+            return Plan.model_validate(turn["plan"])
+    return None
+
+
+__all__ = ["AgentState", "Turn", "WorkerInput", "last_completed_plan"]

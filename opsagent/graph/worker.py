@@ -16,14 +16,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from opsagent.access import AccessError, Read, ReadResult, is_denied
 from opsagent.graph.catalogue import CATALOGUE, CATALOGUE_READS, GLOBAL, GLOBAL_REGION, matches
-from opsagent.graph.state import AccountResult, AccountStatus, Plan, Resource, ResourceQuery
+from opsagent.graph.models import AccountResult, AccountStatus, Plan, Resource, ResourceQuery
 from opsagent.registry import Account
 
 
+@runtime_checkable
 class RunReads(Protocol):
     """(account, user, reads, *, allowed) -> one result per read; AccountSessions.run_reads."""
 

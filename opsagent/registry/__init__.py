@@ -12,8 +12,20 @@ from opsagent.registry.model import (
     load_registry,
     parse_registry,
 )
+from opsagent.registry.patterns import (
+    ACCOUNT_ID_PATTERN,
+    ACCOUNT_ID_RE,
+    REGION_PATTERN,
+    REGION_RE,
+    is_account_id,
+    is_region,
+)
 
 __all__ = [
+    "ACCOUNT_ID_PATTERN",
+    "ACCOUNT_ID_RE",
+    "REGION_PATTERN",
+    "REGION_RE",
     "DEFAULT_REGIONS",
     "DEFAULT_ROLE_NAME",
     "ENVIRONMENT_SYNONYMS",
@@ -22,6 +34,8 @@ __all__ = [
     "Registry",
     "RegistryError",
     "UnknownAccountError",
+    "is_account_id",
+    "is_region",
     "load_registry",
     "parse_registry",
 ]

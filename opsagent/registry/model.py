@@ -19,6 +19,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from opsagent.registry.patterns import is_account_id, is_region
+
 # The member-account role every workload account carries; the same name is the default in
 # infrastructure/member-read-only-role.yaml.
 DEFAULT_ROLE_NAME = "OpsAgentReadOnly"
@@ -38,8 +40,6 @@ ENVIRONMENT_SYNONYMS: dict[str, str] = {
     "central": "operations",
     "operation": "operations",
 }
-
-_REGION_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 
 
 class RegistryError(ValueError):
@@ -75,7 +75,7 @@ class AccountEntry(BaseModel):
     @classmethod
     def _twelve_digits(cls, value: object) -> str:
         text = str(value)
-        if not re.fullmatch(r"\d{12}", text):
+        if not is_account_id(text):
             raise ValueError(f"account id must be exactly 12 digits, got {value!r}")
         return text
 
@@ -159,9 +159,6 @@ class Registry(BaseModel):
 
     def known_names(self) -> list[str]:
         return [f"{e.name} ({e.id}, {e.environment})" for e in self.accounts]
-
-    def environments(self) -> list[str]:
-        return sorted({e.environment.lower() for e in self.accounts})
 
     def resolve(self, reference: str) -> list[Account]:
         """Accounts a reference means: an id, a name, an alias, an environment or a synonym.
@@ -282,7 +279,7 @@ def parse_registry(raw: object, source: str = "registry") -> Registry:
 
 def _check_regions(regions: list[str]) -> list[str]:
     for region in regions:
-        if not _REGION_RE.match(region):
+        if not is_region(region):
             raise ValueError(f"{region!r} is not an AWS region code (like us-east-1)")
     return regions
 

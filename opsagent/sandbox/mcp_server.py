@@ -120,16 +120,6 @@ MCP_REGION = "us-east-1"
 MCP_PATH = "/mcp"
 REMOVED_TOOL = "aws___call_aws"
 REMOVED_TOOL_MESSAGE = "The call_aws tool has been removed, use another one."
-TOOL_NAMES = (
-    "aws___run_script",
-    "aws___list_regions",
-    "aws___get_regional_availability",
-    "aws___search_documentation",
-    "aws___read_documentation",
-    "aws___retrieve_skill",
-    "aws___get_presigned_url",
-    "aws___get_tasks",
-)
 # moto ignores signatures; when the caller's secret cannot be resolved, any value signs.
 _UNRESOLVED_SECRET = "secret-not-resolvable-by-the-sandbox"
 _OFFLINE = "This is the opsagent offline sandbox (a local stand-in for the AWS MCP Server)"

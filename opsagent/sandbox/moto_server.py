@@ -40,8 +40,9 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from opsagent.registry.patterns import ACCOUNT_ID_PATTERN
 from opsagent.sandbox.identity import PARTITION, KeyIdentity, resolve_access_key
-from opsagent.sandbox.scp import RegionDenials, request_denial
+from opsagent.sandbox.scp import CREDENTIAL_RE, RegionDenials, request_denial
 from opsagent.sandbox.trust import AssumeRoleRequest, trust_allows
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,7 @@ Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
-_CREDENTIAL_RE = re.compile(r"Credential=([^/\s,]+)/(\d{8})/([^/\s,]+)/([^/\s,]+)/aws4_request")
-_ROLE_ARN_RE = re.compile(r"^arn:aws:iam::(\d{12}):role/(?:.*/)?([\w+=,.@-]+)$")
+_ROLE_ARN_RE = re.compile(rf"^arn:aws:iam::({ACCOUNT_ID_PATTERN}):role/(?:.*/)?([\w+=,.@-]+)$")
 _STS_NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
 
 
@@ -131,7 +131,7 @@ def _form_params(environ: Environ) -> dict[str, str]:
 def _sts_params(environ: Environ) -> dict[str, str] | None:
     """The query parameters of an STS request (body or query string), None for other services."""
     auth = environ.get("HTTP_AUTHORIZATION", "")
-    match = _CREDENTIAL_RE.search(auth)
+    match = CREDENTIAL_RE.search(auth)
     is_sts = (match is not None and match.group(4) == "sts") or environ.get(
         "HTTP_HOST", ""
     ).startswith("sts.")
@@ -159,7 +159,7 @@ def _read_body(environ: Environ) -> bytes:
 
 def check_assume_role(environ: Environ, params: dict[str, str]) -> StsError | None:
     """None when AWS would let this AssumeRole through, else the error AWS would answer."""
-    match = _CREDENTIAL_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    match = CREDENTIAL_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
     if match is None:
         return _MISSING_TOKEN
     caller = resolve_access_key(match.group(1))

@@ -67,6 +67,7 @@ from xml.sax.saxutils import escape
 
 import botocore.session
 
+from opsagent.registry.patterns import is_account_id, is_region
 from opsagent.sandbox.identity import resolve_access_key
 
 log = logging.getLogger(__name__)
@@ -77,9 +78,8 @@ StartResponse = Callable[..., Any]
 # Signing services the rule never applies to (the policy's NotAction).
 EXEMPT_SERVICES = frozenset({"sts"})
 
-_ACCOUNT_RE = re.compile(r"^\d{12}$")
-_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d+$")
-_CREDENTIAL_RE = re.compile(r"Credential=([^/\s,]+)/(\d{8})/([^/\s,]+)/([^/\s,]+)/aws4_request")
+# The SigV4 credential scope of an Authorization header (moto_server reads it too).
+CREDENTIAL_RE = re.compile(r"Credential=([^/\s,]+)/(\d{8})/([^/\s,]+)/([^/\s,]+)/aws4_request")
 _QUERY_CREDENTIAL_RE = re.compile(r"^([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request$")
 
 
@@ -165,7 +165,7 @@ class RegionDenials:
 
 
 def _account(account_id: str) -> str:
-    if not isinstance(account_id, str) or not _ACCOUNT_RE.match(account_id):
+    if not is_account_id(account_id):
         raise ValueError(f"an account id is 12 digits, not {account_id!r}")
     return account_id
 
@@ -174,7 +174,7 @@ def _regions(regions: Iterable[str]) -> frozenset[str]:
     if isinstance(regions, str):
         raise TypeError(f"regions is a collection of region names, not one string {regions!r}")
     found = frozenset(regions)
-    bad = sorted(r for r in found if not isinstance(r, str) or not _REGION_RE.match(r))
+    bad = sorted(r for r in found if not is_region(r))
     if bad:
         raise ValueError(f"not region names: {bad!r}")
     return found
@@ -194,7 +194,7 @@ class SigningScope:
 
 def signing_scope(environ: Environ) -> SigningScope | None:
     """The credential scope of a signed request (header or presigned query), else None."""
-    match = _CREDENTIAL_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    match = CREDENTIAL_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
     if match is not None:
         return SigningScope(match.group(1), match.group(3), match.group(4))
     query = environ.get("QUERY_STRING", "")

@@ -59,7 +59,6 @@ CENTRAL_USER = "opsagent"
 READ_ONLY_ROLE = DEFAULT_ROLE_NAME  # "OpsAgentReadOnly", the role the registry points at
 ADMIN_ROLE = "OrganizationAccountAccessRole"
 SEED_SESSION_NAME = "opsagent-sandbox-seed"
-SEED_WORKERS = 4
 
 E1 = "us-east-1"
 W2 = "us-west-2"

@@ -11,6 +11,10 @@ LangGraph's JsonPlusSerializer revives them by module and class name and, unless
 allow-listed, logs "Deserializing unregistered type ... will be blocked in a future version".
 Every saver here gets a serializer whose allow-list is exactly the models the state can hold,
 found by walking the state's type hints, so a type added to the state later is covered too.
+
+The models live in ``opsagent.graph.models``; threads stored before they moved there hold
+them as ``opsagent.graph.state``, which still imports them under their names. The allow-list
+names each model under both paths, so those threads stay readable, silently.
 """
 
 from __future__ import annotations
@@ -36,9 +40,16 @@ SUPPORTED = (
 )
 
 
+# Where the domain models were before graph/models.py: the module path older checkpoints
+# name them by. graph/state.py keeps importing them, so that path still resolves.
+LEGACY_MODEL_MODULE = "opsagent.graph.state"
+
+
 def state_model_types() -> set[tuple[str, str]]:
-    """(module, class) of every pydantic model the graph state can hold, however nested."""
-    from opsagent.graph.build import AgentState, WorkerInput
+    """(module, class) of every pydantic model the graph state can hold, however nested,
+    under its module and, for our domain models, under the legacy path too."""
+    from opsagent.graph import models
+    from opsagent.graph.state import AgentState, WorkerInput
 
     found: set[tuple[str, str]] = set()
     seen: set[int] = set()
@@ -62,7 +73,9 @@ def state_model_types() -> set[tuple[str, str]]:
     # WorkerInput travels inside Send packets, which are checkpointed as pending writes.
     walk(AgentState)
     walk(WorkerInput)
-    return found
+    legacy = {(LEGACY_MODEL_MODULE, name) for module, name in found
+              if module == models.__name__}
+    return found | legacy
 
 
 def serializer() -> JsonPlusSerializer:

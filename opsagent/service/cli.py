@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from opsagent.graph.state import Answer
+from opsagent.graph.models import Answer
 from opsagent.registry import RegistryError
 from opsagent.service.questions import question_problem
 from opsagent.service.settings import Settings
@@ -298,7 +298,7 @@ def serve(
     """Serve the HTTP API (AgentCore Runtime contract: POST /invocations, GET /ping)."""
     import uvicorn
 
-    from opsagent.service.app import create_app, log_config
+    from opsagent.service.http import create_app, log_config
 
     settings = _settings(registry, mcp_endpoint)
     if settings.registry is not None:

@@ -1,4 +1,5 @@
-"""Wiring: settings → registry, central identity, MCP sessions, planner → the compiled graph.
+"""Wiring: settings → registry, central identity, MCP sessions, planner → the compiled graph
+and the run Context its nodes receive.
 
 The embedded sandbox and real AWS go through the same code: only the registry, the MCP
 endpoint, the STS endpoint and the central credentials differ.
@@ -7,6 +8,7 @@ endpoint, the STS endpoint and the central credentials differ.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -18,11 +20,13 @@ from botocore.exceptions import NoCredentialsError
 from langchain_core.language_models import BaseChatModel
 
 from opsagent.access import AccountSessions
-from opsagent.graph.build import AgentDeps, FreeformWorker, build_graph
+from opsagent.graph.context import Context
 from opsagent.graph.freeform_worker import ToolLoopWorker
+from opsagent.graph.graph import build_graph, graph
+from opsagent.graph.models import Answer
 from opsagent.graph.planner import Planner, rule_planner
 from opsagent.graph.planner.model import ModelPlanner, bedrock_chat_model
-from opsagent.graph.state import Answer
+from opsagent.graph.worker import FreeformWorker
 from opsagent.registry import Registry, load_registry
 from opsagent.service.settings import AWS_MCP_ENDPOINT, Settings
 
@@ -46,30 +50,52 @@ def model_deps(
     return ModelPlanner(model, fallback=rule_planner), ToolLoopWorker(model, sessions.tools)
 
 
+class RunConfig(dict):
+    """One run's RunnableConfig, as a dict (``thread_id`` in ``configurable``, where the
+    checkpointer looks; a caller may add ``metadata``), and the run's Context as
+    ``.context``: what ``Agent.stream`` passes to the graph as ``context=``."""
+
+    def __init__(self, config: dict[str, Any], context: Context) -> None:
+        super().__init__(config)
+        self.context = context
+
+
 @dataclass
 class Agent:
     graph: Any
     registry: Registry
     sessions: AccountSessions
     settings: Settings
+    # The run context without its caller: Agent.config adds user and visible accounts.
+    base_context: Context
     sandbox: Any = None
 
-    def config(self, thread_id: str | None = None, user: str | None = None,
-               visible_accounts: set[str] | None = None) -> dict:
-        configurable: dict[str, Any] = {
-            "thread_id": thread_id or str(uuid.uuid4()),
-            "user": user or self.settings.user,
-        }
-        if visible_accounts is not None:
-            configurable["visible_accounts"] = sorted(visible_accounts)
-        return {"configurable": configurable}
+    def context(self, user: str | None = None,
+                visible_accounts: set[str] | None = None) -> Context:
+        """The Context of one run by ``user`` (the configured user when None)."""
+        return dataclasses.replace(
+            self.base_context,
+            user=user or self.settings.user,
+            visible_accounts=frozenset(visible_accounts) if visible_accounts is not None
+            else None,
+        )
 
-    async def stream(self, question: str, config: dict) -> AsyncIterator[dict | Answer]:
-        """One question's run as it happens: each progress event (a dict, see graph/build.py),
+    def config(self, thread_id: str | None = None, user: str | None = None,
+               visible_accounts: set[str] | None = None) -> RunConfig:
+        context = self.context(user, visible_accounts)
+        return RunConfig(
+            {"configurable": {"thread_id": thread_id or str(uuid.uuid4())}}, context
+        )
+
+    async def stream(self, question: str, config: RunConfig) -> AsyncIterator[dict | Answer]:
+        """One question's run as it happens: each progress event (a dict, see graph/graph.py),
         then the Answer. The one streaming loop the CLI, the service and the evals share."""
+        if not isinstance(config, RunConfig):  # no Context: no user, no account limits
+            raise TypeError("Agent.stream takes the RunConfig Agent.config returns")
         answer: Answer | None = None
         async for mode, chunk in self.graph.astream(
-            {"question": question}, config, stream_mode=["custom", "values"]
+            {"question": question}, config, context=config.context,
+            stream_mode=["custom", "values"],
         ):
             if mode == "custom":
                 yield chunk
@@ -140,14 +166,16 @@ async def open_agent(settings: Settings | None = None, *, checkpointer: Any = No
     try:
         # Inside the try: a bad OPSAGENT_MODEL must still stop the sandbox and sessions.
         default_planner, freeform_worker = model_deps(settings, sessions)
-        deps = AgentDeps(
+        context = Context(
             registry=registry,
             run_reads=sessions.run_reads,
             planner=planner or default_planner,
+            user=settings.user,
             account_timeout=settings.account_timeout,
             freeform_worker=freeform_worker,
         )
-        yield Agent(build_graph(deps, checkpointer), registry, sessions, settings, sandbox)
+        compiled = graph if checkpointer is None else build_graph(checkpointer)
+        yield Agent(compiled, registry, sessions, settings, context, sandbox)
     finally:
         await sessions.aclose()
         if sandbox is not None:

@@ -5,8 +5,15 @@ the agent with the server and stops it when the server stops), both by module pa
 graph is compiled WITHOUT a checkpointer: the LangGraph server attaches its own to every
 run. Our checkpointer belongs to `opsagent serve` only.
 
+The graph's nodes take their dependencies from the run's Context (graph/context.py), but
+Studio can only send a run's context as JSON. So Studio's graph is the same graph compiled
+with `context_schema=StudioContext`: LangGraph builds the run's context from that JSON
+(`StudioContext(**json)`, after filtering it by the schema, which shows only `user`,
+`visible_accounts` and `account_timeout`) and StudioContext fills in the live parts from
+the process's shared agent: its registry, MCP sessions and planner, on the sandbox.
+
 The server's checkpointer uses langgraph-api's serializer, which cannot be given a msgpack
-allow-list, so it logs "Deserializing unregistered type opsagent.graph.state.Plan" once per
+allow-list, so it logs "Deserializing unregistered type opsagent.graph.models.Plan" once per
 type per process; the values still round-trip. (LANGGRAPH_STRICT_MSGPACK=true is not a fix:
 the dev server then hands the graph plain dicts and follow-ups fail.)
 
@@ -21,6 +28,7 @@ With no OPSAGENT_* settings it runs on the embedded sandbox, as `opsagent serve`
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -28,8 +36,28 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from starlette.applications import Starlette
 
+from opsagent.graph.context import Context
+from opsagent.graph.graph import build_graph
 from opsagent.service.runtime import Agent, open_agent
 from opsagent.service.settings import Settings
+
+
+class StudioContext(Context):
+    """A Studio run's Context, from what Studio sends as JSON (all optional) and the shared
+    agent's live parts. A Context subclass, so LangGraph coerces a run's JSON context with
+    it and the nodes get a Context; keys outside the schema are ignored."""
+
+    def __init__(self, user: str | None = None, visible_accounts: list[str] | None = None,
+                 account_timeout: float | None = None, **_ignored: Any) -> None:
+        agent = _holder().agent
+        if agent is None:
+            raise RuntimeError("the Studio agent is not open: the graph factory opens it")
+        context = agent.context(user, set(visible_accounts)
+                                if visible_accounts is not None else None)
+        fields = {f.name: getattr(context, f.name) for f in dataclasses.fields(Context)}
+        if account_timeout is not None:
+            fields["account_timeout"] = float(account_timeout)
+        Context.__init__(self, **fields)
 
 
 class _Shared:
@@ -37,6 +65,7 @@ class _Shared:
 
     def __init__(self) -> None:
         self.agent: Agent | None = None
+        self.graph: Any = None  # the agent's graph, with StudioContext as its context schema
         self._stack: AsyncExitStack | None = None
         self._lock: asyncio.Lock | None = None
 
@@ -54,10 +83,11 @@ class _Shared:
                     await stack.aclose()
                     raise
                 self._stack = stack
+                self.graph = build_graph(context_schema=StudioContext)
             return self.agent
 
     async def close(self) -> None:
-        stack, self._stack, self.agent = self._stack, None, None
+        stack, self._stack, self.agent, self.graph = self._stack, None, None, None
         if stack is not None:
             await stack.aclose()
 
@@ -74,8 +104,11 @@ def _holder() -> _Shared:
 
 
 async def graph(config: RunnableConfig) -> Any:
-    """The graph factory langgraph.json points at: the shared agent's uncheckpointed graph."""
-    return (await _holder().get()).graph
+    """The graph factory langgraph.json points at: the uncheckpointed graph whose runs get a
+    StudioContext on the shared agent."""
+    holder = _holder()
+    await holder.get()
+    return holder.graph
 
 
 @asynccontextmanager

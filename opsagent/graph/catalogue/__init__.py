@@ -26,7 +26,7 @@ from opsagent.graph.catalogue.containers import ECS_CLUSTER, ECS_SERVICE, EKS_CL
 from opsagent.graph.catalogue.management import CLOUDFORMATION_STACK, IAM_ROLE
 from opsagent.graph.catalogue.network import ELASTIC_IP, SECURITY_GROUP, VPC
 from opsagent.graph.catalogue.storage import DYNAMODB_TABLE, EBS_VOLUME, RDS_INSTANCE, S3_BUCKET
-from opsagent.graph.state import ResourceQuery
+from opsagent.graph.models import ResourceQuery
 
 # type id -> its declaration, in the order answers, refusals and the model's prompt list them.
 CATALOGUE: dict[str, ResourceType] = {

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opsagent.access import FanOut, Read, ReadResult
-from opsagent.graph.state import Resource, ResourceQuery
+from opsagent.graph.models import Resource, ResourceQuery
 from opsagent.registry import Account
 
 ReadFor = Callable[[str, ResourceQuery], Read]

@@ -11,7 +11,7 @@ from opsagent.graph.catalogue.common import (
     row,
     single_read,
 )
-from opsagent.graph.state import ResourceQuery
+from opsagent.graph.models import ResourceQuery
 from opsagent.registry import Account
 
 # ----- EC2 instances -----

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from opsagent.access import Read, ReadResult
 from opsagent.graph.catalogue.common import ResourceType, children, fan_out, row
-from opsagent.graph.state import ResourceQuery
+from opsagent.graph.models import ResourceQuery
 from opsagent.registry import Account
 
 # ----- ECS clusters -----

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from opsagent.access import ReadResult
 from opsagent.graph.catalogue.common import GLOBAL, ResourceType, row, single_read
-from opsagent.graph.state import ResourceQuery
+from opsagent.graph.models import ResourceQuery
 from opsagent.registry import Account
 
 # ----- CloudFormation stacks -----

@@ -9,7 +9,7 @@ the same.
 from __future__ import annotations
 
 from opsagent.graph.catalogue import CATALOGUE
-from opsagent.graph.state import ResourceQuery
+from opsagent.graph.models import ResourceQuery
 
 _CONDITION_LABELS: dict[str, str] = {
     condition.name: condition.label

@@ -12,7 +12,7 @@ from opsagent.graph.catalogue.common import (
     row,
     single_read,
 )
-from opsagent.graph.state import ResourceQuery
+from opsagent.graph.models import ResourceQuery
 from opsagent.registry import Account
 
 # ----- S3 buckets -----

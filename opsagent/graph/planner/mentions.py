@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from opsagent.graph.catalogue import CATALOGUE
+from opsagent.graph.models import Intent, Plan
 from opsagent.graph.planner.items import Item, Kind
 from opsagent.graph.planner.scan_state import identifier_like
 from opsagent.graph.planner.tokens import Token
 from opsagent.graph.planner.vocabulary import FAMILY_WORDS
-from opsagent.graph.state import Intent, Plan
 
 if TYPE_CHECKING:
     from opsagent.graph.planner.reading import Reading

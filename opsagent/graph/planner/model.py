@@ -27,9 +27,9 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from opsagent.graph.catalogue import CATALOGUE, CONDITIONS
+from opsagent.graph.models import Plan, Refusal, ResourceQuery
 from opsagent.graph.planner.plan import Planner, read_only_refusal
 from opsagent.graph.planner.vocabulary import ACCOUNT_ID_RE
-from opsagent.graph.state import Plan, Refusal, ResourceQuery
 from opsagent.registry import Registry
 from opsagent.registry.model import ENVIRONMENT_SYNONYMS, UnknownAccountError
 
@@ -327,7 +327,7 @@ def validate_output(output: PlanOutput, registry: Registry) -> Plan | Refusal:
 
 
 class ModelPlanner:
-    """AgentDeps.planner backed by a chat model, with the rule planner as its fallback.
+    """Context.planner backed by a chat model, with the rule planner as its fallback.
 
     ``model`` is any LangChain chat model with structured output (ChatBedrockConverse in
     production, a fake in tests), so the constructor is the injection point.

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from opsagent.graph.catalogue import CATALOGUE
+from opsagent.graph.models import Plan
 from opsagent.graph.planner.items import Item, Kind
 from opsagent.graph.planner.mentions import Mention, family
 from opsagent.graph.planner.tokens import Token
@@ -27,7 +28,6 @@ from opsagent.graph.planner.vocabulary import (
     ONE_PARENT_WORDS,
     SCOPE_WORDS,
 )
-from opsagent.graph.state import Plan
 
 if TYPE_CHECKING:
     from opsagent.graph.planner.reading import Reading

@@ -12,14 +12,14 @@ from collections.abc import Awaitable, Callable
 
 from opsagent.graph.catalogue import CATALOGUE
 from opsagent.graph.catalogue.phrases import describe_query
+from opsagent.graph.models import Grouping, Intent, Plan, Refusal, ResourceQuery
 from opsagent.graph.planner.queries import conditions_meant, query_for, states_for
 from opsagent.graph.planner.reading import Reading, read_question
 from opsagent.graph.planner.refusals import supported_sentence, unknown_accounts, unsupported
 from opsagent.graph.planner.vocabulary import EXACT_NAME_CUES
-from opsagent.graph.state import Grouping, Intent, Plan, Refusal, ResourceQuery
 from opsagent.registry import Registry
 
-# What the graph's planner slot takes (AgentDeps.planner): (question, registry, the previous
+# What the graph's planner slot takes (Context.planner): (question, registry, the previous
 # turn's plan) -> Plan | Refusal. The rule planner below fits, and so does a model planner.
 Planner = Callable[[str, Registry, Plan | None], Awaitable[Plan | Refusal]]
 
@@ -89,7 +89,7 @@ def read_only_refusal(question: str, registry: Registry) -> Refusal | None:
 
 
 async def rule_planner(question: str, registry: Registry, previous: Plan | None) -> Plan | Refusal:
-    """plan_question in the shape the graph's planner slot takes (AgentDeps.planner)."""
+    """plan_question in the shape the graph's planner slot takes (Context.planner)."""
     return plan_question(question, registry, previous)
 
 

@@ -9,9 +9,9 @@ type through their concept.
 from __future__ import annotations
 
 from opsagent.graph.catalogue import CATALOGUE
+from opsagent.graph.models import Intent, ResourceQuery
 from opsagent.graph.planner.reading import Filter, Reading
 from opsagent.graph.planner.vocabulary import CONDITIONS_BY_CONCEPT, EXISTENCE_STATES
-from opsagent.graph.state import Intent, ResourceQuery
 
 
 def query_for(rtype: str, intent: Intent, reading: Reading, same: ResourceQuery | None,

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from opsagent.graph.models import Intent, Plan
 from opsagent.graph.planner.account_words import account_words
 from opsagent.graph.planner.items import Item, Kind, next_meaningful, previous_meaningful
 from opsagent.graph.planner.mentions import (
@@ -29,7 +30,6 @@ from opsagent.graph.planner.parents import parent_modifiers, scoped_mentions
 from opsagent.graph.planner.scan import Scanner
 from opsagent.graph.planner.spelling import either
 from opsagent.graph.planner.tokens import tokenize
-from opsagent.graph.state import Intent, Plan
 from opsagent.registry import Registry
 
 

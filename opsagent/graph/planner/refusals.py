@@ -4,8 +4,8 @@ questions that would work, in the registry's own words."""
 from __future__ import annotations
 
 from opsagent.graph.catalogue import CATALOGUE
+from opsagent.graph.models import Refusal
 from opsagent.graph.planner.reading import Reading
-from opsagent.graph.state import Refusal
 from opsagent.registry import Registry
 
 RDS = "rds:db-instance"

@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 
 from opsagent.graph.catalogue import CATALOGUE
+from opsagent.registry.patterns import ACCOUNT_ID_RE as REGISTRY_ACCOUNT_ID_RE
+from opsagent.registry.patterns import REGION_PATTERN, REGION_RE
 
 # ----- resource types -----
 
@@ -245,10 +247,9 @@ REGIONS: dict[str, tuple[str, ...]] = {
     "us-gov-west-1": ("aws govcloud us west", "govcloud us west", "govcloud west"),
     "us-gov-east-1": ("aws govcloud us east", "govcloud us east", "govcloud east"),
 }
-# The one region pattern the planner uses. Shaped like a region code; a code of this shape
-# not in REGIONS is refused as unknown.
-_REGION_CODE = r"[a-z]{2}(-gov)?-[a-z]+-\d{1,2}"
-REGION_CODE_RE = re.compile(rf"^{_REGION_CODE}$")
+# The one region pattern the planner uses (registry.patterns). Shaped like a region code;
+# a code of this shape not in REGIONS is refused as unknown.
+REGION_CODE_RE = REGION_RE
 
 # ----- intents -----
 
@@ -306,9 +307,9 @@ NOT_ACCOUNT_WORDS: frozenset[str] = frozenset({
     "linux", "ubuntu", "graviton", "arm", "arm64", "x86", "amd64", "fargate", "gpu",
 })
 # An availability zone ("us-east-1a"): region-shaped, but the planner asks by region only.
-AZ_RE = re.compile(rf"^{_REGION_CODE}[a-z]$")
-# An account id: twelve digits.
-ACCOUNT_ID_RE = re.compile(r"\d{12}")  # use with fullmatch
+AZ_RE = re.compile(rf"\A{REGION_PATTERN}[a-z]\Z")
+# An account id: twelve digits (registry.patterns; anchored, so match means the whole word).
+ACCOUNT_ID_RE = REGISTRY_ACCOUNT_ID_RE
 # The id of an AWS resource the agent does not read ("subnet-0abc1234", "ami-12345678").
 AWS_ID_RE = re.compile(r"^[a-z]{2,12}-[0-9a-f]{8}([0-9a-f]{9})?$")
 

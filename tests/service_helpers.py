@@ -1,7 +1,7 @@
 """What the service tests share: a real `opsagent serve` process, an SSE reader, fixtures.
 
-No tests here. Every server is a real uvicorn process on 127.0.0.1 started the way an
-operator starts it (`opsagent serve`), spoken to with httpx and httpx-sse.
+A helper module, not a test file. Every server is a real uvicorn process on 127.0.0.1
+started the way an operator starts it (`opsagent serve`), spoken to with httpx and httpx-sse.
 """
 
 from __future__ import annotations

@@ -1,0 +1,146 @@
+"""The domain models every part of the agent speaks: Plan, Resource, AccountResult, Answer.
+
+Account lives in registry/ (it is about which accounts exist) and is re-exported here.
+The graph's own state (what LangGraph checkpoints per thread) is in ``graph/state.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from opsagent.registry import Account
+
+Intent = Literal["list", "count", "describe"]
+Grouping = Literal["account", "region"]
+AccountStatus = Literal["ok", "denied", "error", "timeout"]
+RefusalKind = Literal["unsupported", "unknown_account", "read_only", "forbidden"]
+
+
+class ResourceQuery(BaseModel):
+    """One thing to find in every planned account and region."""
+
+    resource_type: str
+    intent: Intent = "list"
+    states: list[str] = Field(default_factory=list)  # e.g. ["running"]; empty means any
+    tags: dict[str, str] = Field(default_factory=dict)  # all must match
+    name_contains: str | None = None
+    ids: list[str] = Field(default_factory=list)  # describe these only; empty means all
+    # Conditions a resource type defines for itself: "unattached", "unassociated", "open-to-world"
+    conditions: list[str] = Field(default_factory=list)
+
+
+class Plan(BaseModel):
+    """What a question asks, in terms the workers can execute."""
+
+    accounts: list[str]  # account ids
+    regions: list[str] | None = None  # None: each account's own regions from the registry
+    queries: list[ResourceQuery]
+    group_by: Grouping | None = None
+    # How the planner read the question, shown to the user ("EC2 instances in production").
+    summary: str = ""
+    # A task no query can express, for a model-driven worker with the account's MCP tools
+    # (model planner only; empty for the rule planner).
+    freeform: str | None = None
+
+
+class Refusal(BaseModel):
+    """The agent will not or cannot answer; the message says why and what would work."""
+
+    kind: RefusalKind
+    message: str
+
+
+class Resource(BaseModel):
+    """One row of the answer table."""
+
+    account_id: str
+    account_alias: str
+    region: str
+    resource_type: str
+    id: str
+    name: str | None = None
+    state: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    details: dict = Field(default_factory=dict)
+
+
+class AccountResult(BaseModel):
+    """What one account worker found, or why it could not."""
+
+    account_id: str
+    alias: str
+    status: AccountStatus
+    rows: list[Resource] = Field(default_factory=list)
+    error: str | None = None
+    elapsed_ms: int = 0
+    # What a model-driven worker concluded for a freeform task, in its own words.
+    note: str | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.rows)
+
+
+class Answer(BaseModel):
+    """The merged answer to one question."""
+
+    question: str
+    text: str
+    plan: Plan | None = None
+    refusal: Refusal | None = None
+    results: list[AccountResult] = Field(default_factory=list)
+
+    @property
+    def resources(self) -> list[Resource]:
+        return [row for result in self.results for row in result.rows]
+
+    @property
+    def described_types(self) -> set[str]:
+        if self.plan is None:
+            return set()
+        return {q.resource_type for q in self.plan.queries if q.intent == "describe"}
+
+    def to_json(self) -> dict:
+        """The public JSON shape of `opsagent ask --json` and the HTTP service."""
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "plan": self.plan.model_dump() if self.plan else None,
+            "refusal": self.refusal.model_dump() if self.refusal else None,
+            "accounts": [
+                {
+                    "account_id": r.account_id,
+                    "alias": r.alias,
+                    "status": r.status,
+                    "error": r.error,
+                    "count": r.count,
+                    "elapsed_ms": r.elapsed_ms,
+                }
+                for r in self.results
+            ],
+            # Details (engine, version, size, endpoint…) come with the rows a question asked
+            # to describe; lists and counts stay compact.
+            "resources": [
+                row.model_dump(exclude=None if row.resource_type in self.described_types
+                               else {"details"})
+                for row in self.resources
+            ],
+        }
+
+
+__all__ = [
+    "Account",
+    "AccountResult",
+    "AccountStatus",
+    "Answer",
+    "Grouping",
+    "Intent",
+    "Plan",
+    "Refusal",
+    "RefusalKind",
+    "Resource",
+    "ResourceQuery",
+]
+

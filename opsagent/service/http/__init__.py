@@ -1,0 +1,17 @@
+"""The HTTP service, by job (see app.py's docstring for the contract):
+
+    app.py         create_app (the lifespan, middleware, handlers, routes) and log_config
+    routes.py      POST /invocations, GET /ping, GET /threads/{id}; who is asking
+    schemas.py     request and response bodies; the answer's derived from the domain models
+    errors.py      ERRORS, the one table of error codes and statuses; ApiError; the handlers
+    middleware.py  body type and size checks before a route; the Boundary (anything -> 500)
+    runs.py        a question's run as a task, the tracker behind /ping, its SSE events
+    auth.py        bearer tokens and the AgentCore user header -> Caller
+
+Nothing outside this package imports it at module level: the CLI's `serve` imports it when
+it runs, so the wiring (runtime.py), settings and the CLI never load FastAPI.
+"""
+
+from opsagent.service.http.app import create_app, log_config
+
+__all__ = ["create_app", "log_config"]

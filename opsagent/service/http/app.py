@@ -1,0 +1,82 @@
+"""The HTTP service: Amazon Bedrock AgentCore Runtime's HTTP contract over FastAPI.
+
+    POST /invocations        ask a question; JSON answer, or SSE with Accept: text/event-stream
+    GET  /ping               {"status": "Healthy" | "HealthyBusy", "time_of_last_update": int}
+    GET  /threads/{id}       the conversation's turns
+
+The agent (registry, sandbox or real accounts, MCP sessions, the compiled graph) and the
+checkpointer are opened once, in the lifespan, and shared by every request.
+
+What a caller can get wrong comes back as {"error": code, "message": text}, refusals with
+the full answer JSON under "answer" as well; the codes and their statuses are the table in
+``opsagent.service.http.errors`` (ERRORS), printed below on /docs. Anything a request's
+work raises is a 500 ``internal`` (``middleware.Boundary``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from opsagent.service.checkpoints import open_checkpointer
+from opsagent.service.http import errors
+from opsagent.service.http.auth import Authenticator
+from opsagent.service.http.middleware import Boundary, InvocationGuard
+from opsagent.service.http.routes import Service, router
+from opsagent.service.http.runs import RunTracker
+from opsagent.service.runtime import open_agent
+from opsagent.service.settings import Settings
+
+log = logging.getLogger("opsagent.service")
+
+
+def create_app(settings: Settings | None = None, *, planner: Any = None) -> FastAPI:
+    """The service. `planner` replaces the configured one (tests; see open_agent)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tracker = RunTracker()
+        async with open_checkpointer(settings.checkpoint_url) as checkpointer, \
+                open_agent(settings, checkpointer=checkpointer, planner=planner) as agent:
+            app.state.service = Service(agent, settings, tracker, Authenticator(settings))
+            log.info(json.dumps({"event": "service_started", "host": settings.host,
+                                 "port": settings.port, "sandbox": settings.uses_sandbox,
+                                 "checkpoints": settings.checkpoint_url.split("?")[0]}))
+            try:
+                yield
+            finally:
+                # No run outlives the service: stop them before the sessions close.
+                await tracker.cancel_all()
+        log.info(json.dumps({"event": "service_stopped"}))
+
+    app = FastAPI(
+        title="opsagent",
+        version="0.1.0",
+        summary="Read-only multi-account AWS operations agent.",
+        description=f"{__doc__}\nError codes:\n\n{errors.table()}\n",
+        lifespan=lifespan,
+    )
+    app.add_middleware(InvocationGuard, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(Boundary)  # added last: outermost of ours
+    errors.install_error_handlers(app)
+    app.include_router(router)
+    return app
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging plus ours: opsagent.* records (audit, runs) are JSON lines on stderr."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = json.loads(json.dumps(LOGGING_CONFIG))  # a deep copy; uvicorn's stays as it is
+    config["formatters"]["json_lines"] = {"format": "%(message)s"}
+    config["handlers"]["opsagent"] = {"formatter": "json_lines", "class": "logging.StreamHandler",
+                                      "stream": "ext://sys.stderr"}
+    config["loggers"]["opsagent"] = {"handlers": ["opsagent"], "level": "INFO",
+                                     "propagate": False}
+    return config
