@@ -20,8 +20,11 @@ def whole_command(runs: int) -> list[float]:
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        done = subprocess.run([OPSAGENT, "ask", "--json", QUESTION], capture_output=True,
-                              env={"PATH": "/usr/bin:/bin", "OPSAGENT_CHECKPOINT_URL": "memory://"})
+        done = subprocess.run(
+            [OPSAGENT, "ask", "--json", QUESTION],
+            capture_output=True,
+            env={"PATH": "/usr/bin:/bin", "OPSAGENT_CHECKPOINT_URL": "memory://"},
+        )
         assert done.returncode == 0, done.stderr
         times.append(time.perf_counter() - started)
     return times
@@ -56,9 +59,11 @@ async def split() -> dict[str, float]:
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     times = whole_command(runs)
-    print(f"opsagent ask --json {QUESTION!r}: "
-          f"median {statistics.median(times):.2f}s over {runs} runs "
-          f"(min {min(times):.2f}s, max {max(times):.2f}s)")
+    print(
+        f"opsagent ask --json {QUESTION!r}: "
+        f"median {statistics.median(times):.2f}s over {runs} runs "
+        f"(min {min(times):.2f}s, max {max(times):.2f}s)"
+    )
     for name, value in asyncio.run(split()).items():
         print(f"  {name:24} {value:7.3f}")
 

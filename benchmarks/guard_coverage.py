@@ -35,13 +35,19 @@ _WRITE_VERB = re.compile(
     r"Release|Assume|Sign|Encrypt|Decrypt|Upload|Download|Receive|Batch(?!Get|Describe))"
     r"(?=[A-Z0-9]|$)"
 )
-_SECRETISH = re.compile(r"Token|Credential|Password|Secret|Url|URL|Presign|Embed|Key(?:s)?"
-                        r"(?=[A-Z]|$)|Access(?=[A-Z]|$)|Login|Auth")
+_SECRETISH = re.compile(
+    r"Token|Credential|Password|Secret|Url|URL|Presign|Embed|Key(?:s)?"
+    r"(?=[A-Z]|$)|Access(?=[A-Z]|$)|Login|Auth"
+)
 
 
 def timing() -> tuple[float, float]:
-    read = Read(service="ec2", operation="DescribeInstances", region="us-east-1",
-                params={"Filters": [{"Name": "instance-state-name", "Values": ["running"]}]})
+    read = Read(
+        service="ec2",
+        operation="DescribeInstances",
+        region="us-east-1",
+        params={"Filters": [{"Name": "instance-state-name", "Values": ["running"]}]},
+    )
     started = time.perf_counter()
     check_read(read)
     cold = time.perf_counter() - started
@@ -54,8 +60,10 @@ def timing() -> tuple[float, float]:
 
 def main(verbose: bool) -> None:
     cold, warm = timing()
-    print(f"import guard: {IMPORT_S * 1000:.0f} ms; first check_read (ec2 DescribeInstances, "
-          f"cold): {cold * 1000:.1f} ms; warm: {warm * 1e6:.0f} µs")
+    print(
+        f"import guard: {IMPORT_S * 1000:.0f} ms; first check_read (ec2 DescribeInstances, "
+        f"cold): {cold * 1000:.1f} ms; warm: {warm * 1e6:.0f} µs"
+    )
 
     started = time.perf_counter()
     services = _services()
@@ -74,23 +82,29 @@ def main(verbose: bool) -> None:
             model_rules[model.rule] += 1
             catalogue_rules[catalogue.rule] += 1
             levels = [level for _, level in _iam_actions(service, operation)]
-            iam = ("unknown to IAM" if not levels
-                   else "IAM Read/List" if all(lv in ("Read", "List") for lv in levels)
-                   else "IAM Write/Perm/Tag")
+            iam = (
+                "unknown to IAM"
+                if not levels
+                else "IAM Read/List"
+                if all(lv in ("Read", "List") for lv in levels)
+                else "IAM Write/Perm/Tag"
+            )
             versus[(model.rule, iam)] += 1
             if model.rule == "allowed":
-                allowed_by["IAM Read" if "Read" in levels else "IAM List" if levels
-                           else "by name"] += 1
+                allowed_by[
+                    "IAM Read" if "Read" in levels else "IAM List" if levels else "by name"
+                ] += 1
                 if _WRITE_VERB.match(operation):
                     odd_names.append(f"{service} {operation} {levels}")
                 if _SECRETISH.search(operation):
                     secretish.append(f"{service} {operation}")
     walk = time.perf_counter() - started
 
-    print(f"\n{len(services)} botocore services, {total} operations "
-          f"(walked in {walk:.1f} s)")
-    print(f"\nmodel path (allowed=None): {model_rules['allowed']} allowed "
-          f"({model_rules['allowed'] / total:.1%})")
+    print(f"\n{len(services)} botocore services, {total} operations (walked in {walk:.1f} s)")
+    print(
+        f"\nmodel path (allowed=None): {model_rules['allowed']} allowed "
+        f"({model_rules['allowed'] / total:.1%})"
+    )
     for how, count in allowed_by.most_common():
         print(f"  allowed, {how:<9} {count:6}")
     reasons = {
@@ -104,8 +118,10 @@ def main(verbose: bool) -> None:
     }
     for rule, text in reasons.items():
         print(f"  {text:<62} {model_rules[rule]:6}")
-    print(f"\ncatalogue path (allowed given): {catalogue_rules['allowed']} pass the policy rules "
-          "(the allow-list then narrows them to the catalogue's reads)")
+    print(
+        f"\ncatalogue path (allowed given): {catalogue_rules['allowed']} pass the policy rules "
+        "(the allow-list then narrows them to the catalogue's reads)"
+    )
 
     print("\nguard (model path) vs IAM access level of the operation's action(s):")
     columns = ("IAM Read/List", "IAM Write/Perm/Tag", "unknown to IAM")
@@ -113,14 +129,18 @@ def main(verbose: bool) -> None:
     for rule in ("allowed", *reasons):
         print(f"  {rule:<12}" + "".join(f"{versus[(rule, c)]:>20}" for c in columns))
     print(f"  allowed operations IAM classes as a write: {versus[('allowed', columns[1])]}")
-    print(f"\nallowed operations named like a write ({len(odd_names)}; verbs other than "
-          f"{'/'.join(READ_VERBS)}), all IAM Read/List:")
+    print(
+        f"\nallowed operations named like a write ({len(odd_names)}; verbs other than "
+        f"{'/'.join(READ_VERBS)}), all IAM Read/List:"
+    )
     for line in odd_names if verbose else odd_names[:25]:
         print(f"  {line}")
     if not verbose and len(odd_names) > 25:
         print(f"  … {len(odd_names) - 25} more (-v)")
-    print(f"\nallowed operations whose name mentions tokens/keys/credentials/URLs/access "
-          f"({len(secretish)}), for review:")
+    print(
+        f"\nallowed operations whose name mentions tokens/keys/credentials/URLs/access "
+        f"({len(secretish)}), for review:"
+    )
     for line in secretish if verbose else secretish[:40]:
         print(f"  {line}")
     if not verbose and len(secretish) > 40:

@@ -94,15 +94,24 @@ def child_aws() -> None:
     moto = MotoServer()
     moto.start()
     central = seed_organization(moto.endpoint).central_credentials
-    out.write(json.dumps({"endpoint": moto.endpoint, "access_key": central.access_key,
-                          "secret_key": central.secret_key}) + "\n")
+    out.write(
+        json.dumps(
+            {
+                "endpoint": moto.endpoint,
+                "access_key": central.access_key,
+                "secret_key": central.secret_key,
+            }
+        )
+        + "\n"
+    )
     for line in sys.stdin:
         command = json.loads(line)
         if command["op"] == "seed":
             started = time.perf_counter()
             ids = seed_member_accounts(moto.endpoint, central, command["count"])
-            out.write(json.dumps({"accounts": ids,
-                                  "seconds": time.perf_counter() - started}) + "\n")
+            out.write(
+                json.dumps({"accounts": ids, "seconds": time.perf_counter() - started}) + "\n"
+            )
     # No moto reset on the way out: it would rebuild every backend only to throw it away.
     os._exit(0)
 
@@ -116,8 +125,7 @@ class _ScriptRecords(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.getMessage() == "run_script":
-            self.records.append((getattr(record, "api_calls", 0),
-                                 getattr(record, "elapsed_ms", 0)))
+            self.records.append((getattr(record, "api_calls", 0), getattr(record, "elapsed_ms", 0)))
 
 
 def child_mcp(aws_endpoint: str, latency_ms: float) -> None:
@@ -147,8 +155,11 @@ class Child:
     def __init__(self, *args: str) -> None:
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=self.log, text=True,
+            [sys.executable, __file__, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
         )
 
     def read(self) -> dict[str, Any]:
@@ -156,8 +167,10 @@ class Child:
         line = self.proc.stdout.readline()
         if not line:
             self.log.seek(0)
-            raise SystemExit(f"child {self.proc.args[2:]} ended:\n"
-                             f"{self.log.read().decode(errors='replace')[-3000:]}")
+            raise SystemExit(
+                f"child {self.proc.args[2:]} ended:\n"
+                f"{self.log.read().decode(errors='replace')[-3000:]}"
+            )
         return json.loads(line)
 
     def ask(self, **command: Any) -> dict[str, Any]:
@@ -228,8 +241,11 @@ async def ask(setup: Setup, question: str) -> Run:
         statuses=Counter(r.status for r in results),
         rows=len(answer.resources),
         slowest_account_ms=max((r.elapsed_ms for r in results), default=0),
-        accounts=[f"{r.alias} {r.status} {r.count} rows {r.elapsed_ms} ms"
-                  + (f" ({r.error})" if r.error else "") for r in results],
+        accounts=[
+            f"{r.alias} {r.status} {r.count} rows {r.elapsed_ms} ms"
+            + (f" ({r.error})" if r.error else "")
+            for r in results
+        ],
         cpu_s=cpu,
         scripts=setup.scripts() or [],
     )
@@ -244,40 +260,54 @@ def report(title: str, runs: list[Run], budget_ms: float) -> None:
     walls = [r.wall_ms for r in runs]
     slowest = max(walls)
     print(f"  {title}: {len(runs)} warm runs")
-    print(f"    wall       median {statistics.median(walls):7.0f} ms   p95 {pct(walls, .95):7.0f} "
-          f"ms   max {slowest:7.0f} ms   min {min(walls):7.0f} ms")
+    print(
+        f"    wall       median {statistics.median(walls):7.0f} ms   p95 {pct(walls, 0.95):7.0f} "
+        f"ms   max {slowest:7.0f} ms   min {min(walls):7.0f} ms"
+    )
     median = statistics.median(walls)
-    print(f"    budget     {budget_ms:.0f} ms: {'held' if slowest <= budget_ms else 'MISSED'} "
-          f"(slowest run {slowest - budget_ms:+.0f} ms, median {median - budget_ms:+.0f} ms "
-          f"against it)")
+    print(
+        f"    budget     {budget_ms:.0f} ms: {'held' if slowest <= budget_ms else 'MISSED'} "
+        f"(slowest run {slowest - budget_ms:+.0f} ms, median {median - budget_ms:+.0f} ms "
+        f"against it)"
+    )
     statuses: Counter[str] = Counter()
     for run in runs:
         statuses.update(run.statuses)
-    print(f"    accounts   {dict(statuses)} over all runs; rows per answer "
-          f"{sorted({r.rows for r in runs})}; slowest account median "
-          f"{statistics.median(r.slowest_account_ms for r in runs):.0f} ms")
+    print(
+        f"    accounts   {dict(statuses)} over all runs; rows per answer "
+        f"{sorted({r.rows for r in runs})}; slowest account median "
+        f"{statistics.median(r.slowest_account_ms for r in runs):.0f} ms"
+    )
     scripts = [len(r.scripts) for r in runs]
     server_ms = [ms for r in runs for _, ms in r.scripts]
     calls = [c for r in runs for c, _ in r.scripts]
     if server_ms:
         outside = [r.wall_ms - max(ms for _, ms in r.scripts) for r in runs if r.scripts]
-        print(f"    scripts    per question {statistics.median(scripts):.0f} (min {min(scripts)}, "
-              f"max {max(scripts)}), API calls per script {statistics.median(calls):.0f}; "
-              f"server time per script median {statistics.median(server_ms):.0f} ms, "
-              f"max {max(server_ms):.0f} ms")
-        print(f"    outside    wall - slowest script's server time: median "
-              f"{statistics.median(outside):.0f} ms (the agent, HTTP both ways, the stand-in "
-              f"before and after run_script)")
+        print(
+            f"    scripts    per question {statistics.median(scripts):.0f} (min {min(scripts)}, "
+            f"max {max(scripts)}), API calls per script {statistics.median(calls):.0f}; "
+            f"server time per script median {statistics.median(server_ms):.0f} ms, "
+            f"max {max(server_ms):.0f} ms"
+        )
+        print(
+            f"    outside    wall - slowest script's server time: median "
+            f"{statistics.median(outside):.0f} ms (the agent, HTTP both ways, the stand-in "
+            f"before and after run_script)"
+        )
     for name in runs[0].cpu_s:
         per = [r.cpu_s[name] for r in runs]
-        print(f"    CPU        {name:<34} {statistics.mean(per):6.2f} s per question "
-              f"(median {statistics.median(per):.2f}, max {max(per):.2f})")
+        print(
+            f"    CPU        {name:<34} {statistics.mean(per):6.2f} s per question "
+            f"(median {statistics.median(per):.2f}, max {max(per):.2f})"
+        )
 
 
 def show_one(label: str, run: Run, accounts: bool) -> None:
-    print(f"  {label}: {run.wall_ms:.0f} ms, accounts {dict(run.statuses)}, {run.rows} rows, "
-          f"{len(run.scripts)} scripts, slowest account {run.slowest_account_ms} ms, CPU "
-          + ", ".join(f"{k} {v:.2f} s" for k, v in run.cpu_s.items()))
+    print(
+        f"  {label}: {run.wall_ms:.0f} ms, accounts {dict(run.statuses)}, {run.rows} rows, "
+        f"{len(run.scripts)} scripts, slowest account {run.slowest_account_ms} ms, CPU "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in run.cpu_s.items())
+    )
     if accounts:
         for line in run.accounts:
             print(f"      {line}")
@@ -303,20 +333,32 @@ def environment(**variables: str) -> Iterator[None]:
 
 def aws_environment(endpoint: str, access_key: str, secret_key: str) -> Any:
     """The central identity and endpoint the way boto3 reads them, as for any AWS."""
-    return environment(AWS_ACCESS_KEY_ID=access_key, AWS_SECRET_ACCESS_KEY=secret_key,
-                       AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=endpoint,
-                       AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+    return environment(
+        AWS_ACCESS_KEY_ID=access_key,
+        AWS_SECRET_ACCESS_KEY=secret_key,
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_CONFIG_FILE="/dev/null",
+        AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+    )
 
 
 def scale_registry(account_ids: list[str], path: Path) -> Path:
     from opsagent.sandbox.seed import CENTRAL
 
-    accounts = [{"id": CENTRAL, "name": "Central Operations", "environment": "operations",
-                 "role": "central"}]
-    accounts += [{"id": account, "name": f"Member {n:04d}", "environment": "member",
-                  "role": "workload"} for n, account in enumerate(account_ids, 1)]
-    path.write_text(json.dumps({"default_regions": SCALE_REGIONS, "accounts": accounts},
-                               indent=1))
+    accounts = [
+        {
+            "id": CENTRAL,
+            "name": "Central Operations",
+            "environment": "operations",
+            "role": "central",
+        }
+    ]
+    accounts += [
+        {"id": account, "name": f"Member {n:04d}", "environment": "member", "role": "workload"}
+        for n, account in enumerate(account_ids, 1)
+    ]
+    path.write_text(json.dumps({"default_regions": SCALE_REGIONS, "accounts": accounts}, indent=1))
     return path
 
 
@@ -334,8 +376,11 @@ async def scenario_b(setup: Setup, runs: int, latency_ms: float, count: int) -> 
     show_one(f"cold {EC2_QUESTION!r}", await ask(setup, EC2_QUESTION), accounts=False)
     measured = [await ask(setup, EC2_QUESTION) for _ in range(runs)]
     print(f"  ({load()})")
-    report(f"{EC2_QUESTION!r} on {count} accounts × {len(SCALE_REGIONS)} regions", measured,
-           latency_ms + SCALE_SLACK_MS)
+    report(
+        f"{EC2_QUESTION!r} on {count} accounts × {len(SCALE_REGIONS)} regions",
+        measured,
+        latency_ms + SCALE_SLACK_MS,
+    )
     bad = [line for run in measured for line in run.accounts if " ok " not in line]
     for line in bad[:5]:
         print(f"    not ok: {line}")
@@ -348,49 +393,68 @@ async def split(args: argparse.Namespace, workdir: Path) -> None:
     from opsagent.service.runtime import open_agent
     from opsagent.service.settings import Settings
 
-    print(f"\n== split: moto, MCP stand-in and agent in three processes "
-          f"(script latency {args.script_latency_ms:g} ms)")
+    print(
+        f"\n== split: moto, MCP stand-in and agent in three processes "
+        f"(script latency {args.script_latency_ms:g} ms)"
+    )
     started = time.perf_counter()
     aws = Child("--child", "aws")
     mcp = None
     try:
         central = aws.read()
-        mcp = Child("--child", "mcp", "--aws-endpoint", central["endpoint"],
-                    "--script-latency-ms", str(args.script_latency_ms))
+        mcp = Child(
+            "--child",
+            "mcp",
+            "--aws-endpoint",
+            central["endpoint"],
+            "--script-latency-ms",
+            str(args.script_latency_ms),
+        )
         mcp_endpoint = mcp.read()["endpoint"]
-        print(f"  moto (demo organization seeded) and stand-in up in "
-              f"{time.perf_counter() - started:.1f} s")
-        cpu = {"service (agent, this process)": self_cpu_s,
-               "MCP stand-in (child process)": mcp.cpu_s,
-               "moto (child process)": aws.cpu_s}
+        print(
+            f"  moto (demo organization seeded) and stand-in up in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
+        cpu = {
+            "service (agent, this process)": self_cpu_s,
+            "MCP stand-in (child process)": mcp.cpu_s,
+            "moto (child process)": aws.cpu_s,
+        }
+
         def scripts() -> list[tuple[int, int]]:
             assert mcp is not None
             return [(calls, ms) for calls, ms in mcp.ask(op="scripts")["scripts"]]
 
         with aws_environment(central["endpoint"], central["access_key"], central["secret_key"]):
-            settings = Settings(registry=REGISTRY_PATH, mcp_endpoint=mcp_endpoint,
-                                checkpoint_url="memory://")
+            settings = Settings(
+                registry=REGISTRY_PATH, mcp_endpoint=mcp_endpoint, checkpoint_url="memory://"
+            )
             if "A" in args.scenario:
-                print("A. demo organization (3 workload accounts × 2 regions), budget latency "
-                      f"+ {DEMO_SLACK_MS} ms")
+                print(
+                    "A. demo organization (3 workload accounts × 2 regions), budget latency "
+                    f"+ {DEMO_SLACK_MS} ms"
+                )
                 async with open_agent(settings, checkpointer=InMemorySaver()) as agent:
-                    await scenario_a(Setup(agent, cpu, scripts), args.runs,
-                                     args.script_latency_ms)
+                    await scenario_a(Setup(agent, cpu, scripts), args.runs, args.script_latency_ms)
             if "B" not in args.scenario or args.accounts <= 0:
                 return
             started = time.perf_counter()
             cpu_before = aws.cpu_s()
             seeded = aws.ask(op="seed", count=args.accounts)
-            print(f"B. {args.accounts} member accounts × {len(SCALE_REGIONS)} regions, budget "
-                  f"latency + {SCALE_SLACK_MS} ms; seeded in {seeded['seconds']:.1f} s "
-                  f"({time.perf_counter() - started:.1f} s wall, moto CPU "
-                  f"{aws.cpu_s() - cpu_before:.1f} s)")
+            print(
+                f"B. {args.accounts} member accounts × {len(SCALE_REGIONS)} regions, budget "
+                f"latency + {SCALE_SLACK_MS} ms; seeded in {seeded['seconds']:.1f} s "
+                f"({time.perf_counter() - started:.1f} s wall, moto CPU "
+                f"{aws.cpu_s() - cpu_before:.1f} s)"
+            )
             registry = scale_registry(seeded["accounts"], workdir / "scale-registry.json")
-            settings = Settings(registry=registry, mcp_endpoint=mcp_endpoint,
-                                checkpoint_url="memory://")
+            settings = Settings(
+                registry=registry, mcp_endpoint=mcp_endpoint, checkpoint_url="memory://"
+            )
             async with open_agent(settings, checkpointer=InMemorySaver()) as agent:
-                await scenario_b(Setup(agent, cpu, scripts), args.runs, args.script_latency_ms,
-                                 args.accounts)
+                await scenario_b(
+                    Setup(agent, cpu, scripts), args.runs, args.script_latency_ms, args.accounts
+                )
     finally:
         if mcp is not None:
             mcp.close()
@@ -419,8 +483,10 @@ class _EmbeddedScripts:
     def summary(self) -> str:
         counts, self.per_account = self.per_account, Counter()
         if set(counts) == {1}:
-            return (f"sandbox.scripts: exactly one script per account per question "
-                    f"({counts[1]} account-questions)")
+            return (
+                f"sandbox.scripts: exactly one script per account per question "
+                f"({counts[1]} account-questions)"
+            )
         return f"sandbox.scripts: scripts per account per question -> times: {dict(counts)}"
 
 
@@ -433,8 +499,10 @@ async def embedded(args: argparse.Namespace, workdir: Path, with_scale: bool) ->
     from opsagent.service.settings import Settings
 
     latency = int(round(args.script_latency_ms))
-    print(f"\n== embedded: sandbox threads and agent in this one process "
-          f"(script latency {latency} ms)")
+    print(
+        f"\n== embedded: sandbox threads and agent in this one process "
+        f"(script latency {latency} ms)"
+    )
     cpu = {"sandbox + agent (one process)": self_cpu_s}
     scripts = _EmbeddedScripts()
     if "A" in args.scenario:
@@ -443,10 +511,14 @@ async def embedded(args: argparse.Namespace, workdir: Path, with_scale: bool) ->
             settings = Settings(checkpoint_url="memory://")
             started = time.perf_counter()
             async with open_agent(settings, checkpointer=InMemorySaver()) as agent:
-                print(f"  open_agent(Settings()) with the embedded sandbox in "
-                      f"{time.perf_counter() - started:.1f} s")
-                print("A. demo organization (3 workload accounts × 2 regions), budget latency "
-                      f"+ {DEMO_SLACK_MS} ms")
+                print(
+                    f"  open_agent(Settings()) with the embedded sandbox in "
+                    f"{time.perf_counter() - started:.1f} s"
+                )
+                print(
+                    "A. demo organization (3 workload accounts × 2 regions), budget latency "
+                    f"+ {DEMO_SLACK_MS} ms"
+                )
                 scripts.sandbox = agent.sandbox
                 await scenario_a(Setup(agent, cpu, scripts), args.runs, latency)
                 print(f"  {scripts.summary()}")
@@ -456,14 +528,16 @@ async def embedded(args: argparse.Namespace, workdir: Path, with_scale: bool) ->
     scripts.sandbox = sandbox
     creds = sandbox.central_credentials
     started = time.perf_counter()
-    ids = await asyncio.to_thread(seed_member_accounts, sandbox.aws_endpoint, creds,
-                                  args.accounts)
-    print(f"B. {args.accounts} member accounts × {len(SCALE_REGIONS)} regions, budget latency "
-          f"+ {SCALE_SLACK_MS} ms; seeded in {time.perf_counter() - started:.1f} s")
+    ids = await asyncio.to_thread(seed_member_accounts, sandbox.aws_endpoint, creds, args.accounts)
+    print(
+        f"B. {args.accounts} member accounts × {len(SCALE_REGIONS)} regions, budget latency "
+        f"+ {SCALE_SLACK_MS} ms; seeded in {time.perf_counter() - started:.1f} s"
+    )
     registry = scale_registry(ids, workdir / "scale-registry.json")
     with aws_environment(sandbox.aws_endpoint, creds.access_key, creds.secret_key):
-        settings = Settings(registry=registry, mcp_endpoint=sandbox.mcp_endpoint,
-                            checkpoint_url="memory://")
+        settings = Settings(
+            registry=registry, mcp_endpoint=sandbox.mcp_endpoint, checkpoint_url="memory://"
+        )
         async with open_agent(settings, checkpointer=InMemorySaver()) as agent:
             await scenario_b(Setup(agent, cpu, scripts), args.runs, latency, args.accounts)
     print(f"  {scripts.summary()}")
@@ -484,12 +558,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--script-latency-ms", type=float, default=1000)
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--accounts", type=int, default=100,
-                        help="member accounts for scenario B (0: skip it)")
-    parser.add_argument("--layout", choices=("split", "embedded", "both"), default="both",
-                        help="both: A split and embedded, B split")
-    parser.add_argument("--scenario", choices=("A", "B", "AB"), default="AB",
-                        help="A: demo organization; B: --accounts member accounts")
+    parser.add_argument(
+        "--accounts", type=int, default=100, help="member accounts for scenario B (0: skip it)"
+    )
+    parser.add_argument(
+        "--layout",
+        choices=("split", "embedded", "both"),
+        default="both",
+        help="both: A split and embedded, B split",
+    )
+    parser.add_argument(
+        "--scenario",
+        choices=("A", "B", "AB"),
+        default="AB",
+        help="A: demo organization; B: --accounts member accounts",
+    )
     parser.add_argument("--child", choices=("aws", "mcp"), help=argparse.SUPPRESS)
     parser.add_argument("--aws-endpoint", help=argparse.SUPPRESS)
     args = parser.parse_args()

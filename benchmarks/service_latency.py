@@ -57,8 +57,9 @@ def rss_mib(pid: int) -> float:
 async def timed_stream(client: httpx.AsyncClient) -> dict[str, float]:
     marks: dict[str, float] = {}
     started = time.perf_counter()
-    async with aconnect_sse(client, "POST", "/invocations",
-                            json={"prompt": ALL_ACCOUNTS}) as source:
+    async with aconnect_sse(
+        client, "POST", "/invocations", json={"prompt": ALL_ACCOUNTS}
+    ) as source:
         async for sse in source.aiter_sse():
             now = (time.perf_counter() - started) * 1000
             marks.setdefault("first_event", now)
@@ -66,16 +67,21 @@ async def timed_stream(client: httpx.AsyncClient) -> dict[str, float]:
             if sse.event == "answer":
                 answer = json.loads(sse.data)
                 if any(a["status"] != "ok" for a in answer["accounts"]):
-                    print("warning: an account did not answer ok:", answer["accounts"],
-                          file=sys.stderr)
+                    print(
+                        "warning: an account did not answer ok:",
+                        answer["accounts"],
+                        file=sys.stderr,
+                    )
     return marks
 
 
 def summary(name: str, values: list[float]) -> str:
     ordered = sorted(values)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return (f"  {name:<22} median {statistics.median(values):7.1f} ms   p95 {p95:7.1f} ms   "
-            f"min {ordered[0]:7.1f} ms   max {ordered[-1]:7.1f} ms")
+    return (
+        f"  {name:<22} median {statistics.median(values):7.1f} ms   p95 {p95:7.1f} ms   "
+        f"min {ordered[0]:7.1f} ms   max {ordered[-1]:7.1f} ms"
+    )
 
 
 async def measure(url: str, pid: int, runs: int, questions: int) -> None:
@@ -91,39 +97,50 @@ async def measure(url: str, pid: int, runs: int, questions: int) -> None:
         marks: list[str] = []
         started = time.perf_counter()
         for i in range(questions):
-            response = await client.post("/invocations",
-                                         json={"prompt": QUESTIONS[i % len(QUESTIONS)]})
+            response = await client.post(
+                "/invocations", json={"prompt": QUESTIONS[i % len(QUESTIONS)]}
+            )
             response.raise_for_status()
             if (i + 1) % max(1, questions // 4) == 0:
                 marks.append(f"{i + 1}: {rss_mib(pid):.0f}")
         elapsed = time.perf_counter() - started
         after = rss_mib(pid)
-        print(f"{questions} questions (JSON mode, one after another, each a new thread): "
-              f"{elapsed:.1f} s, {elapsed / questions * 1000:.0f} ms each")
-        print(f"  resident memory: {before:.0f} MiB after warm-up, {after:.0f} MiB after "
-              f"{questions} more questions (MiB after n: {', '.join(marks)})")
+        print(
+            f"{questions} questions (JSON mode, one after another, each a new thread): "
+            f"{elapsed:.1f} s, {elapsed / questions * 1000:.0f} ms each"
+        )
+        print(
+            f"  resident memory: {before:.0f} MiB after warm-up, {after:.0f} MiB after "
+            f"{questions} more questions (MiB after n: {', '.join(marks)})"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--questions", type=int, default=100)
-    parser.add_argument("--checkpoint-url", default=None,
-                        help="default: a SQLite file in a temporary directory")
+    parser.add_argument(
+        "--checkpoint-url", default=None, help="default: a SQLite file in a temporary directory"
+    )
     args = parser.parse_args()
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSAGENT_", "AWS_"))}
     opsagent = str(Path(sys.executable).parent / "opsagent")
     with tempfile.TemporaryDirectory() as workdir:
-        env["OPSAGENT_CHECKPOINT_URL"] = args.checkpoint_url or \
-            f"sqlite:///{workdir}/checkpoints.sqlite"
+        env["OPSAGENT_CHECKPOINT_URL"] = (
+            args.checkpoint_url or f"sqlite:///{workdir}/checkpoints.sqlite"
+        )
         print(f"checkpoints: {env['OPSAGENT_CHECKPOINT_URL'].split('?')[0]}")
         log = Path(workdir) / "service.log"
         with log.open("wb") as out:
-            proc = subprocess.Popen([opsagent, "serve", "--host", "127.0.0.1", "--port",
-                                     str(port)], cwd=workdir, env=env, stdout=out,
-                                    stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [opsagent, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                cwd=workdir,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         url = f"http://127.0.0.1:{port}"
         try:
             started = time.perf_counter()
@@ -135,8 +152,10 @@ def main() -> None:
                         break
                 except httpx.HTTPError:
                     time.sleep(0.1)
-            print(f"service up (sandbox started) in {time.perf_counter() - started:.1f} s, "
-                  f"resident memory {rss_mib(proc.pid):.0f} MiB")
+            print(
+                f"service up (sandbox started) in {time.perf_counter() - started:.1f} s, "
+                f"resident memory {rss_mib(proc.pid):.0f} MiB"
+            )
             asyncio.run(measure(url, proc.pid, args.runs, args.questions))
         finally:
             proc.send_signal(signal.SIGTERM)

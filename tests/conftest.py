@@ -54,9 +54,7 @@ class GroundTruth:
         """instance id -> state name."""
         found = {}
         for region in regions:
-            for res in self.client(account_id, "ec2", region).describe_instances()[
-                "Reservations"
-            ]:
+            for res in self.client(account_id, "ec2", region).describe_instances()["Reservations"]:
                 for inst in res["Instances"]:
                     found[inst["InstanceId"]] = inst["State"]["Name"]
         return found
@@ -83,9 +81,7 @@ class GroundTruth:
         return {
             db["DBInstanceIdentifier"]: db["DBInstanceStatus"]
             for region in regions
-            for db in self.client(account_id, "rds", region).describe_db_instances()[
-                "DBInstances"
-            ]
+            for db in self.client(account_id, "rds", region).describe_db_instances()["DBInstances"]
         }
 
 

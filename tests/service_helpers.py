@@ -26,8 +26,9 @@ from httpx_sse import aconnect_sse
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 OPSAGENT = str(VENV_BIN / "opsagent")
-POSTGRES_URL = os.environ.get("OPSAGENT_TEST_POSTGRES_URL",
-                              "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "OPSAGENT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 
 ALL_ACCOUNTS = "Show me S3 buckets across all accounts"
 PRODUCTION, STAGING, DEVELOPMENT = "222222222222", "333333333333", "444444444444"
@@ -44,8 +45,11 @@ def free_port() -> int:
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment without anyone's OPSAGENT_/AWS_ settings, plus these."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OPSAGENT_", "AWS_", "LANGGRAPH_", "LANGSMITH_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPSAGENT_", "AWS_", "LANGGRAPH_", "LANGSMITH_"))
+    }
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env.update(extra)
     return env
@@ -54,23 +58,37 @@ def clean_env(**extra: str) -> dict[str, str]:
 class ServiceProcess:
     """`opsagent serve` (or another command) as a child process, until stopped."""
 
-    def __init__(self, env: dict[str, str], workdir: Path, *, command: list[str] | None = None,
-                 port: int | None = None, health: str = "/ping",
-                 log_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        workdir: Path,
+        *,
+        command: list[str] | None = None,
+        port: int | None = None,
+        health: str = "/ping",
+        log_dir: Path | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = env
         self.workdir = workdir
         self.health = health
-        self.command = command or [OPSAGENT, "serve", "--host", "127.0.0.1",
-                                   "--port", str(self.port)]
+        self.command = command or [
+            OPSAGENT,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
         self.log_path = (log_dir or workdir) / f"service-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 120) -> ServiceProcess:
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(self.command, cwd=self.workdir, env=self.env,
-                                     stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            self.command, cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -93,14 +111,16 @@ class ServiceProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise RuntimeError(f"service ignored SIGTERM for {timeout}s:\n{self.log()}") \
-                from None
+            raise RuntimeError(f"service ignored SIGTERM for {timeout}s:\n{self.log()}") from None
 
     @property
     def stopped_cleanly(self) -> bool:
         """Exited after a graceful shutdown (uvicorn re-raises the SIGTERM it handled)."""
-        return (self.proc is not None and self.proc.returncode in (0, -signal.SIGTERM)
-                and '"event": "service_stopped"' in self.log())
+        return (
+            self.proc is not None
+            and self.proc.returncode in (0, -signal.SIGTERM)
+            and '"event": "service_stopped"' in self.log()
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -119,34 +139,56 @@ def sandbox_env(checkpoint_url: str | None, **extra: str) -> dict[str, str]:
     return clean_env(**extra)
 
 
-async def ask(client: httpx.AsyncClient, question: str, *, thread_id: str | None = None,
-              headers: dict[str, str] | None = None, key: str = "prompt") -> httpx.Response:
+async def ask(
+    client: httpx.AsyncClient,
+    question: str,
+    *,
+    thread_id: str | None = None,
+    headers: dict[str, str] | None = None,
+    key: str = "prompt",
+) -> httpx.Response:
     body: dict[str, Any] = {key: question}
     if thread_id:
         body["thread_id"] = thread_id
     return await client.post("/invocations", json=body, headers=headers or {})
 
 
-async def stream(client: httpx.AsyncClient, question: str, *, thread_id: str | None = None,
-                 headers: dict[str, str] | None = None) -> list[tuple[str, Any]]:
+async def stream(
+    client: httpx.AsyncClient,
+    question: str,
+    *,
+    thread_id: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> list[tuple[str, Any]]:
     """Every SSE event of one question, as (event, parsed data), in order."""
     body: dict[str, Any] = {"prompt": question}
     if thread_id:
         body["thread_id"] = thread_id
     events: list[tuple[str, Any]] = []
-    async with aconnect_sse(client, "POST", "/invocations", json=body,
-                            headers=headers or {}) as source:
+    async with aconnect_sse(
+        client, "POST", "/invocations", json=body, headers=headers or {}
+    ) as source:
         source.response.raise_for_status()
         async for sse in source.aiter_sse():
             events.append((sse.event, json.loads(sse.data)))
     return events
 
 
-def token(secret: str, sub: str, groups: list[str], *, audience: str = "opsagent",
-          expires_in: int = 600, claim: str = "cognito:groups") -> str:
+def token(
+    secret: str,
+    sub: str,
+    groups: list[str],
+    *,
+    audience: str = "opsagent",
+    expires_in: int = 600,
+    claim: str = "cognito:groups",
+) -> str:
     now = int(time.time())
-    return jwt.encode({"sub": sub, claim: groups, "aud": audience, "iat": now,
-                       "exp": now + expires_in}, secret, algorithm="HS256")
+    return jwt.encode(
+        {"sub": sub, claim: groups, "aud": audience, "iat": now, "exp": now + expires_in},
+        secret,
+        algorithm="HS256",
+    )
 
 
 def bearer(value: str) -> dict[str, str]:
@@ -204,8 +246,11 @@ def moto_server() -> Iterator[str]:
     stopping in the test process resets it.
     """
     port = free_port()
-    proc = subprocess.Popen([str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import boto3
 from botocore.config import Config
@@ -51,7 +51,7 @@ from opsagent.registry import Account
 
 # The central account's identity: a boto3 Session (its credential chain is used, refreshed
 # as boto3 refreshes it) or botocore Credentials.
-CentralIdentity = boto3.Session | Credentials
+CentralIdentity: TypeAlias = boto3.Session | Credentials
 
 SESSION_NAME_PREFIX = "opsagent-"
 _SESSION_NAME_MAX = 64  # STS limit for RoleSessionName
@@ -172,7 +172,7 @@ class RoleCredentials:
 def _audit_assume_role(client: Any, account: Account, user: str, session_name: str) -> None:
     """Log every AssumeRole this client makes, with its outcome, through botocore's events."""
     started: dict[str, float] = {}
-    base = {
+    base: dict[str, Any] = {
         "user": user,
         "account_id": account.id,
         "account_alias": account.alias,

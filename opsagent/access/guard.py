@@ -87,7 +87,7 @@ __all__ = [
 # --- Rule 3: what the models cannot tell -------------------------------------------------
 # Keys are botocore (service, operation). An entry IAM already refuses is listed only where
 # "changes resources" would not be the true reason (AssumeRole hands out credentials).
-# Covered without an entry (each checked in tests/test_guard.py):
+# Covered without an entry (each checked in tests/unit/test_guard.py):
 #   stepfunctions GetActivityTask, socialmessaging GetWhatsAppMessageMedia, cognito-identity
 #     GetId, lightsail GetInstanceAccessDetails: IAM says Write;
 #   cognito-idp DescribeUserPoolClient: ClientSecret (and ClientId) are `sensitive`, so the
@@ -103,101 +103,187 @@ _URL = "hands out credentials or access (a pre-signed URL)"
 _CONTENTS = "reads data contents, not resource metadata"
 DENIED: dict[tuple[str, str], str] = {
     **dict.fromkeys(
-        [("sts", op) for op in ("AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity",
-                                "AssumeRoot", "GetSessionToken", "GetFederationToken",
-                                "GetDelegatedAccessToken", "GetScopedCredentials",
-                                "GetWebIdentityToken")]
-        + [("ecr", "GetAuthorizationToken"), ("ecr-public", "GetAuthorizationToken"),
-           ("redshift", "GetClusterCredentials"), ("redshift", "GetClusterCredentialsWithIAM"),
-           ("redshift-serverless", "GetCredentials"), ("ec2", "GetPasswordData"),
-           ("s3control", "GetDataAccess"), ("gamelift", "GetComputeAccess"),
-           ("gamelift", "GetComputeAuthToken"), ("gamelift", "GetInstanceAccess"),
-           ("kinesis-video-signaling", "GetIceServerConfig"),
-           ("cognito-identity", "GetCredentialsForIdentity"),
-           ("cognito-identity", "GetOpenIdToken"),
-           ("cognito-identity", "GetOpenIdTokenForDeveloperIdentity"),
-           ("sso", "GetRoleCredentials"), ("license-manager", "GetAccessToken"),
-           ("amplifybackend", "GetToken"), ("evs", "GetDepotUrl"),
-           ("connectparticipant", "GetAuthenticationUrl"),
-           ("kms", "GetParametersForImport")]
-        + [("lakeformation", f"GetTemporary{what}Credentials")
-           for what in ("DataLocation", "GlueFunction", "GluePartition", "GlueTable")],
-        _CREDENTIALS),
+        [
+            ("sts", op)
+            for op in (
+                "AssumeRole",
+                "AssumeRoleWithSAML",
+                "AssumeRoleWithWebIdentity",
+                "AssumeRoot",
+                "GetSessionToken",
+                "GetFederationToken",
+                "GetDelegatedAccessToken",
+                "GetScopedCredentials",
+                "GetWebIdentityToken",
+            )
+        ]
+        + [
+            ("ecr", "GetAuthorizationToken"),
+            ("ecr-public", "GetAuthorizationToken"),
+            ("redshift", "GetClusterCredentials"),
+            ("redshift", "GetClusterCredentialsWithIAM"),
+            ("redshift-serverless", "GetCredentials"),
+            ("ec2", "GetPasswordData"),
+            ("s3control", "GetDataAccess"),
+            ("gamelift", "GetComputeAccess"),
+            ("gamelift", "GetComputeAuthToken"),
+            ("gamelift", "GetInstanceAccess"),
+            ("kinesis-video-signaling", "GetIceServerConfig"),
+            ("cognito-identity", "GetCredentialsForIdentity"),
+            ("cognito-identity", "GetOpenIdToken"),
+            ("cognito-identity", "GetOpenIdTokenForDeveloperIdentity"),
+            ("sso", "GetRoleCredentials"),
+            ("license-manager", "GetAccessToken"),
+            ("amplifybackend", "GetToken"),
+            ("evs", "GetDepotUrl"),
+            ("connectparticipant", "GetAuthenticationUrl"),
+            ("kms", "GetParametersForImport"),
+        ]
+        + [
+            ("lakeformation", f"GetTemporary{what}Credentials")
+            for what in ("DataLocation", "GlueFunction", "GluePartition", "GlueTable")
+        ],
+        _CREDENTIALS,
+    ),
     **dict.fromkeys(
-        [("apigateway", "GetApiKey"), ("apigateway", "GetApiKeys"),
-         ("apigateway", "GetUsagePlanKey"), ("apigateway", "GetUsagePlanKeys"),
-         ("appsync", "ListApiKeys"), ("wafv2", "ListAPIKeys"), ("wafv2", "GetDecryptedAPIKey")],
-        _CREDENTIALS + " (API key values)"),
+        [
+            ("apigateway", "GetApiKey"),
+            ("apigateway", "GetApiKeys"),
+            ("apigateway", "GetUsagePlanKey"),
+            ("apigateway", "GetUsagePlanKeys"),
+            ("appsync", "ListApiKeys"),
+            ("wafv2", "ListAPIKeys"),
+            ("wafv2", "GetDecryptedAPIKey"),
+        ],
+        _CREDENTIALS + " (API key values)",
+    ),
     ("glue", "GetConnection"): _CREDENTIALS + " (connection passwords)",
     ("glue", "GetConnections"): _CREDENTIALS + " (connection passwords)",
     # Environment variables (secrets in practice) that botocore does not mark sensitive:
-    **dict.fromkeys([("amplify", op) for op in ("GetApp", "ListApps", "GetBranch",
-                                                "ListBranches")],
-                    "reveals environment variables, which botocore does not mark sensitive"),
     **dict.fromkeys(
-        [("lambda", "GetFunction"), ("lambda", "GetLayerVersion"),
-         ("lambda", "GetLayerVersionByArn"), ("ecr", "GetDownloadUrlForLayer"),
-         ("amplify", "GetArtifactUrl"), ("auditmanager", "GetAssessmentReportUrl"),
-         ("connect", "GetAttachedFile"), ("groundstation", "GetAgentTaskResponseUrl"),
-         ("kinesis-video-archived-media", "GetDASHStreamingSessionURL"),
-         ("kinesis-video-archived-media", "GetHLSStreamingSessionURL"),
-         ("lexv2-models", "GetTestExecutionArtifactsUrl"), ("m2", "GetSignedBluinsightsUrl"),
-         ("mturk", "GetFileUploadURL"), ("support", "GetAttachmentDownloadLink"),
-         ("support", "GetAttachmentUploadLinks"), ("wafv2", "GenerateMobileSdkReleaseUrl")],
-        _URL),
-    **{(svc, op): f"{_CONTENTS} ({what})" for svc, op, what in [
-        ("athena", "GetQueryResults", "query results"),
-        ("redshift-data", "GetStatementResult", "query results"),
-        ("redshift-data", "GetStatementResultV2", "query results"),
-        ("cloudtrail", "GetQueryResults", "query results"),
-        ("codecommit", "GetFile", "repository files"),
-        ("codecommit", "GetBlob", "repository files"),
-        ("inspector2", "BatchGetCodeSnippet", "source code"),
-        ("dynamodb", "GetItem", "table items"),
-        ("dynamodb", "BatchGetItem", "table items"),
-        ("dynamodb", "Query", "table items"),
-        ("dynamodb", "Scan", "table items"),
-        ("dynamodb", "SearchVectors", "table items"),
-        ("s3vectors", "GetVectors", "vectors"),
-        ("s3vectors", "QueryVectors", "vectors"),
-        ("kinesis", "GetRecords", "stream records"),
-        ("dynamodbstreams", "GetRecords", "stream records"),
-        ("sqs", "ReceiveMessage", "queue messages, which it also hides from other readers"),
-        ("logs", "GetLogEvents", "log events"),
-        ("logs", "FilterLogEvents", "log events"),
-        ("logs", "GetLogRecord", "log events"),
-        ("logs", "GetQueryResults", "log query results"),
-        ("lightsail", "GetContainerLog", "log events"),
-        ("lightsail", "GetRelationalDatabaseLogEvents", "log events"),
-        ("kendra", "Query", "indexed documents"),
-        ("kendra", "Retrieve", "indexed documents"),
-        ("qbusiness", "GetDocumentContent", "indexed documents"),
-        ("qbusiness", "GetMedia", "indexed documents"),
-        ("qbusiness", "SearchRelevantContent", "indexed documents"),
-        ("macie2", "GetSensitiveDataOccurrences", "sensitive data found in S3 objects"),
-        ("support", "DescribeAttachment", "case attachments"),
-    ]},
+        [("amplify", op) for op in ("GetApp", "ListApps", "GetBranch", "ListBranches")],
+        "reveals environment variables, which botocore does not mark sensitive",
+    ),
+    **dict.fromkeys(
+        [
+            ("lambda", "GetFunction"),
+            ("lambda", "GetLayerVersion"),
+            ("lambda", "GetLayerVersionByArn"),
+            ("ecr", "GetDownloadUrlForLayer"),
+            ("amplify", "GetArtifactUrl"),
+            ("auditmanager", "GetAssessmentReportUrl"),
+            ("connect", "GetAttachedFile"),
+            ("groundstation", "GetAgentTaskResponseUrl"),
+            ("kinesis-video-archived-media", "GetDASHStreamingSessionURL"),
+            ("kinesis-video-archived-media", "GetHLSStreamingSessionURL"),
+            ("lexv2-models", "GetTestExecutionArtifactsUrl"),
+            ("m2", "GetSignedBluinsightsUrl"),
+            ("mturk", "GetFileUploadURL"),
+            ("support", "GetAttachmentDownloadLink"),
+            ("support", "GetAttachmentUploadLinks"),
+            ("wafv2", "GenerateMobileSdkReleaseUrl"),
+        ],
+        _URL,
+    ),
+    **{
+        (svc, op): f"{_CONTENTS} ({what})"
+        for svc, op, what in [
+            ("athena", "GetQueryResults", "query results"),
+            ("redshift-data", "GetStatementResult", "query results"),
+            ("redshift-data", "GetStatementResultV2", "query results"),
+            ("cloudtrail", "GetQueryResults", "query results"),
+            ("codecommit", "GetFile", "repository files"),
+            ("codecommit", "GetBlob", "repository files"),
+            ("inspector2", "BatchGetCodeSnippet", "source code"),
+            ("dynamodb", "GetItem", "table items"),
+            ("dynamodb", "BatchGetItem", "table items"),
+            ("dynamodb", "Query", "table items"),
+            ("dynamodb", "Scan", "table items"),
+            ("dynamodb", "SearchVectors", "table items"),
+            ("s3vectors", "GetVectors", "vectors"),
+            ("s3vectors", "QueryVectors", "vectors"),
+            ("kinesis", "GetRecords", "stream records"),
+            ("dynamodbstreams", "GetRecords", "stream records"),
+            ("sqs", "ReceiveMessage", "queue messages, which it also hides from other readers"),
+            ("logs", "GetLogEvents", "log events"),
+            ("logs", "FilterLogEvents", "log events"),
+            ("logs", "GetLogRecord", "log events"),
+            ("logs", "GetQueryResults", "log query results"),
+            ("lightsail", "GetContainerLog", "log events"),
+            ("lightsail", "GetRelationalDatabaseLogEvents", "log events"),
+            ("kendra", "Query", "indexed documents"),
+            ("kendra", "Retrieve", "indexed documents"),
+            ("qbusiness", "GetDocumentContent", "indexed documents"),
+            ("qbusiness", "GetMedia", "indexed documents"),
+            ("qbusiness", "SearchRelevantContent", "indexed documents"),
+            ("macie2", "GetSensitiveDataOccurrences", "sensitive data found in S3 objects"),
+            ("support", "DescribeAttachment", "case attachments"),
+        ]
+    },
     ("rds", "DownloadDBLogFilePortion"): "reads log file contents",
 }
 # Whole APIs that read or process stored data (data planes), not resource inventory.
-DATA_PLANE_SERVICES = frozenset({
-    "appconfigdata", "bedrock-agent-runtime", "bedrock-runtime", "cloudsearchdomain",
-    "connectparticipant", "dynamodbstreams", "ebs", "forecastquery", "iot-data",
-    "iot-jobs-data", "keyspacesstreams", "kinesis-video-archived-media", "kinesis-video-media",
-    "kinesis-video-signaling", "kinesis-video-webrtc-storage", "lex-runtime", "lexv2-runtime",
-    "mediastore-data", "neptunedata", "personalize-runtime", "rds-data",
-    "redshift-data", "sagemaker-featurestore-runtime", "sagemaker-runtime", "sso",
-    "sso-oidc",
-})
+DATA_PLANE_SERVICES = frozenset(
+    {
+        "appconfigdata",
+        "bedrock-agent-runtime",
+        "bedrock-runtime",
+        "cloudsearchdomain",
+        "connectparticipant",
+        "dynamodbstreams",
+        "ebs",
+        "forecastquery",
+        "iot-data",
+        "iot-jobs-data",
+        "keyspacesstreams",
+        "kinesis-video-archived-media",
+        "kinesis-video-media",
+        "kinesis-video-signaling",
+        "kinesis-video-webrtc-storage",
+        "lex-runtime",
+        "lexv2-runtime",
+        "mediastore-data",
+        "neptunedata",
+        "personalize-runtime",
+        "rds-data",
+        "redshift-data",
+        "sagemaker-featurestore-runtime",
+        "sagemaker-runtime",
+        "sso",
+        "sso-oidc",
+    }
+)
 # Output members botocore leaves unmarked that carry secrets all the same (lower-cased
 # name -> the member types it counts for): treated like `sensitive` members (rule 6).
 SECRET_MEMBERS: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys(("password", "masteruserpassword", "secret", "secretkey",
-                     "secretaccesskey", "privatekey", "apikey", "token", "sessiontoken",
-                     "accesstoken", "authtoken", "clientsecret"), ("string",)),
+    **dict.fromkeys(
+        (
+            "password",
+            "masteruserpassword",
+            "secret",
+            "secretkey",
+            "secretaccesskey",
+            "privatekey",
+            "apikey",
+            "token",
+            "sessiontoken",
+            "accesstoken",
+            "authtoken",
+            "clientsecret",
+        ),
+        ("string",),
+    ),
     # name/value bags: a map, or a list of {name, value}
-    **dict.fromkeys(("environment", "environmentvariables", "envvars",
-                     "runtimeenvironmentvariables", "defaultarguments"), ("map", "list")),
+    **dict.fromkeys(
+        (
+            "environment",
+            "environmentvariables",
+            "envvars",
+            "runtimeenvironmentvariables",
+            "defaultarguments",
+        ),
+        ("map", "list"),
+    ),
 }
 
 # --- Rule 4: operations whose IAM action has another name -------------------------------
@@ -237,9 +323,27 @@ _READ_LEVELS = frozenset({"Read", "List"})
 # IAM's Read level means "changes no stored resource"; an operation whose name begins with
 # one of these verbs still starts, runs or analyses something (logs StartQuery, sagemaker-
 # runtime InvokeEndpointAsync, rekognition DetectFaces) and is refused although IAM says Read.
-ACTION_VERBS = ("Start", "Stop", "Cancel", "Create", "Invoke", "Execute", "Run", "Request",
-                "Receive", "Generate", "Complete", "Deliver", "Chat", "Converse", "Test",
-                "Detect", "Analyze", "Recognize", "Translate")
+ACTION_VERBS = (
+    "Start",
+    "Stop",
+    "Cancel",
+    "Create",
+    "Invoke",
+    "Execute",
+    "Run",
+    "Request",
+    "Receive",
+    "Generate",
+    "Complete",
+    "Deliver",
+    "Chat",
+    "Converse",
+    "Test",
+    "Detect",
+    "Analyze",
+    "Recognize",
+    "Translate",
+)
 _ACTION_VERB_RE = re.compile(rf"^({'|'.join(ACTION_VERBS)})(?=[A-Z0-9]|$)")
 # Fallback only, where IAM knows no action: a read verb as a whole CamelCase word.
 READ_VERBS = ("Describe", "List", "Get", "BatchGet", "BatchDescribe", "Search", "Lookup", "Head")
@@ -293,8 +397,16 @@ def check_read(
         return None
     for node, reason in refusals:
         service, operation, region = _fields(node)
-        audit("guard.refused", level=logging.WARNING, user=user, account_id=account_id,
-              service=service, operation=operation, region=region, reason=reason)
+        audit(
+            "guard.refused",
+            level=logging.WARNING,
+            user=user,
+            account_id=account_id,
+            service=service,
+            operation=operation,
+            region=region,
+            reason=reason,
+        )
     node, reason = refusals[0]
     service, operation, region = _fields(node)
     raise ReadOnlyViolation(
@@ -410,8 +522,9 @@ def _fan_problem(fan: FanOut) -> str | None:
 # --- one read ---------------------------------------------------------------------------------
 
 
-def _refusal(read: Read, parent: Read | None, fan: FanOut | None,
-             allowed: frozenset[tuple[str, str]] | None) -> str | None:
+def _refusal(
+    read: Read, parent: Read | None, fan: FanOut | None, allowed: frozenset[tuple[str, str]] | None
+) -> str | None:
     try:
         service, operation, region = _names(read)
         decision = classify(service, operation, model_path=allowed is None)
@@ -434,8 +547,7 @@ def _refusal(read: Read, parent: Read | None, fan: FanOut | None,
 
 
 def _names(read: Read) -> tuple[str, str, Any]:
-    service, operation, region = (read.__dict__.get(k) for k in ("service", "operation",
-                                                                 "region"))
+    service, operation, region = (read.__dict__.get(k) for k in ("service", "operation", "region"))
     if not isinstance(service, str) or not isinstance(operation, str):
         raise _Refused("does not name its service and operation as text")
     return service, operation, region
@@ -446,15 +558,20 @@ def _check_extras(read: Read) -> None:
     expected = read.__dict__.get("expected_errors", ())
     if not isinstance(paginate, bool):
         raise _Refused("has a `paginate` that is not true or false")
-    if not isinstance(expected, tuple | list) or len(expected) > 20 or not all(
-        isinstance(code, str) and _NAME_RE.fullmatch(code) and len(code) <= _MAX_NAME
-        for code in expected
+    if (
+        not isinstance(expected, tuple | list)
+        or len(expected) > 20
+        or not all(
+            isinstance(code, str) and _NAME_RE.fullmatch(code) and len(code) <= _MAX_NAME
+            for code in expected
+        )
     ):
         raise _Refused("has expected_errors that are not AWS error codes")
 
 
-def _check_params(read: Read, parent: Read | None, fan: FanOut | None,
-                  service: str, operation: str) -> None:
+def _check_params(
+    read: Read, parent: Read | None, fan: FanOut | None, service: str, operation: str
+) -> None:
     params = read.__dict__.get("params", {})
     bind = read.__dict__.get("bind", {})
     if not isinstance(params, dict):
@@ -477,8 +594,10 @@ def _check_params(read: Read, parent: Read | None, fan: FanOut | None,
             if not isinstance(name, str) or not isinstance(source, str):
                 raise _Refused("has a bind whose names or sources are not text")
             if name not in members:
-                raise _Refused(f"binds {_short(name)}, which is not a parameter of "
-                               f"{operation}{_suggest(name, list(members))}")
+                raise _Refused(
+                    f"binds {_short(name)}, which is not a parameter of "
+                    f"{operation}{_suggest(name, list(members))}"
+                )
             if name in params:
                 raise _Refused(f"gives {name} both in params and in bind")
             filled[name] = _bound_dummy(name, source, members[name], parent, fan, operation)
@@ -490,48 +609,58 @@ def _check_params(read: Read, parent: Read | None, fan: FanOut | None,
             raise _Refused(f"has params, but {operation} takes none")
 
 
-def _bound_dummy(name: str, source: str, member: Shape, parent: Read | None,
-                 fan: FanOut | None, operation: str) -> Any:
+def _bound_dummy(
+    name: str, source: str, member: Shape, parent: Read | None, fan: FanOut | None, operation: str
+) -> Any:
     """A dummy for a bound parameter, once the binding is known to give what it expects."""
     root, _, path = source.partition(".")
     if parent is None or fan is None:
-        raise _Refused(f"binds {name} to {_short(source)}, but it is not fanned out from "
-                       "another read")
+        raise _Refused(
+            f"binds {name} to {_short(source)}, but it is not fanned out from another read"
+        )
     if root not in BIND_ROOTS or (path and not _PATH_RE.fullmatch(path)) or len(source) > 200:
-        raise _Refused(f"binds {name} to {_short(source)}, which is not item, item.<path> "
-                       "or parent.<param>")
+        raise _Refused(
+            f"binds {name} to {_short(source)}, which is not item, item.<path> or parent.<param>"
+        )
     parent_service, parent_operation, _ = _names(parent)
     if root == "parent":
         first = path.split(".", 1)[0]
         given = set(parent.__dict__.get("params", {})) | set(parent.__dict__.get("bind", {}))
         if not path or first not in given:
-            raise _Refused(f"binds {name} to {source}, a parameter the parent read "
-                           f"({parent_operation}) does not set")
+            raise _Refused(
+                f"binds {name} to {source}, a parameter the parent read "
+                f"({parent_operation}) does not set"
+            )
         with _LOCK:
             parent_input = _operation_model(parent_service, parent_operation).input_shape
             given_shape = _shape_at(parent_input, path.split(".")) if parent_input else None
         if given_shape is None:
-            raise _Refused(f"binds {name} to {source}, which is not a parameter of "
-                           f"{parent_operation}")
+            raise _Refused(
+                f"binds {name} to {source}, which is not a parameter of {parent_operation}"
+            )
     else:
         item = _item_shape(parent_service, parent_operation, fan)
         given_shape = _shape_at(item, path.split(".")) if path else item
         if given_shape is None:
-            raise _Refused(f"binds {name} to {source}, which is not in the items of "
-                           f"{parent_operation} {fan.each}")
+            raise _Refused(
+                f"binds {name} to {source}, which is not in the items of "
+                f"{parent_operation} {fan.each}"
+            )
     expected = member
     if root == "item" and fan.batch is not None:
         if member.type_name != "list":
-            raise _Refused(f"binds {name} to a batch of items, but {operation} takes "
-                           f"{_kind(member)} there, not a list")
+            raise _Refused(
+                f"binds {name} to a batch of items, but {operation} takes "
+                f"{_kind(member)} there, not a list"
+            )
         expected = member.member
     if not _compatible(given_shape, expected):
-        got = f"a batch of {_kind(given_shape)}" if expected is not member else \
-            _kind(given_shape)
-        hint = " (batch the fan-out)" if expected is member and member.type_name == "list" \
-            else ""
-        raise _Refused(f"binds {name} to {source}, which gives {got}, but {operation} takes "
-                       f"{_kind(member)} there{hint}")
+        got = f"a batch of {_kind(given_shape)}" if expected is not member else _kind(given_shape)
+        hint = " (batch the fan-out)" if expected is member and member.type_name == "list" else ""
+        raise _Refused(
+            f"binds {name} to {source}, which gives {got}, but {operation} takes "
+            f"{_kind(member)} there{hint}"
+        )
     return _dummy(member, 0)
 
 
@@ -539,12 +668,12 @@ def _item_shape(service: str, operation: str, fan: FanOut) -> Shape:
     """The shape of one item the fan-out gives; refuses if ``each``/``unless`` miss."""
     item = _output_path(service, operation, fan.each)
     if item is None:
-        raise _Refused(f"fans out over {fan.each!r}, which is not in the answer of "
-                       f"{operation}")
+        raise _Refused(f"fans out over {fan.each!r}, which is not in the answer of {operation}")
     unless = fan.__dict__.get("unless")
     if unless and _shape_at(item, unless.split(".")) is None:
-        raise _Refused(f"skips items by {unless!r}, which is not in the items of "
-                       f"{operation} {fan.each}")
+        raise _Refused(
+            f"skips items by {unless!r}, which is not in the items of {operation} {fan.each}"
+        )
     return item
 
 
@@ -575,37 +704,56 @@ def _decide(service: str, operation: str, model_path: bool) -> Decision:
     if denied:
         return Decision(denied, "denied")
     if service in DATA_PLANE_SERVICES:
-        return Decision(f"is an operation of {service}, a data-plane API: it reads or "
-                        "processes stored data, not resource metadata", "data-plane")
+        return Decision(
+            f"is an operation of {service}, a data-plane API: it reads or "
+            "processes stored data, not resource metadata",
+            "data-plane",
+        )
     actions = _iam_actions(service, operation)
     by_name = not actions
     for action, level in actions:
         if level is None:  # an IAM_ACTIONS entry the Service Reference no longer lists
-            return Decision(f"needs {action}, which IAM's Service Reference does not list, "
-                            "so its access level is unknown", "iam", actions)
+            return Decision(
+                f"needs {action}, which IAM's Service Reference does not list, "
+                "so its access level is unknown",
+                "iam",
+                actions,
+            )
         if level not in _READ_LEVELS:
-            return Decision(f"changes resources: IAM classes {action} as {level}", "iam",
-                            actions)
+            return Decision(f"changes resources: IAM classes {action} as {level}", "iam", actions)
     body = _body_output(service, operation)
     if body:
         return Decision(body, "body", actions, by_name)
     verb = _ACTION_VERB_RE.match(operation)
     if actions and verb:
-        return Decision(f"starts or runs something: its name begins with {verb[1]}, "
-                        f"although IAM classes {actions[0][0]} as {actions[0][1]}",
-                        "action", actions)
+        return Decision(
+            f"starts or runs something: its name begins with {verb[1]}, "
+            f"although IAM classes {actions[0][0]} as {actions[0][1]}",
+            "action",
+            actions,
+        )
     if by_name and not _READ_VERB_RE.match(operation):
-        return Decision("is not named as a read, and IAM's Service Reference knows no action "
-                        f"for it (classified by name: only {', '.join(READ_VERBS)} pass)",
-                        "name", by_name=True)
+        return Decision(
+            "is not named as a read, and IAM's Service Reference knows no action "
+            f"for it (classified by name: only {', '.join(READ_VERBS)} pass)",
+            "name",
+            by_name=True,
+        )
     if model_path:
         secrets = _secret_members(service, operation)
         if secrets:
             path, why = secrets[0]
-            what = (f"sensitive member {path}" if why == "sensitive" else
-                    f"member {path}, named like a secret; botocore does not mark it sensitive")
-            return Decision(f"its answer carries secret or personal values ({what})",
-                            "sensitive", actions, by_name)
+            what = (
+                f"sensitive member {path}"
+                if why == "sensitive"
+                else f"member {path}, named like a secret; botocore does not mark it sensitive"
+            )
+            return Decision(
+                f"its answer carries secret or personal values ({what})",
+                "sensitive",
+                actions,
+                by_name,
+            )
     return Decision(None, "allowed", actions, by_name)
 
 
@@ -633,8 +781,12 @@ def _iam_prefix(service: str) -> str | None:
     keys = _iam_services()
     with _LOCK:
         metadata = _service_model(service).metadata
-    for candidate in (_IAM_PREFIXES.get(service), metadata.get("signingName"),
-                      metadata.get("endpointPrefix"), service):
+    for candidate in (
+        _IAM_PREFIXES.get(service),
+        metadata.get("signingName"),
+        metadata.get("endpointPrefix"),
+        service,
+    ):
         if isinstance(candidate, str) and candidate.lower() in keys:
             return candidate.lower()
     return None
@@ -700,8 +852,9 @@ def _secret_member(name: str, shape: Shape) -> str | None:
     return "named" if kinds and shape.type_name in kinds else None
 
 
-def _collect_secrets(shape: Shape, path: str, stack: tuple[str, ...],
-                     depth: int) -> list[tuple[str, str]]:
+def _collect_secrets(
+    shape: Shape, path: str, stack: tuple[str, ...], depth: int
+) -> list[tuple[str, str]]:
     """Secret members under ``shape`` (found at ``path``); a map, a recursive shape or the
     depth limit holding one is reported as itself, the nearest member a path can name."""
     if shape.metadata.get("sensitive"):
@@ -732,8 +885,10 @@ def _holds_secret(shape: Shape, stack: tuple[str, ...] = ()) -> bool:
     if shape.type_name == "map":
         return _holds_secret(shape.key, inner) or _holds_secret(shape.value, inner)
     if shape.type_name == "structure":
-        return any(_secret_member(name, member) or _holds_secret(member, inner)
-                   for name, member in shape.members.items())
+        return any(
+            _secret_member(name, member) or _holds_secret(member, inner)
+            for name, member in shape.members.items()
+        )
     return False
 
 
@@ -854,8 +1009,11 @@ def _dummy(shape: Shape, depth: int) -> Any:
         if shape.is_tagged_union:
             first = next(iter(members), None)
             return {first: _dummy(members[first], depth + 1)} if first else {}
-        return {name: _dummy(members[name], depth + 1)
-                for name in shape.required_members if name in members}
+        return {
+            name: _dummy(members[name], depth + 1)
+            for name in shape.required_members
+            if name in members
+        }
     return "x"
 
 
@@ -874,8 +1032,9 @@ def _allow_set(allowed: Any) -> frozenset[tuple[str, str]] | None:
     try:
         return frozenset((str(s), str(o)) for s, o in allowed)
     except (TypeError, ValueError):
-        raise _Refused("was checked against an allow-list that is not (service, operation) "
-                       "pairs") from None
+        raise _Refused(
+            "was checked against an allow-list that is not (service, operation) pairs"
+        ) from None
 
 
 def _suggest(word: str, choices: Collection[str]) -> str:
@@ -890,8 +1049,10 @@ def _suggest(word: str, choices: Collection[str]) -> str:
 
 def _fields(read: Any) -> tuple[str, str, str]:
     values = getattr(read, "__dict__", {}) if isinstance(read, Read) else {}
-    return tuple(_short(values.get(k, ""), 80, quote=False)  # type: ignore[return-value]
-                 for k in ("service", "operation", "region"))
+    return tuple(
+        _short(values.get(k, ""), 80, quote=False)  # type: ignore[return-value]
+        for k in ("service", "operation", "region")
+    )
 
 
 def _short(value: Any, limit: int = 80, *, quote: bool = True) -> str:
@@ -901,8 +1062,16 @@ def _short(value: Any, limit: int = 80, *, quote: bool = True) -> str:
     except Exception:
         text = f"<{type(value).__name__}>"
     text = text[: limit * 4]
-    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256
-                   else f"\\u{ord(c):04x}" if ord(c) < 65536 else c for c in text)
+    text = "".join(
+        c
+        if c.isprintable()
+        else f"\\x{ord(c):02x}"
+        if ord(c) < 256
+        else f"\\u{ord(c):04x}"
+        if ord(c) < 65536
+        else c
+        for c in text
+    )
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     if len(text) > limit:
         text = text[: limit - 1] + "…"

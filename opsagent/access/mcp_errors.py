@@ -81,13 +81,17 @@ def mcp_error(
             account.id, f"{where}: the AWS MCP Server refused the assumed role: {describe(root)}"
         )
     if status == 408 or isinstance(root, httpx.TimeoutException | TimeoutError):
-        return AccountTimeout(account.id, f"{where}: the AWS MCP Server at {endpoint} did not "
-                              f"answer in time")
+        return AccountTimeout(
+            account.id, f"{where}: the AWS MCP Server at {endpoint} did not answer in time"
+        )
     if opening and isinstance(root, httpx.ConnectError | OSError):
-        return AccountUnreachable(account.id, f"{where}: could not reach the AWS MCP Server at "
-                                  f"{endpoint} ({describe(root)})")
+        return AccountUnreachable(
+            account.id,
+            f"{where}: could not reach the AWS MCP Server at {endpoint} ({describe(root)})",
+        )
     if not opening and isinstance(root, McpError):
-        return AwsCommandError(f"{where}: the AWS MCP Server failed the call: {root}",
-                               account_id=account.id)
+        return AwsCommandError(
+            f"{where}: the AWS MCP Server failed the call: {root}", account_id=account.id
+        )
     what = f"could not open an MCP session at {endpoint}" if opening else "the MCP call failed"
     return AccountUnreachable(account.id, f"{where}: {what}: {describe(root)}")

@@ -24,7 +24,11 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool
-from langchain_mcp_adapters.interceptors import MCPToolCallRequest, MCPToolCallResult
+from langchain_mcp_adapters.interceptors import (
+    MCPToolCallRequest,
+    MCPToolCallResult,
+    ToolCallInterceptor,
+)
 from langchain_mcp_adapters.tools import load_mcp_tools
 from mcp.types import CallToolResult
 from mcp_proxy_for_aws.utils import validate_endpoint_url
@@ -71,7 +75,6 @@ READ_TOOL_NAME = "aws_read"
 MAX_TOOL_RESULT_CHARS = 20_000
 
 ToolHandler = Callable[[MCPToolCallRequest], Awaitable[MCPToolCallResult]]
-Interceptor = Callable[[MCPToolCallRequest, ToolHandler], Awaitable[MCPToolCallResult]]
 
 
 class ReadArgs(BaseModel):
@@ -80,8 +83,9 @@ class ReadArgs(BaseModel):
     service: str = Field(description="boto3 service name, e.g. ec2, s3, rds, lambda")
     operation: str = Field(description="API operation name in PascalCase, e.g. DescribeInstances")
     region: str = Field(description="AWS region code, e.g. us-east-1")
-    params: dict[str, Any] = Field(default_factory=dict,
-                                   description="the operation's parameters, as boto3 takes them")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="the operation's parameters, as boto3 takes them"
+    )
 
 
 class AccountSessions:
@@ -137,13 +141,19 @@ class AccountSessions:
             return []
         # The guard loads service models on first use: keep that off the event loop.
         await asyncio.to_thread(_check_all, reads, allowed, user, account.id)
-        redact = {
-            (r.service, r.operation): sensitive_output_paths(r.service, r.operation)
-            for read in reads for r in read.walk()
-        } if allowed is not None else {}
+        redact = (
+            {
+                (r.service, r.operation): sensitive_output_paths(r.service, r.operation)
+                for read in reads
+                for r in read.walk()
+            }
+            if allowed is not None
+            else {}
+        )
         code = build_script(reads, redact=redact)
-        request = MCPToolCallRequest(name=RUN_SCRIPT_TOOL, args={"code": code},
-                                     server_name=f"aws-mcp:{account.alias}")
+        request = MCPToolCallRequest(
+            name=RUN_SCRIPT_TOOL, args={"code": code}, server_name=f"aws-mcp:{account.alias}"
+        )
         started = time.monotonic()
         fields: dict[str, Any] = {}
         try:
@@ -151,13 +161,16 @@ class AccountSessions:
             try:
                 results = parse_script_result(result, reads, account_id=account.id)
             except ScriptError as exc:  # say which account, as every other message does
-                raise ScriptError(f"{account.alias} ({account.id}): {exc}",
-                                  account_id=account.id) from None
+                raise ScriptError(
+                    f"{account.alias} ({account.id}): {exc}", account_id=account.id
+                ) from None
             fields = _read_outcomes(results)
             return results
         except BaseException as exc:
-            fields = {"outcome": exc.status if isinstance(exc, AccessError) else "error",
-                      "error": str(exc) or type(exc).__name__}
+            fields = {
+                "outcome": exc.status if isinstance(exc, AccessError) else "error",
+                "error": str(exc) or type(exc).__name__,
+            }
             raise
         finally:
             audit(
@@ -167,8 +180,9 @@ class AccountSessions:
                 account_id=account.id,
                 account_alias=account.alias,
                 tool=RUN_SCRIPT_TOOL,
-                reads=sorted({f"{r.service}:{r.operation}:{r.region}" for read in reads
-                              for r in read.walk()}),
+                reads=sorted(
+                    {f"{r.service}:{r.operation}:{r.region}" for read in reads for r in read.walk()}
+                ),
                 elapsed_ms=int((time.monotonic() - started) * 1000),
                 **fields,
             )
@@ -195,8 +209,9 @@ class AccountSessions:
                 )
         except TimeoutError:
             raise AccountTimeout(
-                account.id, f"{account.alias} ({account.id}): the AWS MCP Server did not list "
-                f"its tools within {self.call_timeout:g}s"
+                account.id,
+                f"{account.alias} ({account.id}): the AWS MCP Server did not list "
+                f"its tools within {self.call_timeout:g}s",
             ) from None
         except Exception as exc:
             if is_broken_session(exc):
@@ -217,15 +232,17 @@ class AccountSessions:
     # ----- the model path -----
 
     def _read_tool(self, account: Account, user: str) -> BaseTool:
-        async def aws_read(service: str, operation: str, region: str,
-                           params: dict[str, Any] | None = None) -> str:
-            read = Read(service=service, operation=operation, region=region,
-                        params=params or {})
+        async def aws_read(
+            service: str, operation: str, region: str, params: dict[str, Any] | None = None
+        ) -> str:
+            read = Read(service=service, operation=operation, region=region, params=params or {})
             [result] = await self.run_reads(account, user, [read])
             if result.error is not None:
                 raise AwsCommandError(
                     f"{read.label()}: {result.error.code or 'error'}: {result.error.message}",
-                    result.error.code, account_id=account.id)
+                    result.error.code,
+                    account_id=account.id,
+                )
             text = json.dumps(result.result, default=str)
             if len(text) > MAX_TOOL_RESULT_CHARS:
                 text = text[:MAX_TOOL_RESULT_CHARS] + " [truncated]"
@@ -242,7 +259,7 @@ class AccountSessions:
             args_schema=ReadArgs,
         )
 
-    def _audit_interceptor(self, account: Account, user: str) -> Interceptor:
+    def _audit_interceptor(self, account: Account, user: str) -> ToolCallInterceptor:
         async def audited(request: MCPToolCallRequest, handler: ToolHandler) -> MCPToolCallResult:
             started = time.monotonic()
             fields: dict[str, Any] = {"outcome": "ok"}
@@ -252,8 +269,10 @@ class AccountSessions:
                     fields = {"outcome": "tool_error"}
                 return result
             except BaseException as exc:
-                fields = {"outcome": "refused" if isinstance(exc, ReadOnlyViolation)
-                          else "error", "error": str(exc) or type(exc).__name__}
+                fields = {
+                    "outcome": "refused" if isinstance(exc, ReadOnlyViolation) else "error",
+                    "error": str(exc) or type(exc).__name__,
+                }
                 raise
             finally:
                 audit(
@@ -269,18 +288,28 @@ class AccountSessions:
 
         return audited
 
-    def _guard_interceptor(self, account: Account, user: str) -> Interceptor:
+    def _guard_interceptor(self, account: Account, user: str) -> ToolCallInterceptor:
         async def guarded(request: MCPToolCallRequest, handler: ToolHandler) -> MCPToolCallResult:
             if request.name not in KNOWLEDGE_TOOLS:
-                audit("guard.refused", level=logging.WARNING, user=user, account_id=account.id,
-                      tool=request.name, reason="not a knowledge tool")
-                raise ReadOnlyViolation(request.name, "is not one of the tools a model may use",
-                                        shown=request.name, account_id=account.id)
+                audit(
+                    "guard.refused",
+                    level=logging.WARNING,
+                    user=user,
+                    account_id=account.id,
+                    tool=request.name,
+                    reason="not a knowledge tool",
+                )
+                raise ReadOnlyViolation(
+                    request.name,
+                    "is not one of the tools a model may use",
+                    shown=request.name,
+                    account_id=account.id,
+                )
             return await handler(request)
 
         return guarded
 
-    def _live_session_interceptor(self, account: Account, user: str) -> Interceptor:
+    def _live_session_interceptor(self, account: Account, user: str) -> ToolCallInterceptor:
         # load_mcp_tools binds each tool to the session it was loaded from; routing the call
         # to the pool instead keeps the tools working after that session is reopened.
         async def routed(request: MCPToolCallRequest, handler: ToolHandler) -> MCPToolCallResult:
@@ -319,8 +348,9 @@ class AccountSessions:
                                 f"{where}: the connection to the AWS MCP Server was lost "
                                 f"({describe(exc)})",
                             ) from exc
-                        logger.info("MCP session for %s broke (%s); reopening", where,
-                                    describe(exc))
+                        logger.info(
+                            "MCP session for %s broke (%s); reopening", where, describe(exc)
+                        )
         except TimeoutError:
             raise AccountTimeout(
                 account.id, f"{where}: no answer within {self.call_timeout:g}s"
@@ -373,12 +403,12 @@ class AccountSessions:
         return self._locks.setdefault(key, asyncio.Lock())
 
 
-
 # ----- guard and results -----
 
 
-def _check_all(reads: Sequence[Read], allowed: Collection[tuple[str, str]] | None,
-               user: str, account_id: str) -> None:
+def _check_all(
+    reads: Sequence[Read], allowed: Collection[tuple[str, str]] | None, user: str, account_id: str
+) -> None:
     for read in reads:
         check_read(read, allowed=allowed, user=user, account_id=account_id)
 
@@ -391,4 +421,3 @@ def _read_outcomes(results: Sequence[ReadResult]) -> dict[str, Any]:
     if errors:
         fields.update(outcome="read_errors", error_codes=dict(errors))
     return fields
-

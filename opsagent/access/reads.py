@@ -24,6 +24,7 @@ value at that path, so a per-item read runs only where the list answer lacked it
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -78,7 +79,7 @@ class Read(BaseModel):
         """``ec2 DescribeInstances us-east-1``: how a read is named in messages and audit."""
         return f"{self.service} {self.operation} {self.region}"
 
-    def walk(self):
+    def walk(self) -> Iterator[Read]:
         """This read and every read below it, depth first."""
         yield self
         for fan in self.then:
@@ -114,7 +115,12 @@ class ReadResult(BaseModel):
     def ok(self) -> bool:
         return self.error is None
 
-    def walk(self):
+    @property
+    def data(self) -> dict[str, Any]:
+        """The merged answer, or an empty one when the read failed."""
+        return self.result or {}
+
+    def walk(self) -> Iterator[ReadResult]:
         yield self
         for group in self.children:
             for child in group:

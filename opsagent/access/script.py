@@ -34,7 +34,7 @@ from __future__ import annotations
 import ast
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -53,7 +53,7 @@ DEFAULT_MAX_PAGES = 20
 # few enough not to meet the account's API throttling.
 DEFAULT_CONCURRENCY = 8
 
-SCRIPT_TEMPLATE = '''\
+SCRIPT_TEMPLATE = """\
 import asyncio
 import re
 
@@ -191,7 +191,7 @@ async def run(read, params):
 
 results = await asyncio.gather(*[run(read, dict(read["params"])) for read in PLAN["reads"]])
 {"results": results}
-'''
+"""
 
 _SIMPLE_KEY = re.compile(r"^[A-Za-z0-9_]+$")
 
@@ -203,7 +203,7 @@ class ScriptError(AwsCommandError):
 def build_script(
     reads: Sequence[Read],
     *,
-    redact: dict[tuple[str, str], Sequence[str]] | None = None,
+    redact: Mapping[tuple[str, str], Sequence[str]] | None = None,
     max_pages: int = DEFAULT_MAX_PAGES,
     concurrency: int = DEFAULT_CONCURRENCY,
 ) -> str:
@@ -241,13 +241,17 @@ def template_tree() -> ast.Module:
 
 def plan_assignment(tree: ast.Module) -> ast.Assign:
     for node in tree.body:
-        if (isinstance(node, ast.Assign) and len(node.targets) == 1
-                and isinstance(node.targets[0], ast.Name) and node.targets[0].id == "PLAN"):
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id == "PLAN"
+        ):
             return node
     raise AssertionError("the script template has no PLAN assignment")
 
 
-def _literal(read: Read, redact: dict[tuple[str, str], Sequence[str]]) -> dict[str, Any]:
+def _literal(read: Read, redact: Mapping[tuple[str, str], Sequence[str]]) -> dict[str, Any]:
     return {
         "service": read.service,
         "operation": read.operation,
@@ -279,8 +283,8 @@ def pagination(service: str, operation: str) -> dict[str, Any] | None:
     """Token and result-key names from botocore's paginator model, or None when the
     operation does not paginate or its tokens are expressions the template cannot follow."""
     try:
-        config = botocore.session.get_session().get_paginator_model(service).get_paginator(
-            operation
+        config = (
+            botocore.session.get_session().get_paginator_model(service).get_paginator(operation)
         )
     except Exception:  # no paginator model for the service or the operation
         return None
@@ -296,8 +300,10 @@ def pagination(service: str, operation: str) -> dict[str, Any] | None:
         "more": config.get("more_results"),
     }
     every = pages["in"] + pages["out"] + pages["keys"] + ([pages["more"]] if pages["more"] else [])
-    if not pages["in"] or len(pages["in"]) != len(pages["out"]) or not all(
-        isinstance(name, str) and _SIMPLE_KEY.match(name) for name in every if name
+    if (
+        not pages["in"]
+        or len(pages["in"]) != len(pages["out"])
+        or not all(isinstance(name, str) and _SIMPLE_KEY.match(name) for name in every if name)
     ):
         return None
     return pages
@@ -318,13 +324,16 @@ def parse_script_result(
     if isinstance(payload, str):
         payload = _loads(payload, account_id)
     if not isinstance(payload, dict):
-        raise ScriptError(f"the AWS MCP Server answered run_script with {_clip(text)}",
-                          account_id=account_id)
+        raise ScriptError(
+            f"the AWS MCP Server answered run_script with {_clip(text)}", account_id=account_id
+        )
     status = str(payload.get("status", "")).lower()
     if result.isError or status not in ("success", "succeeded", "ok", "completed"):
         reason = payload.get("error") or payload.get("message") or text or "no reason given"
-        raise ScriptError(f"the AWS MCP Server could not run the script: {_clip(str(reason))}",
-                          account_id=account_id)
+        raise ScriptError(
+            f"the AWS MCP Server could not run the script: {_clip(str(reason))}",
+            account_id=account_id,
+        )
     value = payload.get("return_value")
     if isinstance(value, str):  # a server that returns the value as text
         value = _loads(value, account_id, literal=True)
@@ -332,12 +341,16 @@ def parse_script_result(
     if not isinstance(nodes, list) or len(nodes) != len(reads):
         raise ScriptError(
             f"run_script returned {_clip(json.dumps(value, default=str))}, not one result per "
-            f"read ({len(reads)})", account_id=account_id)
+            f"read ({len(reads)})",
+            account_id=account_id,
+        )
     try:
         return [ReadResult.model_validate(node) for node in nodes]
     except ValidationError as exc:
-        raise ScriptError(f"run_script returned results of an unexpected shape: "
-                          f"{_clip(str(exc))}", account_id=account_id) from None
+        raise ScriptError(
+            f"run_script returned results of an unexpected shape: {_clip(str(exc))}",
+            account_id=account_id,
+        ) from None
 
 
 def _loads(text: str, account_id: str | None, *, literal: bool = False) -> Any:
@@ -349,8 +362,9 @@ def _loads(text: str, account_id: str | None, *, literal: bool = False) -> Any:
                 return ast.literal_eval(text)
             except (ValueError, SyntaxError, MemoryError, RecursionError):
                 pass
-        raise ScriptError(f"the AWS MCP Server answered with non-JSON: {_clip(text)}",
-                          account_id=account_id) from None
+        raise ScriptError(
+            f"the AWS MCP Server answered with non-JSON: {_clip(text)}", account_id=account_id
+        ) from None
 
 
 def _clip(text: str, limit: int = 300) -> str:

@@ -24,9 +24,10 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import AsyncGenerator
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from mcp import ClientSession
@@ -222,7 +223,9 @@ async def _checked_answer(response: httpx.Response) -> None:
     if media == "text/event-stream":
         # Up to the event that answers: a server may keep the stream open after it.
         received, scanned, answered = bytearray(), 0, False
-        async with contextlib.aclosing(response.aiter_bytes()) as chunks:
+        # aiter_bytes is an async generator (typed as an iterator), so it can be closed.
+        chunks_of = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
+        async with contextlib.aclosing(chunks_of) as chunks:
             async for chunk in chunks:
                 received += chunk
                 events, scanned = _sse_messages(received, scanned)
@@ -239,12 +242,18 @@ async def _checked_answer(response: httpx.Response) -> None:
         return
     text = " ".join(body.decode("utf-8", "replace").split()) or "nothing"
     method = sent.get("method") or "the request"
-    error = JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(
-        code=PARSE_ERROR,
-        message=f"the answer to {method} was not MCP ({media or 'no content type'}): "
-                f"{text[:200]}"))
-    response._content = JSONRPCMessage(error).model_dump_json(
-        by_alias=True, exclude_none=True).encode()
+    error = JSONRPCError(
+        jsonrpc="2.0",
+        id=request_id,
+        error=ErrorData(
+            code=PARSE_ERROR,
+            message=f"the answer to {method} was not MCP ({media or 'no content type'}): "
+            f"{text[:200]}",
+        ),
+    )
+    response._content = (
+        JSONRPCMessage(error).model_dump_json(by_alias=True, exclude_none=True).encode()
+    )
     response.headers["content-type"] = "application/json"
 
 
@@ -280,4 +289,3 @@ def _answers(raw: bytes, request_id: int | str) -> bool:
     except (ValidationError, ValueError):
         return False
     return isinstance(message, JSONRPCResponse | JSONRPCError) and message.id == request_id
-

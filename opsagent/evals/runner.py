@@ -217,25 +217,29 @@ def _diff(before: frozenset, after: frozenset) -> list[str]:
     return (gone + new)[:20]
 
 
-async def _score_one(agent: Any, truth: GroundTruth, q: EvalQuestion, thread_id: str,
-                     baseline: frozenset) -> tuple[QuestionResult, list[str]]:
+async def _score_one(
+    agent: Any, truth: GroundTruth, q: EvalQuestion, thread_id: str, baseline: frozenset
+) -> tuple[QuestionResult, list[str]]:
     visible = set(q.visible_accounts) if q.visible_accounts is not None else None
     config = agent.config(thread_id=thread_id, visible_accounts=visible)
     answer: Answer | None = None
     crash: str | None = None
     started = time.perf_counter()
     try:
-        state = await agent.graph.ainvoke({"question": q.question}, config,
-                                          context=config.context)
+        state = await agent.graph.ainvoke({"question": q.question}, config, context=config.context)
         answer = state.get("answer")
     except Exception as exc:  # the eval reports a crash as a failure, and goes on
         crash = f"the agent raised {type(exc).__name__}: {exc}"
     latency_ms = (time.perf_counter() - started) * 1000
     result = QuestionResult(
-        id=q.id, question=q.question, heldout=q.heldout, thread=q.thread,
+        id=q.id,
+        question=q.question,
+        heldout=q.heldout,
+        thread=q.thread,
         covers=list(q.covers),
         expected=f"refusal {q.refusal}" if q.refusal else short_plan(canonical_plan(q.plan)),
-        got=crash or _got(answer), latency_ms=round(latency_ms, 1),
+        got=crash or _got(answer),
+        latency_ms=round(latency_ms, 1),
     )
     changes: list[str] = []
     if crash:
@@ -261,8 +265,9 @@ async def _score_one(agent: Any, truth: GroundTruth, q: EvalQuestion, thread_id:
         result.expected_rows = sum(expected.rows.values())
         problems = answer_problems(expected, answer)
         result.answer_ok = not problems
-        result.problems.extend(f"answer: {p}" for p in problems
-                               if not (p.startswith("refused") and not result.plan_ok))
+        result.problems.extend(
+            f"answer: {p}" for p in problems if not (p.startswith("refused") and not result.plan_ok)
+        )
     return result, changes
 
 
@@ -280,8 +285,10 @@ async def run_eval(
 
     settings = settings or Settings(registry=None, mcp_endpoint=None)
     if not settings.uses_sandbox:
-        raise ConfigurationError("the eval runs on the embedded sandbox only: unset "
-                                 "OPSAGENT_REGISTRY and OPSAGENT_MCP_ENDPOINT")
+        raise ConfigurationError(
+            "the eval runs on the embedded sandbox only: unset "
+            "OPSAGENT_REGISTRY and OPSAGENT_MCP_ENDPOINT"
+        )
     started = time.perf_counter()
     # Our serializer revives the state models without LangGraph's unregistered-type warning.
     async with open_agent(settings, checkpointer=InMemorySaver(serde=serializer())) as agent:
@@ -304,8 +311,11 @@ async def run_eval(
         all_changes.extend(_diff(baseline, final))
         planner = f"model {settings.model}" if settings.model else "rule"
     return EvalReport(
-        results=results, threshold=threshold, moto_unchanged=not all_changes,
-        moto_changes=sorted(set(all_changes)), planner=planner,
+        results=results,
+        threshold=threshold,
+        moto_unchanged=not all_changes,
+        moto_changes=sorted(set(all_changes)),
+        planner=planner,
         elapsed_s=time.perf_counter() - started,
     )
 
@@ -326,8 +336,7 @@ def _ms(value: float | None) -> str:
 
 def render_report(report: EvalReport, console: Console) -> None:
     everything, heldout = report.scores(), report.scores(heldout_only=True)
-    table = Table(title=f"opsagent eval ({report.planner} planner, threshold "
-                        f"{report.threshold:g})")
+    table = Table(title=f"opsagent eval ({report.planner} planner, threshold {report.threshold:g})")
     table.add_column("")
     table.add_column("all", justify="right")
     table.add_column("held-out", justify="right")
@@ -345,8 +354,13 @@ def render_report(report: EvalReport, console: Console) -> None:
         for column in ("id", "question", "expected", "got", "problems"):
             listing.add_column(column, overflow="fold")
         for r in failures:
-            listing.add_row(r.id + (" (H)" if r.heldout else ""), r.question, r.expected,
-                            r.got, "\n".join(r.problems))
+            listing.add_row(
+                r.id + (" (H)" if r.heldout else ""),
+                r.question,
+                r.expected,
+                r.got,
+                "\n".join(r.problems),
+            )
         console.print(listing)
     empty = [r.id for r in report.results if r.expected_rows == 0]
     if empty:
@@ -365,9 +379,15 @@ def write_report(report: EvalReport, path: Path) -> None:
     path.write_text(json.dumps(report.to_json(), indent=2, default=str) + "\n")
 
 
-async def eval_command(*, json_file: Path | None, threshold: float,
-                       questions_file: Path | None, only: str | None,
-                       console: Console, progress_console: Console) -> int:
+async def eval_command(
+    *,
+    json_file: Path | None,
+    threshold: float,
+    questions_file: Path | None,
+    only: str | None,
+    console: Console,
+    progress_console: Console,
+) -> int:
     """`opsagent eval`: run, print, optionally write the JSON report; 0 pass, 1 fail."""
     questions = load_questions(questions_file)
     if only:

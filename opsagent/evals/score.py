@@ -76,8 +76,9 @@ def query_problems(spec: dict[str, Any], got: ResourceQuery) -> list[str]:
     for name, norm in _QUERY_FIELDS.items():
         want = spec.get(name, QUERY_DEFAULTS.get(name))
         if not _field_matches(want, data.get(name), norm):
-            problems.append(f"{spec['resource_type']}: {name} expected {_show(want)}, "
-                            f"got {data.get(name)!r}")
+            problems.append(
+                f"{spec['resource_type']}: {name} expected {_show(want)}, got {data.get(name)!r}"
+            )
     return problems
 
 
@@ -85,8 +86,11 @@ def _queries_problems(specs: list[dict[str, Any]], got: list[ResourceQuery]) -> 
     problems: list[str] = []
     remaining = list(got)
     for spec in specs:
-        candidates = [q for q in remaining
-                      if _field_matches(spec["resource_type"], q.resource_type, lambda v: v)]
+        candidates = [
+            q
+            for q in remaining
+            if _field_matches(spec["resource_type"], q.resource_type, lambda v: v)
+        ]
         if not candidates:
             problems.append(f"no {_show(spec['resource_type'])} query")
             continue
@@ -195,8 +199,9 @@ def refusal_problems(kind: str, answer: Answer | None) -> list[str]:
         return [f"answered instead of refusing ({kind}): {what}"]
     problems = []
     if answer.refusal.kind != kind:
-        problems.append(f"refused as {answer.refusal.kind}, expected {kind}: "
-                        f"{answer.refusal.message}")
+        problems.append(
+            f"refused as {answer.refusal.kind}, expected {kind}: {answer.refusal.message}"
+        )
     if answer.results:
         problems.append("accounts were queried for a refused question")
     if not answer.refusal.message.strip():

@@ -42,7 +42,11 @@ QUERY_KEYS = {"resource_type", "intent", "states", "tags", "name_contains", "ids
 INTENTS = ("list", "count", "describe")
 GROUPINGS = ("account", "region", None)
 QUERY_DEFAULTS: dict[str, Any] = {
-    "intent": "list", "states": [], "tags": {}, "name_contains": None, "ids": [],
+    "intent": "list",
+    "states": [],
+    "tags": {},
+    "name_contains": None,
+    "ids": [],
     "conditions": [],
 }
 PLAN_DEFAULTS: dict[str, Any] = {"regions": None, "group_by": None}
@@ -126,8 +130,17 @@ def _parse(item: Any, index: int) -> EvalQuestion:
     if not isinstance(item, dict):
         raise QuestionFileError(f"question #{index}: not an object")
     where = f"question {item.get('id', '#' + str(index))!r}"
-    known = {"id", "question", "heldout", "covers", "thread", "plan", "refusal",
-             "visible_accounts", "note"}
+    known = {
+        "id",
+        "question",
+        "heldout",
+        "covers",
+        "thread",
+        "plan",
+        "refusal",
+        "visible_accounts",
+        "note",
+    }
     unknown = set(item) - known
     if unknown:
         raise QuestionFileError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
@@ -170,9 +183,7 @@ def _check_plan_shape(plan: Any, where: str) -> None:
             raise QuestionFileError(f"{where}: every query needs a resource_type")
         unknown = set(query) - QUERY_KEYS
         if unknown:
-            raise QuestionFileError(
-                f"{where}: unknown query field(s) {', '.join(sorted(unknown))}"
-            )
+            raise QuestionFileError(f"{where}: unknown query field(s) {', '.join(sorted(unknown))}")
 
 
 def validate_questions(questions: list[EvalQuestion], registry: Registry) -> list[str]:
@@ -210,8 +221,9 @@ def validate_questions(questions: list[EvalQuestion], registry: Registry) -> lis
                         if owner is None:
                             problems.append(f"{q.id}: unknown condition {condition}")
                         elif owner != query["resource_type"]:
-                            problems.append(f"{q.id}: {condition} does not apply to "
-                                            f"{query['resource_type']}")
+                            problems.append(
+                                f"{q.id}: {condition} does not apply to {query['resource_type']}"
+                            )
     return problems
 
 

@@ -53,8 +53,11 @@ def _tags(tags: Any) -> tuple[tuple[str, str], ...]:
     if isinstance(tags, dict):
         pairs = [(str(k), str(v)) for k, v in tags.items()]
     else:
-        pairs = [(str(t.get("Key", t.get("key"))), str(t.get("Value", t.get("value", ""))))
-                 for t in tags or [] if t.get("Key", t.get("key")) is not None]
+        pairs = [
+            (str(t.get("Key", t.get("key"))), str(t.get("Value", t.get("value", ""))))
+            for t in tags or []
+            if t.get("Key", t.get("key")) is not None
+        ]
     return tuple(sorted(pairs))
 
 
@@ -68,13 +71,22 @@ Reader = Callable[[Any, str, str], list[TruthRow]]  # (client factory, account, 
 class GroundTruth:
     """Every resource of every account, read with boto3 from the sandbox's endpoint."""
 
-    def __init__(self, registry: Registry, *, endpoint_url: str | None, access_key: str,
-                 secret_key: str, token: str | None = None):
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        endpoint_url: str | None,
+        access_key: str,
+        secret_key: str,
+        token: str | None = None,
+    ):
         self.registry = registry
         self.endpoint_url = endpoint_url
         self.central = boto3.Session(
-            aws_access_key_id=access_key, aws_secret_access_key=secret_key,
-            aws_session_token=token, region_name=HOME_REGION,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            aws_session_token=token,
+            region_name=HOME_REGION,
         )
         self._sessions: dict[str, boto3.Session] = {}
         self._clients: dict[tuple[str, str, str], Any] = {}
@@ -84,8 +96,13 @@ class GroundTruth:
     @classmethod
     def for_sandbox(cls, sandbox: Any, registry: Registry) -> GroundTruth:
         creds = sandbox.central_credentials
-        return cls(registry, endpoint_url=sandbox.aws_endpoint, access_key=creds.access_key,
-                   secret_key=creds.secret_key, token=creds.token)
+        return cls(
+            registry,
+            endpoint_url=sandbox.aws_endpoint,
+            access_key=creds.access_key,
+            secret_key=creds.secret_key,
+            token=creds.token,
+        )
 
     # ----- reaching an account -----
 
@@ -94,8 +111,10 @@ class GroundTruth:
             if account_id not in self._sessions:
                 account = self.registry.get(account_id)
                 sts = self.central.client("sts", endpoint_url=self.endpoint_url)
-                params: dict[str, Any] = {"RoleArn": account.role_arn,
-                                          "RoleSessionName": SESSION_NAME}
+                params: dict[str, Any] = {
+                    "RoleArn": account.role_arn,
+                    "RoleSessionName": SESSION_NAME,
+                }
                 if account.external_id:
                     params["ExternalId"] = account.external_id
                 creds = sts.assume_role(**params)["Credentials"]
@@ -118,8 +137,9 @@ class GroundTruth:
 
     # ----- reading -----
 
-    def read(self, account_id: str, region: str, resource_type: str, *,
-             fresh: bool = False) -> list[TruthRow]:
+    def read(
+        self, account_id: str, region: str, resource_type: str, *, fresh: bool = False
+    ) -> list[TruthRow]:
         """Every resource of one type in one account and region (global types: the region
         is ignored and every resource is returned once)."""
         if resource_type in GLOBAL_TYPES:
@@ -128,15 +148,17 @@ class GroundTruth:
         if fresh or key not in self._cache:
             rows = READERS[resource_type](
                 lambda service, r=region: self.client(account_id, service, r),
-                account_id, region,
+                account_id,
+                region,
             )
             if fresh:
                 return rows
             self._cache[key] = rows
         return self._cache[key]
 
-    def rows(self, accounts: Iterable[str], regions: list[str] | None,
-             query: dict[str, Any]) -> list[TruthRow]:
+    def rows(
+        self, accounts: Iterable[str], regions: list[str] | None, query: dict[str, Any]
+    ) -> list[TruthRow]:
         """The rows one query of a plan must return."""
         rtype = query["resource_type"]
         found: list[TruthRow] = []
@@ -147,8 +169,9 @@ class GroundTruth:
                 if regions and rtype == "s3:bucket":
                     rows = [r for r in rows if r.region in regions]
             else:
-                rows = [r for region in account_regions
-                        for r in self.read(account_id, region, rtype)]
+                rows = [
+                    r for region in account_regions for r in self.read(account_id, region, rtype)
+                ]
             found.extend(r for r in rows if row_matches(r, query))
         return found
 
@@ -161,9 +184,7 @@ class GroundTruth:
                 regions = [HOME_REGION] if rtype in GLOBAL_TYPES else account.regions
                 jobs.extend((account.id, region, rtype) for region in regions)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(
-                lambda job: self._snapshot_one(*job), jobs
-            ))
+            results = list(pool.map(lambda job: self._snapshot_one(*job), jobs))
         return frozenset(item for rows in results for item in rows)
 
     def _snapshot_one(self, account_id: str, region: str, rtype: str) -> list[tuple]:
@@ -171,8 +192,18 @@ class GroundTruth:
             rows = self.read(account_id, region, rtype, fresh=True)
         except ClientError as exc:  # e.g. a role the central identity may not assume
             return [(account_id, region, rtype, "error", exc.response["Error"]["Code"])]
-        return [(r.account_id, r.region, r.resource_type, r.id, r.state, r.tags,
-                 tuple(sorted(r.conditions))) for r in rows]
+        return [
+            (
+                r.account_id,
+                r.region,
+                r.resource_type,
+                r.id,
+                r.state,
+                r.tags,
+                tuple(sorted(r.conditions)),
+            )
+            for r in rows
+        ]
 
 
 def row_matches(row: TruthRow, query: dict[str, Any]) -> bool:
@@ -207,15 +238,28 @@ def reader(resource_type: str):
 
 def _pages(client: Any, operation: str, key: str, **params: Any) -> list[Any]:
     if client.can_paginate(operation):
-        return [item for page in client.get_paginator(operation).paginate(**params)
-                for item in page.get(key, [])]
+        return [
+            item
+            for page in client.get_paginator(operation).paginate(**params)
+            for item in page.get(key, [])
+        ]
     return list(getattr(client, operation)(**params).get(key, []))
 
 
-def _row(account: str, region: str, rtype: str, rid: str, *, name: str | None = None,
-         state: Any = None, tags: Any = None, conditions: Iterable[str] = ()) -> TruthRow:
-    return TruthRow(account, region, rtype, rid, name, _lower(state), _tags(tags),
-                    frozenset(conditions))
+def _row(
+    account: str,
+    region: str,
+    rtype: str,
+    rid: str,
+    *,
+    name: str | None = None,
+    state: Any = None,
+    tags: Any = None,
+    conditions: Iterable[str] = (),
+) -> TruthRow:
+    return TruthRow(
+        account, region, rtype, rid, name, _lower(state), _tags(tags), frozenset(conditions)
+    )
 
 
 @reader("ec2:instance")
@@ -224,9 +268,17 @@ def _ec2_instances(client, account, region):
     for reservation in _pages(client("ec2"), "describe_instances", "Reservations"):
         for inst in reservation["Instances"]:
             tags = _tags(inst.get("Tags"))
-            rows.append(_row(account, region, "ec2:instance", inst["InstanceId"],
-                             name=dict(tags).get("Name"), state=inst["State"]["Name"],
-                             tags=inst.get("Tags")))
+            rows.append(
+                _row(
+                    account,
+                    region,
+                    "ec2:instance",
+                    inst["InstanceId"],
+                    name=dict(tags).get("Name"),
+                    state=inst["State"]["Name"],
+                    tags=inst.get("Tags"),
+                )
+            )
     return rows
 
 
@@ -234,11 +286,23 @@ def _ec2_instances(client, account, region):
 def _volumes(client, account, region):
     rows = []
     for vol in _pages(client("ec2"), "describe_volumes", "Volumes"):
-        attached = [a for a in vol.get("Attachments", [])
-                    if a.get("State", "attached") in ("attaching", "attached")]
-        rows.append(_row(account, region, "ec2:volume", vol["VolumeId"],
-                         name=dict(_tags(vol.get("Tags"))).get("Name"), state=vol.get("State"),
-                         tags=vol.get("Tags"), conditions=[] if attached else ["unattached"]))
+        attached = [
+            a
+            for a in vol.get("Attachments", [])
+            if a.get("State", "attached") in ("attaching", "attached")
+        ]
+        rows.append(
+            _row(
+                account,
+                region,
+                "ec2:volume",
+                vol["VolumeId"],
+                name=dict(_tags(vol.get("Tags"))).get("Name"),
+                state=vol.get("State"),
+                tags=vol.get("Tags"),
+                conditions=[] if attached else ["unattached"],
+            )
+        )
     return rows
 
 
@@ -246,23 +310,34 @@ def _volumes(client, account, region):
 def _elastic_ips(client, account, region):
     rows = []
     for addr in client("ec2").describe_addresses().get("Addresses", []):
-        associated = any(addr.get(k) for k in
-                         ("AssociationId", "InstanceId", "NetworkInterfaceId"))
-        rows.append(_row(account, region, "ec2:elastic-ip",
-                         addr.get("AllocationId") or addr["PublicIp"],
-                         name=dict(_tags(addr.get("Tags"))).get("Name"),
-                         state="associated" if associated else "unassociated",
-                         tags=addr.get("Tags"),
-                         conditions=[] if associated else ["unassociated"]))
+        associated = any(addr.get(k) for k in ("AssociationId", "InstanceId", "NetworkInterfaceId"))
+        rows.append(
+            _row(
+                account,
+                region,
+                "ec2:elastic-ip",
+                addr.get("AllocationId") or addr["PublicIp"],
+                name=dict(_tags(addr.get("Tags"))).get("Name"),
+                state="associated" if associated else "unassociated",
+                tags=addr.get("Tags"),
+                conditions=[] if associated else ["unassociated"],
+            )
+        )
     return rows
 
 
 @reader("ec2:vpc")
 def _vpcs(client, account, region):
     return [
-        _row(account, region, "ec2:vpc", vpc["VpcId"],
-             name=dict(_tags(vpc.get("Tags"))).get("Name"), state=vpc.get("State"),
-             tags=vpc.get("Tags"))
+        _row(
+            account,
+            region,
+            "ec2:vpc",
+            vpc["VpcId"],
+            name=dict(_tags(vpc.get("Tags"))).get("Name"),
+            state=vpc.get("State"),
+            tags=vpc.get("Tags"),
+        )
         for vpc in _pages(client("ec2"), "describe_vpcs", "Vpcs")
     ]
 
@@ -279,8 +354,15 @@ def _open_to_world(group: dict[str, Any]) -> bool:
 @reader("ec2:security-group")
 def _security_groups(client, account, region):
     return [
-        _row(account, region, "ec2:security-group", sg["GroupId"], name=sg.get("GroupName"),
-             tags=sg.get("Tags"), conditions=["open-to-world"] if _open_to_world(sg) else [])
+        _row(
+            account,
+            region,
+            "ec2:security-group",
+            sg["GroupId"],
+            name=sg.get("GroupName"),
+            tags=sg.get("Tags"),
+            conditions=["open-to-world"] if _open_to_world(sg) else [],
+        )
         for sg in _pages(client("ec2"), "describe_security_groups", "SecurityGroups")
     ]
 
@@ -298,8 +380,7 @@ def _buckets(client, account, region):
             if exc.response["Error"]["Code"] != "NoSuchTagSet":
                 raise
             tags = []
-        rows.append(_row(account, location or "us-east-1", "s3:bucket", name, name=name,
-                         tags=tags))
+        rows.append(_row(account, location or "us-east-1", "s3:bucket", name, name=name, tags=tags))
     return rows
 
 
@@ -309,9 +390,17 @@ def _rds(client, account, region):
     rows = []
     for db in _pages(rds, "describe_db_instances", "DBInstances"):
         tags = rds.list_tags_for_resource(ResourceName=db["DBInstanceArn"]).get("TagList", [])
-        rows.append(_row(account, region, "rds:db-instance", db["DBInstanceIdentifier"],
-                         name=db["DBInstanceIdentifier"], state=db.get("DBInstanceStatus"),
-                         tags=tags))
+        rows.append(
+            _row(
+                account,
+                region,
+                "rds:db-instance",
+                db["DBInstanceIdentifier"],
+                name=db["DBInstanceIdentifier"],
+                state=db.get("DBInstanceStatus"),
+                tags=tags,
+            )
+        )
     return rows
 
 
@@ -321,8 +410,17 @@ def _functions(client, account, region):
     rows = []
     for fn in _pages(lam, "list_functions", "Functions"):
         tags = lam.list_tags(Resource=fn["FunctionArn"]).get("Tags", {})
-        rows.append(_row(account, region, "lambda:function", fn["FunctionName"],
-                         name=fn["FunctionName"], state=fn.get("State") or "active", tags=tags))
+        rows.append(
+            _row(
+                account,
+                region,
+                "lambda:function",
+                fn["FunctionName"],
+                name=fn["FunctionName"],
+                state=fn.get("State") or "active",
+                tags=tags,
+            )
+        )
     return rows
 
 
@@ -333,8 +431,17 @@ def _tables(client, account, region):
     for name in _pages(ddb, "list_tables", "TableNames"):
         table = ddb.describe_table(TableName=name)["Table"]
         tags = ddb.list_tags_of_resource(ResourceArn=table["TableArn"]).get("Tags", [])
-        rows.append(_row(account, region, "dynamodb:table", name, name=name,
-                         state=table.get("TableStatus"), tags=tags))
+        rows.append(
+            _row(
+                account,
+                region,
+                "dynamodb:table",
+                name,
+                name=name,
+                state=table.get("TableStatus"),
+                tags=tags,
+            )
+        )
     return rows
 
 
@@ -349,8 +456,18 @@ def _ecs_clusters(client, account, region):
     if not arns:
         return []
     clusters = ecs.describe_clusters(clusters=arns, include=["TAGS"]).get("clusters", [])
-    return [_row(account, region, "ecs:cluster", c["clusterName"], name=c["clusterName"],
-                 state=c.get("status"), tags=c.get("tags")) for c in clusters]
+    return [
+        _row(
+            account,
+            region,
+            "ecs:cluster",
+            c["clusterName"],
+            name=c["clusterName"],
+            state=c.get("status"),
+            tags=c.get("tags"),
+        )
+        for c in clusters
+    ]
 
 
 @reader("ecs:service")
@@ -360,11 +477,21 @@ def _ecs_services(client, account, region):
     for cluster in _ecs_cluster_arns(ecs):
         arns = _pages(ecs, "list_services", "serviceArns", cluster=cluster)
         for start in range(0, len(arns), 10):  # describe_services takes ten at a time
-            services = ecs.describe_services(cluster=cluster, services=arns[start:start + 10],
-                                             include=["TAGS"]).get("services", [])
-            rows.extend(_row(account, region, "ecs:service", s["serviceName"],
-                             name=s["serviceName"], state=s.get("status"), tags=s.get("tags"))
-                        for s in services)
+            services = ecs.describe_services(
+                cluster=cluster, services=arns[start : start + 10], include=["TAGS"]
+            ).get("services", [])
+            rows.extend(
+                _row(
+                    account,
+                    region,
+                    "ecs:service",
+                    s["serviceName"],
+                    name=s["serviceName"],
+                    state=s.get("status"),
+                    tags=s.get("tags"),
+                )
+                for s in services
+            )
     return rows
 
 
@@ -374,8 +501,17 @@ def _eks_clusters(client, account, region):
     rows = []
     for name in _pages(eks, "list_clusters", "clusters"):
         cluster = eks.describe_cluster(name=name)["cluster"]
-        rows.append(_row(account, region, "eks:cluster", name, name=name,
-                         state=cluster.get("status"), tags=cluster.get("tags")))
+        rows.append(
+            _row(
+                account,
+                region,
+                "eks:cluster",
+                name,
+                name=name,
+                state=cluster.get("status"),
+                tags=cluster.get("tags"),
+            )
+        )
     return rows
 
 
@@ -386,16 +522,32 @@ def _eks_nodegroups(client, account, region):
     for cluster in _pages(eks, "list_clusters", "clusters"):
         for name in _pages(eks, "list_nodegroups", "nodegroups", clusterName=cluster):
             group = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]
-            rows.append(_row(account, region, "eks:nodegroup", name, name=name,
-                             state=group.get("status"), tags=group.get("tags")))
+            rows.append(
+                _row(
+                    account,
+                    region,
+                    "eks:nodegroup",
+                    name,
+                    name=name,
+                    state=group.get("status"),
+                    tags=group.get("tags"),
+                )
+            )
     return rows
 
 
 @reader("cloudformation:stack")
 def _stacks(client, account, region):
     return [
-        _row(account, region, "cloudformation:stack", s["StackName"], name=s["StackName"],
-             state=s.get("StackStatus"), tags=s.get("Tags"))
+        _row(
+            account,
+            region,
+            "cloudformation:stack",
+            s["StackName"],
+            name=s["StackName"],
+            state=s.get("StackStatus"),
+            tags=s.get("Tags"),
+        )
         for s in _pages(client("cloudformation"), "describe_stacks", "Stacks")
     ]
 
@@ -406,6 +558,7 @@ def _roles(client, account, region):
     rows = []
     for role in _pages(iam, "list_roles", "Roles"):
         tags = _pages(iam, "list_role_tags", "Tags", RoleName=role["RoleName"])
-        rows.append(_row(account, "global", "iam:role", role["RoleName"],
-                         name=role["RoleName"], tags=tags))
+        rows.append(
+            _row(account, "global", "iam:role", role["RoleName"], name=role["RoleName"], tags=tags)
+        )
     return rows

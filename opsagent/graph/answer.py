@@ -19,12 +19,15 @@ def query_sentence(query: ResourceQuery, plan: Plan, results: list[AccountResult
     total = len(rows)
     what = describe_query(query, total)
     where = (
-        f"in {answered[0].alias}" if len(results) == 1 and answered
+        f"in {answered[0].alias}"
+        if len(results) == 1 and answered
         else f"across {len(answered)} account{'s' if len(answered) != 1 else ''}"
     )
     verb = "There is" if total == 1 else "There are"
-    sentence = f"{verb} {total} {what} {where}" if query.intent == "count" else (
-        f"Found {total} {what} {where}"
+    sentence = (
+        f"{verb} {total} {what} {where}"
+        if query.intent == "count"
+        else (f"Found {total} {what} {where}")
     )
     if plan.group_by == "region":
         by_region = Counter(row.region for row in rows)
@@ -44,8 +47,10 @@ def failure_sentences(results: list[AccountResult]) -> list[str]:
     reads failed or stopped at the page limit; their other rows are in the answer)."""
     return [
         f"{r.alias} ({r.account_id}) could not be queried: {r.status}: {r.error}."
-        if r.status != "ok" else f"{r.alias} ({r.account_id}) answered in part: {r.error}."
-        for r in results if r.status != "ok" or r.error
+        if r.status != "ok"
+        else f"{r.alias} ({r.account_id}) answered in part: {r.error}."
+        for r in results
+        if r.status != "ok" or r.error
     ]
 
 
@@ -53,8 +58,11 @@ def nothing_answered(plan: Plan, results: list[AccountResult]) -> str:
     """'None of the 3 accounts could be queried, so I have no answer about S3 buckets.'"""
     kinds = " or ".join(dict.fromkeys(names(q.resource_type)[1] for q in plan.queries))
     tried = len(results) or len(plan.accounts)
-    which = "The account could not be queried" if tried == 1 else (
-        f"None of the {tried} accounts could be queried")
+    which = (
+        "The account could not be queried"
+        if tried == 1
+        else (f"None of the {tried} accounts could be queried")
+    )
     return f"{which}, so I have no answer about {kinds}."
 
 
@@ -68,9 +76,12 @@ def build_answer(
     ordered = [by_id[a] for a in plan.accounts if a in by_id]
     if not any(r.status == "ok" for r in ordered):
         # Nothing answered: no count to give, not even zero.
-        return Answer(question=question, text=" ".join([nothing_answered(plan, ordered),
-                                                         *failure_sentences(ordered)]),
-                      plan=plan, results=ordered)
+        return Answer(
+            question=question,
+            text=" ".join([nothing_answered(plan, ordered), *failure_sentences(ordered)]),
+            plan=plan,
+            results=ordered,
+        )
     sentences = [query_sentence(q, plan, ordered) for q in plan.queries]
     sentences += [f"{r.alias}: {r.note}" for r in ordered if r.note]
     sentences += failure_sentences(ordered)

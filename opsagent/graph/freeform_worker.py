@@ -123,8 +123,9 @@ def _conclusion(messages: list[AnyMessage], max_steps: int) -> str:
 class ToolLoopWorker:
     """Context.freeform_worker: (account, user, task) -> the model's conclusion."""
 
-    def __init__(self, model: BaseChatModel, tools_for: ToolsFor, *,
-                 max_steps: int = DEFAULT_MAX_STEPS):
+    def __init__(
+        self, model: BaseChatModel, tools_for: ToolsFor, *, max_steps: int = DEFAULT_MAX_STEPS
+    ):
         self._model = model
         self._tools_for = tools_for
         self._max_steps = max_steps
@@ -135,8 +136,11 @@ class ToolLoopWorker:
             tools = await tools
         loop = build_loop(self._model, tools, max_steps=self._max_steps)
         system = SYSTEM.format(
-            name=account.name, id=account.id, alias=account.alias,
-            environment=account.environment, regions=", ".join(account.regions),
+            name=account.name,
+            id=account.id,
+            alias=account.alias,
+            environment=account.environment,
+            regions=", ".join(account.regions),
             max_steps=self._max_steps,
         )
         start = {"messages": [SystemMessage(system), HumanMessage(task)], "steps": 0}

@@ -82,9 +82,7 @@ def fan_out(state: AgentState) -> str | list[Send]:
         return "merge"
     plan_ = state["plan"]
     assert plan_ is not None
-    return [
-        Send("account_worker", WorkerInput(account_id=a, plan=plan_)) for a in plan_.accounts
-    ]
+    return [Send("account_worker", WorkerInput(account_id=a, plan=plan_)) for a in plan_.accounts]
 
 
 async def account_worker(state: WorkerInput, runtime: Runtime[Context]) -> dict:
@@ -93,18 +91,24 @@ async def account_worker(state: WorkerInput, runtime: Runtime[Context]) -> dict:
     account = ctx.registry.get(state["account_id"])
     write({"event": "account_started", "account_id": account.id, "alias": account.alias})
     result = await run_account(
-        account, state["plan"], ctx.user, ctx.run_reads,
-        deadline_s=ctx.account_timeout, freeform=ctx.freeform_worker,
+        account,
+        state["plan"],
+        ctx.user,
+        ctx.run_reads,
+        deadline_s=ctx.account_timeout,
+        freeform=ctx.freeform_worker,
     )
-    write({
-        "event": "account_finished",
-        "account_id": result.account_id,
-        "alias": result.alias,
-        "status": result.status,
-        "count": result.count,
-        "elapsed_ms": result.elapsed_ms,
-        "error": result.error,
-    })
+    write(
+        {
+            "event": "account_finished",
+            "account_id": result.account_id,
+            "alias": result.alias,
+            "status": result.status,
+            "count": result.count,
+            "elapsed_ms": result.elapsed_ms,
+            "error": result.error,
+        }
+    )
     return {"results": [result]}
 
 

@@ -123,8 +123,9 @@ class Answer(BaseModel):
             # Details (engine, version, size, endpoint…) come with the rows a question asked
             # to describe; lists and counts stay compact.
             "resources": [
-                row.model_dump(exclude=None if row.resource_type in self.described_types
-                               else {"details"})
+                row.model_dump(
+                    exclude=None if row.resource_type in self.described_types else {"details"}
+                )
                 for row in self.resources
             ],
         }
@@ -143,4 +144,3 @@ __all__ = [
     "Resource",
     "ResourceQuery",
 ]
-

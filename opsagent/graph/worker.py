@@ -28,9 +28,14 @@ from opsagent.registry import Account
 class RunReads(Protocol):
     """(account, user, reads, *, allowed) -> one result per read; AccountSessions.run_reads."""
 
-    async def __call__(self, account: Account, user: str, reads: Sequence[Read], *,
-                       allowed: Collection[tuple[str, str]] | None = None
-                       ) -> list[ReadResult]: ...
+    async def __call__(
+        self,
+        account: Account,
+        user: str,
+        reads: Sequence[Read],
+        *,
+        allowed: Collection[tuple[str, str]] | None = None,
+    ) -> list[ReadResult]: ...
 
 
 # (account, user, task) -> the worker's conclusion: a tool-calling loop over the account's
@@ -42,7 +47,12 @@ _SHOWN_FAILURES = 3
 
 
 async def run_account(
-    account: Account, plan: Plan, user: str, run: RunReads, *, deadline_s: float,
+    account: Account,
+    plan: Plan,
+    user: str,
+    run: RunReads,
+    *,
+    deadline_s: float,
     freeform: FreeformWorker | None = None,
 ) -> AccountResult:
     started = time.monotonic()
@@ -64,8 +74,7 @@ async def run_account(
     except TimeoutError:
         status, error = "timeout", f"no answer from {account.alias} within {deadline_s:g}s"
     except BaseException as exc:  # noqa: BLE001 - any other failure stays this account's
-        status, error = "error", f"{type(exc).__name__}: {exc}" if str(exc) else \
-            type(exc).__name__
+        status, error = "error", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return AccountResult(
         account_id=account.id,
         alias=account.alias,
@@ -89,8 +98,7 @@ async def _query(
             planned.append((query, region, kind.read(region, query)))
     if not planned:
         return [], "ok", None
-    results = await run(account, user, [read for _, _, read in planned],
-                        allowed=CATALOGUE_READS)
+    results = await run(account, user, [read for _, _, read in planned], allowed=CATALOGUE_READS)
     rows: list[Resource] = []
     failed: list[tuple[Read, str | None, str]] = []  # (read, code, message)
     truncated: list[Read] = []
@@ -116,17 +124,21 @@ async def _query(
     return rows, "ok", _failures(failed, truncated, None) if failed or truncated else None
 
 
-def _failures(failed: list[tuple[Read, str | None, str]], truncated: list[Read],
-              every: str | None) -> str:
+def _failures(
+    failed: list[tuple[Read, str | None, str]], truncated: list[Read], every: str | None
+) -> str:
     """'2 reads failed: us-west-2 ec2 DescribeInstances: AccessDenied: …' (shortest first)."""
     parts = []
     if failed:
-        shown = [f"{read.region} {read.service} {read.operation}: {code or 'error'}: {message}"
-                 for read, code, message in failed[:_SHOWN_FAILURES]]
+        shown = [
+            f"{read.region} {read.service} {read.operation}: {code or 'error'}: {message}"
+            for read, code, message in failed[:_SHOWN_FAILURES]
+        ]
         more = len(failed) - _SHOWN_FAILURES
         what = every or (f"{len(failed)} read{'s' if len(failed) != 1 else ''}")
-        parts.append(f"{what} failed: " + "; ".join(shown) + (f"; and {more} more"
-                                                             if more > 0 else ""))
+        parts.append(
+            f"{what} failed: " + "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+        )
     if truncated:
         names = sorted({f"{r.region} {r.service} {r.operation}" for r in truncated})
         parts.append("stopped at the page limit, more exist: " + ", ".join(names))

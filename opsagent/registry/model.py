@@ -52,9 +52,7 @@ class UnknownAccountError(LookupError):
     def __init__(self, reference: str, known: list[str]):
         self.reference = reference
         self.known = known
-        super().__init__(
-            f"Unknown account {reference!r}. Known accounts: {', '.join(known)}."
-        )
+        super().__init__(f"Unknown account {reference!r}. Known accounts: {', '.join(known)}.")
 
 
 class AccountEntry(BaseModel):
@@ -167,8 +165,17 @@ class Registry(BaseModel):
         Raises UnknownAccountError naming the known accounts.
         """
         ref = _normalize(reference)
-        if ref in {"all", "all accounts", "every account", "each account", "every", "each",
-                   "all workload accounts", "workload", "workloads"}:
+        if ref in {
+            "all",
+            "all accounts",
+            "every account",
+            "each account",
+            "every",
+            "each",
+            "all workload accounts",
+            "workload",
+            "workloads",
+        }:
             return self.workload_accounts
         matches = [e for e in self.accounts if ref in self._names_of(e)]
         if not matches:
@@ -244,8 +251,7 @@ def load_registry(path: str | Path) -> Registry:
     except IsADirectoryError:
         raise RegistryError(f"registry file {path} is a directory; give the JSON file") from None
     except OSError as exc:
-        raise RegistryError(f"registry file {path} cannot be read: "
-                            f"{exc.strerror or exc}") from None
+        raise RegistryError(f"registry file {path} cannot be read: {exc.strerror or exc}") from None
     try:
         text = data.decode("utf-8-sig")  # JSON is UTF-8; a BOM is forgiven
     except UnicodeDecodeError as exc:
@@ -258,8 +264,7 @@ def load_registry(path: str | Path) -> Registry:
     except json.JSONDecodeError as exc:
         raise RegistryError(f"registry file {path} is not valid JSON: {exc}") from None
     except RecursionError:
-        raise RegistryError(f"registry file {path} is nested too deeply to be a registry") \
-            from None
+        raise RegistryError(f"registry file {path} is nested too deeply to be a registry") from None
     return parse_registry(raw, source=str(path))
 
 

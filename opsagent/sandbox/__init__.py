@@ -158,8 +158,11 @@ class Sandbox:
         self.timings["total"] = round(time.perf_counter() - started, 3)
         log.info(
             "sandbox started",
-            extra={"aws_endpoint": self.aws_endpoint, "mcp_endpoint": self.mcp_endpoint,
-                   "seconds": self.timings},
+            extra={
+                "aws_endpoint": self.aws_endpoint,
+                "mcp_endpoint": self.mcp_endpoint,
+                "seconds": self.timings,
+            },
         )
         return self
 

@@ -1,7 +1,7 @@
 """``python -m opsagent.sandbox``: run the sandbox in the foreground, or measure its start-up.
 
-    python -m opsagent.sandbox               # start, print endpoints and credentials, wait
-    python -m opsagent.sandbox --benchmark 3 # start, seed and stop three times, print seconds
+python -m opsagent.sandbox               # start, print endpoints and credentials, wait
+python -m opsagent.sandbox --benchmark 3 # start, seed and stop three times, print seconds
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ def _serve() -> None:
     sandbox = start_sandbox()
     creds = sandbox.central_credentials
     print(f"AWS (moto):      {sandbox.aws_endpoint}")
-    print(f"AWS MCP Server:  {sandbox.mcp_endpoint}  (SigV4: {sandbox.mcp_service}, "
-          f"{sandbox.mcp_region})")
+    print(
+        f"AWS MCP Server:  {sandbox.mcp_endpoint}  (SigV4: {sandbox.mcp_service}, "
+        f"{sandbox.mcp_region})"
+    )
     print(f"Registry:        {sandbox.registry_path}")
     print("Central identity (IAM user opsagent, 111111111111), for a shell:")
     print(f"  export AWS_ACCESS_KEY_ID={creds.access_key}")
@@ -34,7 +36,12 @@ def _serve() -> None:
 
 def _benchmark(runs: int) -> None:
     figures: dict[str, list[float]] = {
-        "moto": [], "seed": [], "mcp": [], "start": [], "start_cpu": [], "stop": []
+        "moto": [],
+        "seed": [],
+        "mcp": [],
+        "start": [],
+        "start_cpu": [],
+        "stop": [],
     }
     for run in range(1, runs + 1):
         # CPU seconds of the whole process (server and client threads alike): unlike wall
@@ -48,16 +55,24 @@ def _benchmark(runs: int) -> None:
         began = time.perf_counter()
         sandbox.stop()
         figures["stop"].append(round(time.perf_counter() - began, 3))
-        print(f"run {run}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in figures.items()),
-              flush=True)
+        print(
+            f"run {run}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in figures.items()), flush=True
+        )
     print("median: " + ", ".join(f"{k} {statistics.median(v):.2f}s" for k, v in figures.items()))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m opsagent.sandbox", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--benchmark", type=int, metavar="RUNS",
-                        help="start, seed and stop the sandbox RUNS times and print the seconds")
+    parser = argparse.ArgumentParser(
+        prog="python -m opsagent.sandbox",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--benchmark",
+        type=int,
+        metavar="RUNS",
+        help="start, seed and stop the sandbox RUNS times and print the seconds",
+    )
     args = parser.parse_args()
     if args.benchmark:
         _benchmark(args.benchmark)

@@ -49,8 +49,10 @@ def resolve_access_key(access_key_id: str) -> KeyIdentity | None:
             continue
         if key.user_name is not None:
             user = iam.users.get(key.user_name)
-            arn = user.arn if user is not None else (
-                f"arn:{PARTITION}:iam::{account_id}:user/{key.user_name}"
+            arn = (
+                user.arn
+                if user is not None
+                else (f"arn:{PARTITION}:iam::{account_id}:user/{key.user_name}")
             )
             return KeyIdentity(
                 access_key_id=access_key_id,

@@ -293,7 +293,8 @@ def build_mcp(
         name="aws___run_script",
         description=_RUN_SCRIPT_DESCRIPTION,
         annotations=ToolAnnotations(
-            title="Run a Python script with AWS API access", readOnlyHint=False,
+            title="Run a Python script with AWS API access",
+            readOnlyHint=False,
             openWorldHint=True,
         ),
     )
@@ -324,16 +325,18 @@ def build_mcp(
     async def get_regional_availability(
         resource_type: Annotated[
             Literal["product", "api", "cfn"],
-            Field(description="product (services, features) | api (SDK APIs) | cfn "
-                              "(CloudFormation resources)"),
+            Field(
+                description="product (services, features) | api (SDK APIs) | cfn "
+                "(CloudFormation resources)"
+            ),
         ],
-        regions: Annotated[
-            list[str] | None, Field(description="Region codes, at most 10.")
-        ] = None,
+        regions: Annotated[list[str] | None, Field(description="Region codes, at most 10.")] = None,
         filters: Annotated[
             list[str] | None,
-            Field(description="Exact catalog names: 'Amazon Bedrock', "
-                              "'EC2+DescribeInstances', 'AWS::EC2::Instance'."),
+            Field(
+                description="Exact catalog names: 'Amazon Bedrock', "
+                "'EC2+DescribeInstances', 'AWS::EC2::Instance'."
+            ),
         ] = None,
         next_token: Annotated[str | None, Field(description="From a previous answer.")] = None,
         region: Annotated[str | None, Field(description="Unused; use `regions`.")] = None,
@@ -343,30 +346,31 @@ def build_mcp(
             return _text_result("At most 10 regions per call.", is_error=True)
         if len(wanted) > 1 and not filters:
             return _text_result("Queries over several regions need filters.", is_error=True)
-        return _json_result({
-            _RESPONSE_KEYS[resource_type]: [],
-            "next_token": None,
-            "note": f"{_OFFLINE}: it has no regional availability catalogue.",
-        })
+        return _json_result(
+            {
+                _RESPONSE_KEYS[resource_type]: [],
+                "next_token": None,
+                "note": f"{_OFFLINE}: it has no regional availability catalogue.",
+            }
+        )
 
     @mcp.tool(
         name="aws___search_documentation",
         description="Search across AWS documentation: API references, best practices, "
-                    "service guides and skills.",
+        "service guides and skills.",
         annotations=ToolAnnotations(title="Search AWS documentation", readOnlyHint=True),
     )
     async def search_documentation(
         search_phrase: Annotated[str, Field(description="Keywords to search for.")],
         topics: Annotated[
-            list[str] | None, Field(description="Up to 3 topics; default [\"general\"].")
+            list[str] | None, Field(description='Up to 3 topics; default ["general"].')
         ] = None,
         limit: Annotated[
             int | None, Field(description="Maximum number of results (default 4).")
         ] = None,
     ) -> CallToolResult:
         return _text_result(
-            f"{_OFFLINE}: it has no AWS documentation; nothing was found for "
-            f"{search_phrase!r}."
+            f"{_OFFLINE}: it has no AWS documentation; nothing was found for {search_phrase!r}."
         )
 
     @mcp.tool(
@@ -386,7 +390,7 @@ def build_mcp(
     @mcp.tool(
         name="aws___retrieve_skill",
         description="Retrieve an AWS skill (workflows, references) by the exact skill_name "
-                    "a search_documentation result gave. Returns SKILL.md, or file if given.",
+        "a search_documentation result gave. Returns SKILL.md, or file if given.",
         annotations=ToolAnnotations(title="Retrieve an AWS skill", readOnlyHint=True),
     )
     async def retrieve_skill(
@@ -399,8 +403,7 @@ def build_mcp(
 
     @mcp.tool(
         name="aws___get_presigned_url",
-        description="Generate pre-signed S3 URLs for uploading (PUT) or downloading (GET) "
-                    "files.",
+        description="Generate pre-signed S3 URLs for uploading (PUT) or downloading (GET) files.",
         annotations=ToolAnnotations(title="Get pre-signed S3 URLs", readOnlyHint=True),
     )
     async def get_presigned_url(
@@ -421,10 +424,12 @@ def build_mcp(
         ],
         poll_iteration: Annotated[int | None, Field(description="1, 2, 3, ...")] = None,
     ) -> CallToolResult:
-        return _json_result({
-            "tasks": [],
-            "note": f"{_OFFLINE}: no tasks; every tool call here runs to completion.",
-        })
+        return _json_result(
+            {
+                "tasks": [],
+                "note": f"{_OFFLINE}: no tasks; every tool call here runs to completion.",
+            }
+        )
 
     _refuse_removed_tool(mcp)
     return mcp
@@ -517,7 +522,10 @@ class McpServer:
             self.aws_endpoint, timeout_s=self.script_timeout_s, latency_ms=self.script_latency_ms
         )
         app, _ = build_app(
-            self.aws_endpoint, self._resolver, host=self._host, runner=self._runner,
+            self.aws_endpoint,
+            self._resolver,
+            host=self._host,
+            runner=self._runner,
             scripts=self.scripts,
         )
         _log_verification_mode(self._resolver, self.aws_endpoint)

@@ -232,6 +232,7 @@ class MotoServer:
         if self._server is None:
             raise RuntimeError("the moto server is not running")
         host, port = self._server.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host  # typed str | bytes
         return f"http://{host}:{port}"
 
     @property

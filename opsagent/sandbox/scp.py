@@ -128,9 +128,7 @@ class RegionDenials:
     def allow_all(self, account_id: str) -> None:
         self.set(account_id, ())
 
-    def _update(
-        self, account: str, change: Callable[[frozenset[str]], frozenset[str]]
-    ) -> None:
+    def _update(self, account: str, change: Callable[[frozenset[str]], frozenset[str]]) -> None:
         with self._lock:
             denied = dict(self._denied)
             regions = change(denied.get(account, frozenset()))
@@ -140,8 +138,9 @@ class RegionDenials:
                 denied.pop(account, None)
             self._denied = denied
             self._any = frozenset().union(*denied.values())
-        log.info("sandbox scp: denied regions",
-                 extra={"account_id": account, "regions": sorted(regions)})
+        log.info(
+            "sandbox scp: denied regions", extra={"account_id": account, "regions": sorted(regions)}
+        )
 
     def clear(self) -> None:
         with self._lock:
@@ -234,7 +233,7 @@ class ScpDenial:
         message = escape(self.message)
         if self.protocol == "ec2":
             body = (
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                '<?xml version="1.0" encoding="UTF-8"?>\n'
                 "<Response><Errors><Error><Code>UnauthorizedOperation</Code>"
                 f"<Message>{message}</Message></Error></Errors>"
                 f"<RequestID>{request_id}</RequestID></Response>"
@@ -251,28 +250,36 @@ class ScpDenial:
         elif self.protocol == "rest-xml":
             host_id = uuid.uuid4().hex
             body = (
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                '<?xml version="1.0" encoding="UTF-8"?>\n'
                 f"<Error><Code>AccessDenied</Code><Message>{message}</Message>"
                 f"<RequestId>{request_id}</RequestId><HostId>{host_id}</HostId></Error>"
             ).encode()
-            headers += [("Content-Type", "application/xml"),
-                        ("x-amz-request-id", request_id), ("x-amz-id-2", host_id)]
+            headers += [
+                ("Content-Type", "application/xml"),
+                ("x-amz-request-id", request_id),
+                ("x-amz-id-2", host_id),
+            ]
         elif self.protocol == "smithy-rpc-v2-cbor":
             body = _cbor_map({"__type": "AccessDeniedException", "message": self.message})
-            headers += [("Content-Type", "application/cbor"),
-                        ("smithy-protocol", "rpc-v2-cbor"), ("x-amzn-RequestId", request_id)]
+            headers += [
+                ("Content-Type", "application/cbor"),
+                ("smithy-protocol", "rpc-v2-cbor"),
+                ("x-amzn-RequestId", request_id),
+            ]
         elif self.protocol == "json":
-            body = json.dumps(
-                {"__type": "AccessDeniedException", "message": self.message}
-            ).encode()
-            headers += [("Content-Type", f"application/x-amz-json-{self.json_version}"),
-                        ("x-amzn-ErrorType", "AccessDeniedException"),
-                        ("x-amzn-RequestId", request_id)]
+            body = json.dumps({"__type": "AccessDeniedException", "message": self.message}).encode()
+            headers += [
+                ("Content-Type", f"application/x-amz-json-{self.json_version}"),
+                ("x-amzn-ErrorType", "AccessDeniedException"),
+                ("x-amzn-RequestId", request_id),
+            ]
         else:  # rest-json
             body = json.dumps({"message": self.message}).encode()
-            headers += [("Content-Type", "application/json"),
-                        ("x-amzn-ErrorType", "AccessDeniedException"),
-                        ("x-amzn-RequestId", request_id)]
+            headers += [
+                ("Content-Type", "application/json"),
+                ("x-amzn-ErrorType", "AccessDeniedException"),
+                ("x-amzn-RequestId", request_id),
+            ]
         if self.query_compatible and self.protocol in ("json", "smithy-rpc-v2-cbor"):
             headers.append(("x-amzn-query-error", "AccessDenied;Sender"))
         if method == "HEAD":
@@ -307,17 +314,27 @@ def request_denial(
     operation = _operation(resolved, environ, form)
     action = _iam_action(scope.service, operation)
     if action is not None:
-        message = (f"User: {caller.arn} is not authorized to perform: {action} "
-                   "with an explicit deny in a service control policy")
+        message = (
+            f"User: {caller.arn} is not authorized to perform: {action} "
+            "with an explicit deny in a service control policy"
+        )
     else:
-        message = (f"User: {caller.arn} is not authorized to perform this operation "
-                   "with an explicit deny in a service control policy")
+        message = (
+            f"User: {caller.arn} is not authorized to perform this operation "
+            "with an explicit deny in a service control policy"
+        )
     if protocol == "ec2":
         message = "You are not authorized to perform this operation. " + message
     metadata = resolved.metadata
-    log.info("sandbox scp: request denied",
-             extra={"caller": caller.arn, "account_id": caller.account_id,
-                    "region": scope.region, "action": action or scope.service})
+    log.info(
+        "sandbox scp: request denied",
+        extra={
+            "caller": caller.arn,
+            "account_id": caller.account_id,
+            "region": scope.region,
+            "action": action or scope.service,
+        },
+    )
     return ScpDenial(
         protocol=protocol,
         message=message,
@@ -374,8 +391,9 @@ class ServiceInfo:
 
     @property
     def signing_name(self) -> str:
-        return str(self.metadata.get("signingName") or self.metadata.get("endpointPrefix")
-                   or self.name)
+        return str(
+            self.metadata.get("signingName") or self.metadata.get("endpointPrefix") or self.name
+        )
 
     @property
     def protocols(self) -> tuple[str, ...]:
@@ -397,15 +415,6 @@ class Resolved:
     @property
     def metadata(self) -> Mapping[str, Any]:
         return self.services[0].metadata if self.services else {}
-
-
-@dataclass(frozen=True)
-class _Route:
-    method: str
-    pattern: re.Pattern[str]
-    query: tuple[tuple[str, str | None], ...]
-    rank: tuple[int, int, int]
-    operation: str
 
 
 def _route(name: str, operation: Mapping[str, Any]) -> _Route:
@@ -470,8 +479,9 @@ class ServiceModels:
                 elif protocol == resolved.protocol:
                     resolved = Resolved(protocol, (*resolved.services, service))
             if resolved is None:  # no model speaks for it: the request's shape alone decides
-                resolved = Resolved({"rest": "rest-json", "form": "query"}.get(shape)
-                                    or _SHAPE_PROTOCOLS[shape][0])
+                resolved = Resolved(
+                    {"rest": "rest-json", "form": "query"}.get(shape) or _SHAPE_PROTOCOLS[shape][0]
+                )
             self._resolved[key] = resolved
             return resolved
 
@@ -490,8 +500,10 @@ class ServiceModels:
             for route in routes:
                 if route.method != method or not route.pattern.fullmatch(path):
                     continue
-                if not all(key in query and (value is None or query[key] == value)
-                           for key, value in route.query):
+                if not all(
+                    key in query and (value is None or query[key] == value)
+                    for key, value in route.query
+                ):
                     continue
                 if best is None or route.rank > best.rank:
                     best = route
@@ -563,11 +575,13 @@ def _operation(
     if resolved.protocol == "smithy-rpc-v2-cbor":
         path = environ.get("PATH_INFO", "")
         return path.rsplit("/operation/", 1)[-1] if "/operation/" in path else None
-    query = dict(urllib.parse.parse_qsl(environ.get("QUERY_STRING", ""),
-                                        keep_blank_values=True))
-    return MODELS.rest_operation(resolved.services,
-                                 environ.get("REQUEST_METHOD", "GET").upper(),
-                                 environ.get("PATH_INFO", "/") or "/", query)
+    query = dict(urllib.parse.parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+    return MODELS.rest_operation(
+        resolved.services,
+        environ.get("REQUEST_METHOD", "GET").upper(),
+        environ.get("PATH_INFO", "/") or "/",
+        query,
+    )
 
 
 # IAM action prefixes that are not the signing name.

@@ -104,13 +104,36 @@ _PUBLIC = None  # every public, non-module member, minus the module's refused na
 # module -> the members it offers (_PUBLIC: all public ones) and the members it never offers.
 _MODULE_RULES: dict[str, tuple[frozenset[str] | None, frozenset[str]]] = {
     "asyncio": (
-        frozenset({
-            "gather", "sleep", "wait", "wait_for", "as_completed", "shield", "timeout",
-            "create_task", "TaskGroup", "Semaphore", "BoundedSemaphore", "Lock", "Event",
-            "Condition", "Queue", "LifoQueue", "PriorityQueue", "QueueEmpty", "QueueFull",
-            "TimeoutError", "CancelledError", "InvalidStateError", "iscoroutine",
-            "FIRST_COMPLETED", "FIRST_EXCEPTION", "ALL_COMPLETED",
-        }),
+        frozenset(
+            {
+                "gather",
+                "sleep",
+                "wait",
+                "wait_for",
+                "as_completed",
+                "shield",
+                "timeout",
+                "create_task",
+                "TaskGroup",
+                "Semaphore",
+                "BoundedSemaphore",
+                "Lock",
+                "Event",
+                "Condition",
+                "Queue",
+                "LifoQueue",
+                "PriorityQueue",
+                "QueueEmpty",
+                "QueueFull",
+                "TimeoutError",
+                "CancelledError",
+                "InvalidStateError",
+                "iscoroutine",
+                "FIRST_COMPLETED",
+                "FIRST_EXCEPTION",
+                "ALL_COMPLETED",
+            }
+        ),
         frozenset(),
     ),
     "json": (_PUBLIC, frozenset({"load", "dump"})),  # file objects only
@@ -122,18 +145,42 @@ _MODULE_RULES: dict[str, tuple[frozenset[str] | None, frozenset[str]]] = {
     # classes, which scripts cannot define.
     "functools": (
         _PUBLIC,
-        frozenset({"update_wrapper", "wraps", "WRAPPER_ASSIGNMENTS", "WRAPPER_UPDATES",
-                   "total_ordering", "cached_property", "singledispatchmethod",
-                   "partialmethod", "GenericAlias", "RLock", "get_cache_token"}),
+        frozenset(
+            {
+                "update_wrapper",
+                "wraps",
+                "WRAPPER_ASSIGNMENTS",
+                "WRAPPER_UPDATES",
+                "total_ordering",
+                "cached_property",
+                "singledispatchmethod",
+                "partialmethod",
+                "GenericAlias",
+                "RLock",
+                "get_cache_token",
+            }
+        ),
     ),
     "collections": (_PUBLIC, frozenset()),
     # attrgetter/methodcaller read attributes by name (a getattr in disguise).
     "operator": (_PUBLIC, frozenset({"attrgetter", "methodcaller"})),
     # Formatter().get_field walks attributes by name; the constants and Template are safe.
     "string": (
-        frozenset({"ascii_letters", "ascii_lowercase", "ascii_uppercase", "digits",
-                   "hexdigits", "octdigits", "punctuation", "printable", "whitespace",
-                   "capwords", "Template"}),
+        frozenset(
+            {
+                "ascii_letters",
+                "ascii_lowercase",
+                "ascii_uppercase",
+                "digits",
+                "hexdigits",
+                "octdigits",
+                "punctuation",
+                "printable",
+                "whitespace",
+                "capwords",
+                "Template",
+            }
+        ),
         frozenset(),
     ),
     # The default contexts are process-wide: a script must not change them for everyone.
@@ -142,36 +189,138 @@ _MODULE_RULES: dict[str, tuple[frozenset[str] | None, frozenset[str]]] = {
 ALLOWED_MODULES = tuple(sorted(_MODULE_RULES))
 
 # Absent from the sandbox's builtins, and named in the refusal when a script calls them.
-REFUSED_BUILTINS = frozenset({
-    "open", "exec", "eval", "compile", "__import__", "globals", "locals", "vars", "getattr",
-    "setattr", "delattr", "input", "breakpoint", "help", "memoryview",
-})
+REFUSED_BUILTINS = frozenset(
+    {
+        "open",
+        "exec",
+        "eval",
+        "compile",
+        "__import__",
+        "globals",
+        "locals",
+        "vars",
+        "getattr",
+        "setattr",
+        "delattr",
+        "input",
+        "breakpoint",
+        "help",
+        "memoryview",
+    }
+)
 _SAFE_BUILTIN_NAMES = (
-    "abs", "aiter", "all", "anext", "any", "ascii", "bin", "bool", "bytearray", "bytes",
-    "callable", "chr", "complex", "dict", "divmod", "enumerate", "filter", "float", "format",
-    "frozenset", "hash", "hex", "id", "int", "isinstance", "issubclass", "iter", "len",
-    "list", "map", "max", "min", "next", "oct", "ord", "pow", "range", "repr", "reversed",
-    "round", "set", "slice", "sorted", "str", "sum", "tuple", "zip",
-    "None", "True", "False", "Ellipsis", "NotImplemented",
-    "ArithmeticError", "AssertionError", "AttributeError", "Exception", "ExceptionGroup",
-    "ImportError", "IndexError", "KeyError", "LookupError", "ModuleNotFoundError",
-    "NameError", "NotImplementedError", "OverflowError", "RecursionError", "RuntimeError",
-    "StopAsyncIteration", "StopIteration", "TimeoutError", "TypeError", "UnicodeDecodeError",
-    "UnicodeEncodeError", "UnicodeError", "ValueError", "ZeroDivisionError",
+    "abs",
+    "aiter",
+    "all",
+    "anext",
+    "any",
+    "ascii",
+    "bin",
+    "bool",
+    "bytearray",
+    "bytes",
+    "callable",
+    "chr",
+    "complex",
+    "dict",
+    "divmod",
+    "enumerate",
+    "filter",
+    "float",
+    "format",
+    "frozenset",
+    "hash",
+    "hex",
+    "id",
+    "int",
+    "isinstance",
+    "issubclass",
+    "iter",
+    "len",
+    "list",
+    "map",
+    "max",
+    "min",
+    "next",
+    "oct",
+    "ord",
+    "pow",
+    "range",
+    "repr",
+    "reversed",
+    "round",
+    "set",
+    "slice",
+    "sorted",
+    "str",
+    "sum",
+    "tuple",
+    "zip",
+    "None",
+    "True",
+    "False",
+    "Ellipsis",
+    "NotImplemented",
+    "ArithmeticError",
+    "AssertionError",
+    "AttributeError",
+    "Exception",
+    "ExceptionGroup",
+    "ImportError",
+    "IndexError",
+    "KeyError",
+    "LookupError",
+    "ModuleNotFoundError",
+    "NameError",
+    "NotImplementedError",
+    "OverflowError",
+    "RecursionError",
+    "RuntimeError",
+    "StopAsyncIteration",
+    "StopIteration",
+    "TimeoutError",
+    "TypeError",
+    "UnicodeDecodeError",
+    "UnicodeEncodeError",
+    "UnicodeError",
+    "ValueError",
+    "ZeroDivisionError",
 )
 SAFE_BUILTINS: dict[str, Any] = {name: getattr(builtins, name) for name in _SAFE_BUILTIN_NAMES}
 SAFE_BUILTIN_NAMES = frozenset((*SAFE_BUILTINS, "print"))
 
 # Attributes that lead to frames, code objects or event loops (and from there to everything).
 _REFUSED_ATTRIBUTE_RE = re.compile(r"^(f|gi|cr|ag|tb|co)_")
-REFUSED_ATTRIBUTES = frozenset({
-    "get_loop", "get_event_loop", "get_running_loop", "new_event_loop", "set_event_loop",
-    "run_in_executor", "to_thread", "get_coro", "get_stack", "print_stack",
-    "open_connection", "start_server", "create_connection", "create_server",
-    "create_subprocess_exec", "create_subprocess_shell", "subprocess_exec",
-    "subprocess_shell", "attrgetter", "methodcaller", "Formatter", "update_wrapper", "wraps",
-    "format_field", "get_field", "vformat",
-})
+REFUSED_ATTRIBUTES = frozenset(
+    {
+        "get_loop",
+        "get_event_loop",
+        "get_running_loop",
+        "new_event_loop",
+        "set_event_loop",
+        "run_in_executor",
+        "to_thread",
+        "get_coro",
+        "get_stack",
+        "print_stack",
+        "open_connection",
+        "start_server",
+        "create_connection",
+        "create_server",
+        "create_subprocess_exec",
+        "create_subprocess_shell",
+        "subprocess_exec",
+        "subprocess_shell",
+        "attrgetter",
+        "methodcaller",
+        "Formatter",
+        "update_wrapper",
+        "wraps",
+        "format_field",
+        "get_field",
+        "vformat",
+    }
+)
 
 
 class ScriptRefused(Exception):
@@ -202,7 +351,8 @@ def _module_members(name: str) -> frozenset[str]:
     if offered is None:
         module = __import__(name)
         offered = frozenset(
-            member for member in dir(module)
+            member
+            for member in dir(module)
             if not member.startswith("_")
             and not isinstance(getattr(module, member), types.ModuleType)
         )
@@ -255,16 +405,20 @@ class _Checker(ast.NodeVisitor):
 
     def check_name(self, node: ast.AST, name: str | None, kind: str) -> None:
         if name and name.startswith("_") and name != "_":
-            self.refuse(node, f"{kind} '{name}' (names starting with an underscore are "
-                              "not allowed)")
+            self.refuse(
+                node, f"{kind} '{name}' (names starting with an underscore are not allowed)"
+            )
 
     # imports
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
             if alias.name not in _MODULE_RULES:
-                self.refuse(node, f"import of module '{alias.name}' is not allowed "
-                                  f"(allowed: {', '.join(ALLOWED_MODULES)})")
+                self.refuse(
+                    node,
+                    f"import of module '{alias.name}' is not allowed "
+                    f"(allowed: {', '.join(ALLOWED_MODULES)})",
+                )
             else:
                 self.module_aliases[alias.asname or alias.name] = alias.name
             self.check_name(node, alias.asname, "name")
@@ -272,8 +426,11 @@ class _Checker(ast.NodeVisitor):
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         module = node.module or ""
         if node.level or module not in _MODULE_RULES:
-            self.refuse(node, f"import from module '{'.' * node.level}{module}' is not "
-                              f"allowed (allowed: {', '.join(ALLOWED_MODULES)})")
+            self.refuse(
+                node,
+                f"import from module '{'.' * node.level}{module}' is not "
+                f"allowed (allowed: {', '.join(ALLOWED_MODULES)})",
+            )
             return
         for alias in node.names:
             if alias.name == "*":
@@ -294,8 +451,11 @@ class _Checker(ast.NodeVisitor):
             and not node.id.startswith("_")
         ):
             if node.id in REFUSED_BUILTINS:
-                self.refuse(node, f"'{node.id}' is not allowed (no files, network, dynamic "
-                                  "code or introspection in the sandbox)")
+                self.refuse(
+                    node,
+                    f"'{node.id}' is not allowed (no files, network, dynamic "
+                    "code or introspection in the sandbox)",
+                )
             else:
                 self.refuse(node, f"builtin '{node.id}' is not available in the sandbox")
 
@@ -304,8 +464,7 @@ class _Checker(ast.NodeVisitor):
         if why:
             self.refuse(node, why)
         elif not isinstance(node.ctx, ast.Load):
-            self.refuse(node, f"assigning or deleting attributes ('.{node.attr}') is not "
-                              "allowed")
+            self.refuse(node, f"assigning or deleting attributes ('.{node.attr}') is not allowed")
         elif isinstance(node.value, ast.Name) and node.value.id in self.module_aliases:
             module = self.module_aliases[node.value.id]
             if node.attr not in MODULE_MEMBERS[module]:
@@ -430,8 +589,10 @@ def _sandbox_globals(call_boto3: Callable[..., Any], output: list[str]) -> dict[
     def sandbox_print(
         *values: Any, sep: str | None = " ", end: str | None = "\n", flush: bool = False
     ) -> None:
-        output.append((" " if sep is None else sep).join(str(v) for v in values)
-                      + ("\n" if end is None else end))
+        output.append(
+            (" " if sep is None else sep).join(str(v) for v in values)
+            + ("\n" if end is None else end)
+        )
 
     sandbox_print.__name__ = sandbox_print.__qualname__ = "print"
     sandbox_builtins = dict(SAFE_BUILTINS)
@@ -487,8 +648,11 @@ class ScriptOutcome:
 
     def payload(self) -> dict[str, Any]:
         if self.status == "success":
-            return {"status": "success", "return_value": self.return_value,
-                    "api_calls": self.api_calls}
+            return {
+                "status": "success",
+                "return_value": self.return_value,
+                "api_calls": self.api_calls,
+            }
         return {"status": "error", "error": self.error, "api_calls": self.api_calls}
 
 
@@ -654,7 +818,11 @@ class BotoClients:
             return client
 
     def call(
-        self, creds: CallerCredentials, service_name: str, region: str, method: str,
+        self,
+        creds: CallerCredentials,
+        service_name: str,
+        region: str,
+        method: str,
         params: dict[str, Any],
     ) -> dict[str, Any]:
         """One API call, signed with the caller's credentials; without ResponseMetadata."""
@@ -726,7 +894,10 @@ class _Execution:
     """One script, in a thread of its own with an event loop of its own."""
 
     def __init__(
-        self, runner: ScriptRunner, compiled: types.CodeType, creds: CallerCredentials,
+        self,
+        runner: ScriptRunner,
+        compiled: types.CodeType,
+        creds: CallerCredentials,
         default_region: str,
     ) -> None:
         self.runner = runner
@@ -757,15 +928,21 @@ class _Execution:
         clients = self.runner.clients
         method = clients.method_name(service_name, operation_name)
         region = region_name or self.default_region
-        record: dict[str, Any] = {"service": service_name, "operation": operation_name,
-                                  "region": region, "status": "pending", "error_code": None}
+        record: dict[str, Any] = {
+            "service": service_name,
+            "operation": operation_name,
+            "region": region,
+            "status": "pending",
+            "error_code": None,
+        }
         self.api_calls.append(record)
         loop = asyncio.get_running_loop()
         try:
             response = await loop.run_in_executor(
                 self.runner._pool,
-                functools.partial(clients.call, self.creds, service_name, region, method,
-                                  dict(params or {})),
+                functools.partial(
+                    clients.call, self.creds, service_name, region, method, dict(params or {})
+                ),
             )
         except ClientError as error:
             record["status"] = "error"
@@ -785,9 +962,12 @@ class _Execution:
             region_name: str | None = None,
             params: dict[str, Any] | None = None,
         ) -> dict[str, Any]:
-            return await self.call_boto3(service_name=service_name,
-                                         operation_name=operation_name,
-                                         region_name=region_name, params=params)
+            return await self.call_boto3(
+                service_name=service_name,
+                operation_name=operation_name,
+                region_name=region_name,
+                params=params,
+            )
 
         namespace = _sandbox_globals(call_boto3, self.output)
         # The code was checked by prepare(); it runs with the sandbox's builtins only.
@@ -887,4 +1067,3 @@ def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
     if pending:
         loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
     loop.run_until_complete(loop.shutdown_asyncgens())
-

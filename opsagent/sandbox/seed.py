@@ -395,8 +395,17 @@ _READ_ONLY_POLICY = json.dumps(
                 "Effect": "Allow",
                 "Action": [
                     f"{service}:{verb}*"
-                    for service in ("ec2", "rds", "lambda", "ecs", "eks", "dynamodb",
-                                    "cloudformation", "iam", "s3")
+                    for service in (
+                        "ec2",
+                        "rds",
+                        "lambda",
+                        "ecs",
+                        "eks",
+                        "dynamodb",
+                        "cloudformation",
+                        "iam",
+                        "s3",
+                    )
                     for verb in ("Describe", "List", "Get")
                 ],
                 "Resource": "*",
@@ -523,24 +532,33 @@ def seed_member_accounts(
     """
     regions = tuple(regions)
     accounts = member_account_ids(count, first_id)
-    taken = [a for a in accounts
-             if a in iam_backends and any(r.name == READ_ONLY_ROLE
-                                         for r in iam_backends[a][PARTITION].roles.values())]
+    taken = [
+        a
+        for a in accounts
+        if a in iam_backends
+        and any(r.name == READ_ONLY_ROLE for r in iam_backends[a][PARTITION].roles.values())
+    ]
     if taken:
-        raise ValueError(f"accounts already seeded: {', '.join(taken[:5])}"
-                         + (f" and {len(taken) - 5} more" if len(taken) > 5 else ""))
+        raise ValueError(
+            f"accounts already seeded: {', '.join(taken[:5])}"
+            + (f" and {len(taken) - 5} more" if len(taken) > 5 else "")
+        )
     started = time.perf_counter()
     session = botocore.session.get_session()
     sts = _client(session, "sts", E1, endpoint, central)
     # The clients below sign with this one object; it holds each account's keys in turn.
     session.set_credentials("unset", "unset")
     as_account = session.get_credentials()
-    config = Config(retries={"max_attempts": 2, "mode": "standard"},
-                    s3={"addressing_style": "path"})
+    config = Config(
+        retries={"max_attempts": 2, "mode": "standard"}, s3={"addressing_style": "path"}
+    )
     s3 = session.create_client("s3", region_name=E1, endpoint_url=endpoint, config=config)
-    ec2 = {region: session.create_client("ec2", region_name=region, endpoint_url=endpoint,
-                                         config=config)
-           for region in regions}
+    ec2 = {
+        region: session.create_client(
+            "ec2", region_name=region, endpoint_url=endpoint, config=config
+        )
+        for region in regions
+    }
     for account in accounts:
         _create_account_roles(account, admin=True)
         answer = sts.assume_role(
@@ -552,28 +570,44 @@ def seed_member_accounts(
         if not public_images:
             _create_ec2_regions_without_images(account, regions)
         for region in regions:
-            image = (AccountBuilder.public_image(ec2[region], region) if public_images
-                     else _UNCHECKED_IMAGE)
+            image = (
+                AccountBuilder.public_image(ec2[region], region)
+                if public_images
+                else _UNCHECKED_IMAGE
+            )
             ec2[region].run_instances(
                 ImageId=image,
                 InstanceType=MEMBER_INSTANCE_TYPE,
                 MinCount=1,
                 MaxCount=1,
-                TagSpecifications=[{"ResourceType": "instance", "Tags": _tags(
-                    Name=member_instance_name(account, region), environment="member",
-                    team="scale")}],
+                TagSpecifications=[
+                    {
+                        "ResourceType": "instance",
+                        "Tags": _tags(
+                            Name=member_instance_name(account, region),
+                            environment="member",
+                            team="scale",
+                        ),
+                    }
+                ],
             )
             bucket = member_bucket_name(account, region)
             if region == E1:
                 s3.create_bucket(Bucket=bucket)
             else:
-                s3.create_bucket(Bucket=bucket,
-                                 CreateBucketConfiguration={"LocationConstraint": region})
+                s3.create_bucket(
+                    Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region}
+                )
     for client in (sts, s3, *ec2.values()):
         client.close()
-    log.info("member accounts seeded", extra={
-        "accounts": len(accounts), "regions": list(regions),
-        "seconds": round(time.perf_counter() - started, 3)})
+    log.info(
+        "member accounts seeded",
+        extra={
+            "accounts": len(accounts),
+            "regions": list(regions),
+            "seconds": round(time.perf_counter() - started, 3),
+        },
+    )
     return accounts
 
 
@@ -842,9 +876,7 @@ class AccountBuilder:
             )
         for row in rows:
             if row.state == "stopped":
-                self.client("rds", row.region).stop_db_instance(
-                    DBInstanceIdentifier=row.identifier
-                )
+                self.client("rds", row.region).stop_db_instance(DBInstanceIdentifier=row.identifier)
 
     def functions(self) -> None:
         for row in _rows(FUNCTIONS, self.account):
@@ -864,8 +896,10 @@ class AccountBuilder:
         for row in _rows(ECS_CLUSTERS, self.account):
             self.client("ecs", row.region).create_cluster(
                 clusterName=row.name,
-                tags=[{"key": "team", "value": row.team},
-                      {"key": "environment", "value": self.environment}],
+                tags=[
+                    {"key": "team", "value": row.team},
+                    {"key": "environment", "value": self.environment},
+                ],
             )
         for service in _rows(ECS_SERVICES, self.account):
             ecs = self.client("ecs", service.region)
@@ -874,8 +908,12 @@ class AccountBuilder:
                 family=family,
                 executionRoleArn=self.role_arns[service.execution_role],
                 containerDefinitions=[
-                    {"name": service.name, "image": "public.ecr.aws/nginx/nginx:1.27",
-                     "memory": 512, "essential": True}
+                    {
+                        "name": service.name,
+                        "image": "public.ecr.aws/nginx/nginx:1.27",
+                        "memory": 512,
+                        "essential": True,
+                    }
                 ],
             )
             ecs.create_service(

@@ -96,9 +96,7 @@ class SigV4Verifier:
         self.resolver = resolver
         self._clock = clock or (lambda: datetime.datetime.now(datetime.UTC))
 
-    def verify(
-        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes
-    ) -> Caller:
+    def verify(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes) -> Caller:
         lowered = [(name.lower(), value) for name, value in headers]
         auth = _header(lowered, "authorization")
         if auth is None:

@@ -73,8 +73,7 @@ def state_model_types() -> set[tuple[str, str]]:
     # WorkerInput travels inside Send packets, which are checkpointed as pending writes.
     walk(AgentState)
     walk(WorkerInput)
-    legacy = {(LEGACY_MODEL_MODULE, name) for module, name in found
-              if module == models.__name__}
+    legacy = {(LEGACY_MODEL_MODULE, name) for module, name in found if module == models.__name__}
     return found | legacy
 
 
@@ -213,6 +212,4 @@ async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver]:
     elif scheme == "dynamodb":
         yield await asyncio.to_thread(_dynamodb_saver, parsed, serde)
     else:
-        raise ConfigurationError(
-            f"unsupported checkpoint URL {url!r}; use one of: {SUPPORTED}"
-        )
+        raise ConfigurationError(f"unsupported checkpoint URL {url!r}; use one of: {SUPPORTED}")

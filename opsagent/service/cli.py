@@ -30,8 +30,9 @@ from opsagent.registry import RegistryError
 from opsagent.service.questions import question_problem
 from opsagent.service.settings import Settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Read-only multi-account AWS operations agent.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Read-only multi-account AWS operations agent."
+)
 sandbox_app = typer.Typer(no_args_is_help=True, help="Run pieces of the local sandbox alone.")
 app.add_typer(sandbox_app, name="sandbox")
 
@@ -80,9 +81,13 @@ def _settings_problem(exc: ValidationError) -> str:
         field = ".".join(str(p) for p in error.get("loc", ())) or "settings"
         name = f"OPSAGENT_{field.upper()}"
         message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-        problems.append(f"{name}={error.get('input')!r}: {message}" if "input" in error
-                        else f"{name}: {message}")
+        problems.append(
+            f"{name}={error.get('input')!r}: {message}"
+            if "input" in error
+            else f"{name}: {message}"
+        )
     return "invalid settings: " + "; ".join(problems)
+
 
 DEMO_QUESTIONS = [
     "List all EC2 instances in the production account",
@@ -121,8 +126,10 @@ def render_answer(answer: Answer, console: Console = out) -> None:
         return ", ".join(f"{k}={v}" for k, v in sorted(row.tags.items()) if k != "Name")
 
     # Columns that would be empty or repeat another one are left out to keep tables narrow.
-    columns: list[tuple[str, Any]] = [("Account", lambda r: r.account_alias),
-                                      ("Region", lambda r: r.region)]
+    columns: list[tuple[str, Any]] = [
+        ("Account", lambda r: r.account_alias),
+        ("Region", lambda r: r.region),
+    ]
     if len({r.resource_type for r in rows}) > 1:
         columns.append(("Type", lambda r: r.resource_type))
     columns.append(("ID", lambda r: r.id))
@@ -147,18 +154,28 @@ def render_answer(answer: Answer, console: Console = out) -> None:
 def _render_details(rows: list, console: Console) -> None:
     """Describe answers: one field/value block per resource, readable in a narrow terminal."""
     for row in rows:
-        block = Table(title=f"{row.resource_type} {row.id}", title_justify="left",
-                      show_header=False, box=None, padding=(0, 2, 0, 0))
+        block = Table(
+            title=f"{row.resource_type} {row.id}",
+            title_justify="left",
+            show_header=False,
+            box=None,
+            padding=(0, 2, 0, 0),
+        )
         block.add_column(style="dim")
         block.add_column(overflow="fold")
-        fields = {"account": f"{row.account_alias} ({row.account_id})", "region": row.region,
-                  "name": row.name, "state": row.state,
-                  **{k: v for k, v in row.details.items() if k != "conditions"},
-                  **{f"tag {k}": v for k, v in sorted(row.tags.items())}}
+        fields = {
+            "account": f"{row.account_alias} ({row.account_id})",
+            "region": row.region,
+            "name": row.name,
+            "state": row.state,
+            **{k: v for k, v in row.details.items() if k != "conditions"},
+            **{f"tag {k}": v for k, v in sorted(row.tags.items())},
+        }
         for field, value in fields.items():
             if value not in (None, "", [], {}):
-                block.add_row(field, ", ".join(map(str, value)) if isinstance(value, list)
-                              else str(value))
+                block.add_row(
+                    field, ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+                )
         console.print(block)
         console.print()
 
@@ -173,21 +190,39 @@ def _progress(event: dict) -> None:
     elif kind == "account_finished":
         ok, partial = event["status"] == "ok", event["status"] == "ok" and event.get("error")
         mark = "!" if partial else "✓" if ok else "✗"
-        detail = f"{event['status']}: {event['error']}" if not ok else (
-            f"{event['count']} found, in part: {event['error']}" if partial
-            else f"{event['count']} found")
-        err.print(f"{mark} {event['alias']} ({event['account_id']}) {detail} "
-                  f"in {event['elapsed_ms']} ms", style="dim")
+        detail = (
+            f"{event['status']}: {event['error']}"
+            if not ok
+            else (
+                f"{event['count']} found, in part: {event['error']}"
+                if partial
+                else f"{event['count']} found"
+            )
+        )
+        err.print(
+            f"{mark} {event['alias']} ({event['account_id']}) {detail} in {event['elapsed_ms']} ms",
+            style="dim",
+        )
 
 
 def nothing_answered(answer: Answer) -> bool:
     """A plan went out and no account answered: denied, failed or timed out, every one."""
-    return answer.refusal is None and answer.plan is not None and not any(
-        r.status == "ok" for r in answer.results)
+    return (
+        answer.refusal is None
+        and answer.plan is not None
+        and not any(r.status == "ok" for r in answer.results)
+    )
 
 
-async def _ask(questions: list[str], settings: Settings, *, as_json: bool, thread: str | None,
-               user: str | None, quiet: bool = False) -> int:
+async def _ask(
+    questions: list[str],
+    settings: Settings,
+    *,
+    as_json: bool,
+    thread: str | None,
+    user: str | None,
+    quiet: bool = False,
+) -> int:
     from opsagent.service.checkpoints import open_checkpointer
     from opsagent.service.runtime import open_agent
 
@@ -195,9 +230,10 @@ async def _ask(questions: list[str], settings: Settings, *, as_json: bool, threa
     # A named thread is kept where OPSAGENT_CHECKPOINT_URL says, so a later `ask --thread`
     # continues it; an unnamed one cannot be continued and stays in memory.
     store = settings.checkpoint_url if thread else "memory://"
-    async with open_checkpointer(store) as checkpointer, open_agent(
-        settings, checkpointer=checkpointer
-    ) as agent:
+    async with (
+        open_checkpointer(store) as checkpointer,
+        open_agent(settings, checkpointer=checkpointer) as agent,
+    ):
         config = agent.config(thread_id=thread, user=user)
         for question in questions:
             answer: Answer | None = None
@@ -245,8 +281,10 @@ def _read_question(question: str) -> str:
         try:
             question = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            _error(f"the question on standard input is not UTF-8 text (byte "
-                   f"0x{data[exc.start]:02x} at offset {exc.start})")
+            _error(
+                f"the question on standard input is not UTF-8 text (byte "
+                f"0x{data[exc.start]:02x} at offset {exc.start})"
+            )
             raise typer.Exit(EXIT_CANNOT_ANSWER) from None
     problem = question_problem(question)
     if problem is not None:
@@ -260,15 +298,20 @@ def _read_question(question: str) -> str:
 
 @app.command()
 def ask(
-    question: Annotated[str, typer.Argument(
-        help="A question in plain English, or - to read it from standard input.")],
+    question: Annotated[
+        str,
+        typer.Argument(help="A question in plain English, or - to read it from standard input."),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     registry: Annotated[Path | None, typer.Option(help="Account registry JSON file.")] = None,
     mcp_endpoint: Annotated[str | None, typer.Option(help="AWS MCP Server endpoint URL.")] = None,
-    thread: Annotated[str | None, typer.Option(
-        help="Conversation thread id: a later ask with the same id is a follow-up.")] = None,
-    user: Annotated[str | None, typer.Option(help="Who is asking (names the role session).")]
-    = None,
+    thread: Annotated[
+        str | None,
+        typer.Option(help="Conversation thread id: a later ask with the same id is a follow-up."),
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option(help="Who is asking (names the role session).")
+    ] = None,
 ) -> None:
     """Ask one question across the accounts and print the merged answer.
 
@@ -284,8 +327,9 @@ def ask(
 def demo() -> None:
     """Answer the product's five example questions on the embedded sandbox."""
     settings = _settings_from({"registry": None, "mcp_endpoint": None})
-    raise typer.Exit(_run(_ask(DEMO_QUESTIONS, settings, as_json=False, thread=None, user=None,
-                               quiet=True)))
+    raise typer.Exit(
+        _run(_ask(DEMO_QUESTIONS, settings, as_json=False, thread=None, user=None, quiet=True))
+    )
 
 
 @app.command()
@@ -316,21 +360,32 @@ def serve(
         settings.port = port
     # Startup failures (bad registry, unreachable checkpoint database) end the lifespan with
     # the reason logged; uvicorn then exits non-zero.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_config=log_config(), timeout_graceful_shutdown=10)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=log_config(),
+        timeout_graceful_shutdown=10,
+    )
 
 
 @app.command("eval")
 def eval_(
-    json_file: Annotated[Path | None, typer.Option("--json", help="Write the report here.")]
-    = None,
-    threshold: Annotated[float | None, typer.Option(
-        help="Lowest accepted plan, answer and refusal accuracy (all and held-out); "
-             "default 0.9.")] = None,
-    questions: Annotated[Path | None, typer.Option(help="Question file (default: built in).")]
-    = None,
-    only: Annotated[str | None, typer.Option(
-        help="Run only questions whose id contains this (with their whole thread).")] = None,
+    json_file: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            help="Lowest accepted plan, answer and refusal accuracy (all and held-out); "
+            "default 0.9."
+        ),
+    ] = None,
+    questions: Annotated[
+        Path | None, typer.Option(help="Question file (default: built in).")
+    ] = None,
+    only: Annotated[
+        str | None,
+        typer.Option(help="Run only questions whose id contains this (with their whole thread)."),
+    ] = None,
 ) -> None:
     """Score the agent on the canned questions against the embedded sandbox."""
     from opsagent.evals.runner import DEFAULT_THRESHOLD, eval_command
@@ -338,12 +393,16 @@ def eval_(
 
     try:
         # The eval's report is ours and styled with markup: plain rich consoles.
-        code = _run(eval_command(
-            json_file=json_file,
-            threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
-            questions_file=questions, only=only, console=Console(),
-            progress_console=Console(stderr=True),
-        ))
+        code = _run(
+            eval_command(
+                json_file=json_file,
+                threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
+                questions_file=questions,
+                only=only,
+                console=Console(),
+                progress_console=Console(stderr=True),
+            )
+        )
     except QuestionFileError as exc:
         _error(str(exc))
         code = 1
@@ -356,8 +415,10 @@ def serve_mcp(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
     script_latency_ms: Annotated[
         float,
-        typer.Option(help="Wait this long before running each aws___run_script script, as the "
-                          "real server takes ~13-15 s (0: no wait)."),
+        typer.Option(
+            help="Wait this long before running each aws___run_script script, as the "
+            "real server takes ~13-15 s (0: no wait)."
+        ),
     ] = 0,
 ) -> None:
     """Run only the local AWS MCP Server stand-in against an endpoint it does not seed."""

@@ -21,6 +21,8 @@ def question_problem(question: str) -> str | None:
         return None
     char, at = found.group(), found.start() + 1
     if "\ud800" <= char <= "\udfff":
-        return (f"the question is not valid Unicode text: a lone surrogate U+{ord(char):04X} "
-                f"at character {at} (send it as UTF-8)")
+        return (
+            f"the question is not valid Unicode text: a lone surrogate U+{ord(char):04X} "
+            f"at character {at} (send it as UTF-8)"
+        )
     return f"the question holds a control character U+{ord(char):04X} at character {at}"

@@ -36,7 +36,9 @@ class ConfigurationError(ValueError):
 
 
 def model_deps(
-    settings: Settings, sessions: AccountSessions, *,
+    settings: Settings,
+    sessions: AccountSessions,
+    *,
     make_model: Callable[[str], BaseChatModel] = bedrock_chat_model,
 ) -> tuple[Planner, FreeformWorker | None]:
     """The planner and freeform worker OPSAGENT_MODEL asks for; the rule planner alone when
@@ -70,22 +72,22 @@ class Agent:
     base_context: Context
     sandbox: Any = None
 
-    def context(self, user: str | None = None,
-                visible_accounts: set[str] | None = None) -> Context:
+    def context(self, user: str | None = None, visible_accounts: set[str] | None = None) -> Context:
         """The Context of one run by ``user`` (the configured user when None)."""
         return dataclasses.replace(
             self.base_context,
             user=user or self.settings.user,
-            visible_accounts=frozenset(visible_accounts) if visible_accounts is not None
-            else None,
+            visible_accounts=frozenset(visible_accounts) if visible_accounts is not None else None,
         )
 
-    def config(self, thread_id: str | None = None, user: str | None = None,
-               visible_accounts: set[str] | None = None) -> RunConfig:
+    def config(
+        self,
+        thread_id: str | None = None,
+        user: str | None = None,
+        visible_accounts: set[str] | None = None,
+    ) -> RunConfig:
         context = self.context(user, visible_accounts)
-        return RunConfig(
-            {"configurable": {"thread_id": thread_id or str(uuid.uuid4())}}, context
-        )
+        return RunConfig({"configurable": {"thread_id": thread_id or str(uuid.uuid4())}}, context)
 
     async def stream(self, question: str, config: RunConfig) -> AsyncIterator[dict | Answer]:
         """One question's run as it happens: each progress event (a dict, see graph/graph.py),
@@ -94,7 +96,9 @@ class Agent:
             raise TypeError("Agent.stream takes the RunConfig Agent.config returns")
         answer: Answer | None = None
         async for mode, chunk in self.graph.astream(
-            {"question": question}, config, context=config.context,
+            {"question": question},
+            config,
+            context=config.context,
             stream_mode=["custom", "values"],
         ):
             if mode == "custom":
@@ -120,13 +124,19 @@ def _sandbox_parts(settings: Settings):
 
     sandbox = start_sandbox(script_latency_ms=settings.sandbox_script_latency_ms)
     central = sandbox.central_session()
-    return sandbox, load_registry(sandbox.registry_path), central, sandbox.aws_endpoint, \
-        sandbox.mcp_endpoint
+    return (
+        sandbox,
+        load_registry(sandbox.registry_path),
+        central,
+        sandbox.aws_endpoint,
+        sandbox.mcp_endpoint,
+    )
 
 
 @asynccontextmanager
-async def open_agent(settings: Settings | None = None, *, checkpointer: Any = None,
-                     planner=None) -> AsyncIterator[Agent]:
+async def open_agent(
+    settings: Settings | None = None, *, checkpointer: Any = None, planner=None
+) -> AsyncIterator[Agent]:
     settings = settings or Settings()
     sandbox = None
     if settings.uses_sandbox:

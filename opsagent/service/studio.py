@@ -47,13 +47,19 @@ class StudioContext(Context):
     agent's live parts. A Context subclass, so LangGraph coerces a run's JSON context with
     it and the nodes get a Context; keys outside the schema are ignored."""
 
-    def __init__(self, user: str | None = None, visible_accounts: list[str] | None = None,
-                 account_timeout: float | None = None, **_ignored: Any) -> None:
+    def __init__(
+        self,
+        user: str | None = None,
+        visible_accounts: list[str] | None = None,
+        account_timeout: float | None = None,
+        **_ignored: Any,
+    ) -> None:
         agent = _holder().agent
         if agent is None:
             raise RuntimeError("the Studio agent is not open: the graph factory opens it")
-        context = agent.context(user, set(visible_accounts)
-                                if visible_accounts is not None else None)
+        context = agent.context(
+            user, set(visible_accounts) if visible_accounts is not None else None
+        )
         fields = {f.name: getattr(context, f.name) for f in dataclasses.fields(Context)}
         if account_timeout is not None:
             fields["account_timeout"] = float(account_timeout)

@@ -7,7 +7,7 @@ it, its conditions. ``CATALOGUE`` lists them in the order answers and refusals n
 every other table about resource types is derived from it, here (``RESOURCE_TYPES``,
 ``CONDITIONS``, ``TYPE_STATES``, ``CATALOGUE_READS``) or in the planner's vocabulary (its
 resource words, state and condition concepts, id shapes, ARN kinds). To add a type, declare
-it in its family and list it below; ``tests/test_catalogue.py`` checks nothing is left out.
+it in its family and list it below; ``tests/unit/test_catalogue.py`` checks nothing is left out.
 """
 
 from __future__ import annotations
@@ -32,9 +32,21 @@ from opsagent.graph.models import ResourceQuery
 CATALOGUE: dict[str, ResourceType] = {
     declared.type_id: declared
     for declared in (
-        EC2_INSTANCE, S3_BUCKET, RDS_INSTANCE, LAMBDA_FUNCTION, ECS_CLUSTER, EKS_CLUSTER,
-        ECS_SERVICE, EKS_NODEGROUP, EBS_VOLUME, ELASTIC_IP, DYNAMODB_TABLE, VPC,
-        SECURITY_GROUP, CLOUDFORMATION_STACK, IAM_ROLE,
+        EC2_INSTANCE,
+        S3_BUCKET,
+        RDS_INSTANCE,
+        LAMBDA_FUNCTION,
+        ECS_CLUSTER,
+        EKS_CLUSTER,
+        ECS_SERVICE,
+        EKS_NODEGROUP,
+        EBS_VOLUME,
+        ELASTIC_IP,
+        DYNAMODB_TABLE,
+        VPC,
+        SECURITY_GROUP,
+        CLOUDFORMATION_STACK,
+        IAM_ROLE,
     )
 }
 
@@ -47,7 +59,8 @@ RESOURCE_TYPES: dict[str, tuple[str, str]] = {
 # condition a query may carry -> the resource type that understands it.
 CONDITIONS: dict[str, str] = {
     condition.name: type_id
-    for type_id, declared in CATALOGUE.items() for condition in declared.conditions
+    for type_id, declared in CATALOGUE.items()
+    for condition in declared.conditions
 }
 # type -> every lifecycle state it reports; types without states are absent.
 TYPE_STATES: dict[str, tuple[str, ...]] = {

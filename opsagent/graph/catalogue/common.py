@@ -111,8 +111,9 @@ def tag_dict(tags: Any) -> dict[str, str]:
     return result
 
 
-def row(account: Account, region: str, resource_type: str, *, tags: Any = None,
-        **fields: Any) -> Resource:
+def row(
+    account: Account, region: str, resource_type: str, *, tags: Any = None, **fields: Any
+) -> Resource:
     """A normalized row; tags in any AWS spelling, and the Name tag as the default name."""
     tags = tag_dict(tags)
     fields.setdefault("name", tags.get("Name"))

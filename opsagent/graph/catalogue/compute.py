@@ -19,16 +19,22 @@ from opsagent.registry import Account
 
 def ec2_instances(account: Account, region: str, q: ResourceQuery, found: ReadResult):
     return [
-        row(account, region, "ec2:instance", id=inst["InstanceId"],
-            state=inst.get("State", {}).get("Name"), tags=inst.get("Tags"),
+        row(
+            account,
+            region,
+            "ec2:instance",
+            id=inst["InstanceId"],
+            state=inst.get("State", {}).get("Name"),
+            tags=inst.get("Tags"),
             details={
                 "instance_type": inst.get("InstanceType"),
                 "availability_zone": inst.get("Placement", {}).get("AvailabilityZone"),
                 "private_ip": inst.get("PrivateIpAddress"),
                 "launch_time": inst.get("LaunchTime"),
                 "image_id": inst.get("ImageId"),
-            })
-        for reservation in found.result.get("Reservations", [])
+            },
+        )
+        for reservation in found.data.get("Reservations", [])
         for inst in reservation.get("Instances", [])
     ]
 
@@ -38,20 +44,44 @@ EC2_INSTANCE = ResourceType(
     singular="EC2 instance",
     plural="EC2 instances",
     words=(
-        "instance", "ec2", "ec2 instance", "vm", "virtual machine", "virtual server",
-        "server", "box", "host", "machine", "compute instance", "ec2 compute", "ec2 node",
-        "ec2 vm", "ec2 server", "ec2 box", "ec2 host", "ec2 machine", "compute",
-        "amazon ec2", "aws ec2", "elastic compute cloud",
+        "instance",
+        "ec2",
+        "ec2 instance",
+        "vm",
+        "virtual machine",
+        "virtual server",
+        "server",
+        "box",
+        "host",
+        "machine",
+        "compute instance",
+        "ec2 compute",
+        "ec2 node",
+        "ec2 vm",
+        "ec2 server",
+        "ec2 box",
+        "ec2 host",
+        "ec2 machine",
+        "compute",
+        "amazon ec2",
+        "aws ec2",
+        "elastic compute cloud",
     ),
     qualifiers=("ec2", "amazon ec2", "aws ec2"),
     read=single_read("ec2", "DescribeInstances"),
     rows=ec2_instances,
     states=("pending", "running", "shutting-down", "terminated", "stopping", "stopped"),
     state_concepts={
-        "running": ("running",), "stopped": ("stopped",), "pending": ("pending",),
-        "starting": ("pending",), "stopping": ("stopping",), "terminated": ("terminated",),
-        "deleted": ("terminated",), "terminating": ("shutting-down",),
-        "deleting": ("shutting-down",), "creating": ("pending",),
+        "running": ("running",),
+        "stopped": ("stopped",),
+        "pending": ("pending",),
+        "starting": ("pending",),
+        "stopping": ("stopping",),
+        "terminated": ("terminated",),
+        "deleted": ("terminated",),
+        "terminating": ("shutting-down",),
+        "deleting": ("shutting-down",),
+        "creating": ("pending",),
     },
     id_patterns=(r"^i-[0-9a-f]{4,17}$",),
     arn_resource="instance",
@@ -62,21 +92,36 @@ EC2_INSTANCE = ResourceType(
 
 def _lambda_read(region: str, q: ResourceQuery) -> Read:
     # ListFunctions carries no tags: ListTags per function, only when they are needed.
-    tags = Read(service="lambda", operation="ListTags", region=region,
-                bind={"Resource": "item.FunctionArn"})
-    return Read(service="lambda", operation="ListFunctions", region=region,
-                then=[fan_out("Functions", tags)] if needs_tags(q) else [])
+    tags = Read(
+        service="lambda", operation="ListTags", region=region, bind={"Resource": "item.FunctionArn"}
+    )
+    return Read(
+        service="lambda",
+        operation="ListFunctions",
+        region=region,
+        then=[fan_out("Functions", tags)] if needs_tags(q) else [],
+    )
 
 
 def lambda_functions(account: Account, region: str, q: ResourceQuery, found: ReadResult):
     tags = {t.params.get("Resource"): (t.result or {}).get("Tags") for t in children(found)}
     return [
-        row(account, region, "lambda:function",
-            id=fn["FunctionName"], name=fn["FunctionName"],
-            state=(fn.get("State") or "active").lower(), tags=tags.get(fn.get("FunctionArn")),
-            details={"runtime": fn.get("Runtime"), "memory_mb": fn.get("MemorySize"),
-                     "last_modified": fn.get("LastModified"), "arn": fn.get("FunctionArn")})
-        for fn in found.result.get("Functions", [])
+        row(
+            account,
+            region,
+            "lambda:function",
+            id=fn["FunctionName"],
+            name=fn["FunctionName"],
+            state=(fn.get("State") or "active").lower(),
+            tags=tags.get(fn.get("FunctionArn")),
+            details={
+                "runtime": fn.get("Runtime"),
+                "memory_mb": fn.get("MemorySize"),
+                "last_modified": fn.get("LastModified"),
+                "arn": fn.get("FunctionArn"),
+            },
+        )
+        for fn in found.data.get("Functions", [])
     ]
 
 
@@ -85,16 +130,25 @@ LAMBDA_FUNCTION = ResourceType(
     singular="Lambda function",
     plural="Lambda functions",
     words=(
-        "function", "lambda", "lambda function", "serverless function", "aws lambda",
-        "lambda fn", "serverless", "amazon lambda",
+        "function",
+        "lambda",
+        "lambda function",
+        "serverless function",
+        "aws lambda",
+        "lambda fn",
+        "serverless",
+        "amazon lambda",
     ),
     qualifiers=("lambda", "serverless", "aws lambda", "amazon lambda"),
     read=_lambda_read,
     rows=lambda_functions,
     states=("pending", "active", "inactive", "failed"),
     state_concepts={
-        "running": ("active",), "pending": ("pending",), "creating": ("pending",),
-        "inactive": ("inactive",), "failed": ("failed",),
+        "running": ("active",),
+        "pending": ("pending",),
+        "creating": ("pending",),
+        "inactive": ("inactive",),
+        "failed": ("failed",),
     },
     name_is_id=True,
     arn_resource="function",

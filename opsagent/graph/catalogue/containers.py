@@ -11,18 +11,37 @@ from opsagent.registry import Account
 
 
 def _ecs_clusters_read(region: str, q: ResourceQuery) -> Read:
-    describe = Read(service="ecs", operation="DescribeClusters", region=region,
-                    params={"include": ["TAGS"]}, bind={"clusters": "item"})
-    return Read(service="ecs", operation="ListClusters", region=region,
-                then=[fan_out("clusterArns", describe, batch=100)])  # DescribeClusters: ≤100
+    describe = Read(
+        service="ecs",
+        operation="DescribeClusters",
+        region=region,
+        params={"include": ["TAGS"]},
+        bind={"clusters": "item"},
+    )
+    return Read(
+        service="ecs",
+        operation="ListClusters",
+        region=region,
+        then=[fan_out("clusterArns", describe, batch=100)],
+    )  # DescribeClusters: ≤100
 
 
 def ecs_clusters(account: Account, region: str, q: ResourceQuery, found: ReadResult):
     return [
-        row(account, region, "ecs:cluster", id=c["clusterName"], name=c["clusterName"],
-            state=(c.get("status") or "").lower() or None, tags=c.get("tags"),
-            details={"services": c.get("activeServicesCount"),
-                     "running_tasks": c.get("runningTasksCount"), "arn": c.get("clusterArn")})
+        row(
+            account,
+            region,
+            "ecs:cluster",
+            id=c["clusterName"],
+            name=c["clusterName"],
+            state=(c.get("status") or "").lower() or None,
+            tags=c.get("tags"),
+            details={
+                "services": c.get("activeServicesCount"),
+                "running_tasks": c.get("runningTasksCount"),
+                "arn": c.get("clusterArn"),
+            },
+        )
         for batch in children(found)
         for c in (batch.result or {}).get("clusters", [])
     ]
@@ -33,16 +52,26 @@ ECS_CLUSTER = ResourceType(
     singular="ECS cluster",
     plural="ECS clusters",
     words=(
-        "ecs cluster", "ecs", "container cluster", "fargate cluster", "docker cluster",
-        "ecs fargate cluster", "amazon ecs", "aws ecs", "elastic container service",
+        "ecs cluster",
+        "ecs",
+        "container cluster",
+        "fargate cluster",
+        "docker cluster",
+        "ecs fargate cluster",
+        "amazon ecs",
+        "aws ecs",
+        "elastic container service",
     ),
     qualifiers=("ecs", "amazon ecs", "aws ecs"),
     read=_ecs_clusters_read,
     rows=ecs_clusters,
     states=("active", "provisioning", "deprovisioning", "failed", "inactive"),
     state_concepts={
-        "running": ("active",), "creating": ("provisioning",),
-        "deleting": ("deprovisioning",), "failed": ("failed",), "inactive": ("inactive",),
+        "running": ("active",),
+        "creating": ("provisioning",),
+        "deleting": ("deprovisioning",),
+        "failed": ("failed",),
+        "inactive": ("inactive",),
     },
     name_is_id=True,
     arn_resource="cluster",
@@ -52,14 +81,26 @@ ECS_CLUSTER = ResourceType(
 
 
 def _ecs_services_read(region: str, q: ResourceQuery) -> Read:
-    describe = Read(service="ecs", operation="DescribeServices", region=region,
-                    params={"include": ["TAGS"]},
-                    bind={"cluster": "parent.cluster", "services": "item"})
-    services = Read(service="ecs", operation="ListServices", region=region,
-                    bind={"cluster": "item"},
-                    then=[fan_out("serviceArns", describe, batch=10)])  # DescribeServices: ≤10
-    return Read(service="ecs", operation="ListClusters", region=region,
-                then=[fan_out("clusterArns", services)])
+    describe = Read(
+        service="ecs",
+        operation="DescribeServices",
+        region=region,
+        params={"include": ["TAGS"]},
+        bind={"cluster": "parent.cluster", "services": "item"},
+    )
+    services = Read(
+        service="ecs",
+        operation="ListServices",
+        region=region,
+        bind={"cluster": "item"},
+        then=[fan_out("serviceArns", describe, batch=10)],
+    )  # DescribeServices: ≤10
+    return Read(
+        service="ecs",
+        operation="ListClusters",
+        region=region,
+        then=[fan_out("clusterArns", services)],
+    )
 
 
 def ecs_services(account: Account, region: str, q: ResourceQuery, found: ReadResult):
@@ -68,12 +109,23 @@ def ecs_services(account: Account, region: str, q: ResourceQuery, found: ReadRes
         cluster = str(listed.params.get("cluster", "")).rsplit("/", 1)[-1]
         for batch in children(listed):
             for s in (batch.result or {}).get("services", []):
-                rows.append(row(
-                    account, region, "ecs:service", id=s["serviceName"], name=s["serviceName"],
-                    state=(s.get("status") or "").lower() or None, tags=s.get("tags"),
-                    details={"cluster": cluster, "desired": s.get("desiredCount"),
-                             "running": s.get("runningCount"),
-                             "launch_type": s.get("launchType")}))
+                rows.append(
+                    row(
+                        account,
+                        region,
+                        "ecs:service",
+                        id=s["serviceName"],
+                        name=s["serviceName"],
+                        state=(s.get("status") or "").lower() or None,
+                        tags=s.get("tags"),
+                        details={
+                            "cluster": cluster,
+                            "desired": s.get("desiredCount"),
+                            "running": s.get("runningCount"),
+                            "launch_type": s.get("launchType"),
+                        },
+                    )
+                )
     return rows
 
 
@@ -86,7 +138,9 @@ ECS_SERVICE = ResourceType(
     rows=ecs_services,
     states=("active", "draining", "inactive"),
     state_concepts={
-        "running": ("active",), "draining": ("draining",), "inactive": ("inactive",),
+        "running": ("active",),
+        "draining": ("draining",),
+        "inactive": ("inactive",),
     },
     parent="ecs:cluster",
     name_is_id=True,
@@ -98,10 +152,12 @@ ECS_SERVICE = ResourceType(
 
 
 def _eks_clusters_read(region: str, q: ResourceQuery) -> Read:
-    describe = Read(service="eks", operation="DescribeCluster", region=region,
-                    bind={"name": "item"})
-    return Read(service="eks", operation="ListClusters", region=region,
-                then=[fan_out("clusters", describe)])
+    describe = Read(
+        service="eks", operation="DescribeCluster", region=region, bind={"name": "item"}
+    )
+    return Read(
+        service="eks", operation="ListClusters", region=region, then=[fan_out("clusters", describe)]
+    )
 
 
 def eks_clusters(account: Account, region: str, q: ResourceQuery, found: ReadResult):
@@ -111,11 +167,24 @@ def eks_clusters(account: Account, region: str, q: ResourceQuery, found: ReadRes
         if not c:
             continue
         name = c.get("name") or described.params.get("name")
-        rows.append(row(account, region, "eks:cluster", id=name, name=name,
-                        state=(c.get("status") or "").lower() or None, tags=c.get("tags"),
-                        details={"version": c.get("version"), "endpoint": c.get("endpoint"),
-                                 "platform_version": c.get("platformVersion"),
-                                 "created": c.get("createdAt"), "arn": c.get("arn")}))
+        rows.append(
+            row(
+                account,
+                region,
+                "eks:cluster",
+                id=name,
+                name=name,
+                state=(c.get("status") or "").lower() or None,
+                tags=c.get("tags"),
+                details={
+                    "version": c.get("version"),
+                    "endpoint": c.get("endpoint"),
+                    "platform_version": c.get("platformVersion"),
+                    "created": c.get("createdAt"),
+                    "arn": c.get("arn"),
+                },
+            )
+        )
     return rows
 
 
@@ -124,8 +193,16 @@ EKS_CLUSTER = ResourceType(
     singular="EKS cluster",
     plural="EKS clusters",
     words=(
-        "eks cluster", "eks", "kubernetes cluster", "k8s cluster", "kubernetes", "k8s",
-        "kube cluster", "eks kubernetes cluster", "amazon eks", "aws eks",
+        "eks cluster",
+        "eks",
+        "kubernetes cluster",
+        "k8s cluster",
+        "kubernetes",
+        "k8s",
+        "kube cluster",
+        "eks kubernetes cluster",
+        "amazon eks",
+        "aws eks",
         "elastic kubernetes service",
     ),
     qualifiers=("eks", "k8s", "kubernetes", "amazon eks", "aws eks"),
@@ -133,8 +210,12 @@ EKS_CLUSTER = ResourceType(
     rows=eks_clusters,
     states=("creating", "active", "deleting", "failed", "updating", "pending"),
     state_concepts={
-        "running": ("active",), "creating": ("creating",), "pending": ("pending",),
-        "deleting": ("deleting",), "failed": ("failed",), "updating": ("updating",),
+        "running": ("active",),
+        "creating": ("creating",),
+        "pending": ("pending",),
+        "deleting": ("deleting",),
+        "failed": ("failed",),
+        "updating": ("updating",),
     },
     name_is_id=True,
     arn_resource="cluster",
@@ -144,12 +225,25 @@ EKS_CLUSTER = ResourceType(
 
 
 def _eks_nodegroups_read(region: str, q: ResourceQuery) -> Read:
-    describe = Read(service="eks", operation="DescribeNodegroup", region=region,
-                    bind={"clusterName": "parent.clusterName", "nodegroupName": "item"})
-    nodegroups = Read(service="eks", operation="ListNodegroups", region=region,
-                      bind={"clusterName": "item"}, then=[fan_out("nodegroups", describe)])
-    return Read(service="eks", operation="ListClusters", region=region,
-                then=[fan_out("clusters", nodegroups)])
+    describe = Read(
+        service="eks",
+        operation="DescribeNodegroup",
+        region=region,
+        bind={"clusterName": "parent.clusterName", "nodegroupName": "item"},
+    )
+    nodegroups = Read(
+        service="eks",
+        operation="ListNodegroups",
+        region=region,
+        bind={"clusterName": "item"},
+        then=[fan_out("nodegroups", describe)],
+    )
+    return Read(
+        service="eks",
+        operation="ListClusters",
+        region=region,
+        then=[fan_out("clusters", nodegroups)],
+    )
 
 
 def eks_nodegroups(account: Account, region: str, q: ResourceQuery, found: ReadResult):
@@ -161,13 +255,24 @@ def eks_nodegroups(account: Account, region: str, q: ResourceQuery, found: ReadR
                 continue
             scaling = ng.get("scalingConfig") or {}
             name = ng.get("nodegroupName") or described.params.get("nodegroupName")
-            rows.append(row(account, region, "eks:nodegroup", id=name, name=name,
-                            state=(ng.get("status") or "").lower() or None, tags=ng.get("tags"),
-                            details={"cluster": described.params.get("clusterName"),
-                                     "instance_types": ng.get("instanceTypes"),
-                                     "desired": scaling.get("desiredSize"),
-                                     "min": scaling.get("minSize"),
-                                     "max": scaling.get("maxSize")}))
+            rows.append(
+                row(
+                    account,
+                    region,
+                    "eks:nodegroup",
+                    id=name,
+                    name=name,
+                    state=(ng.get("status") or "").lower() or None,
+                    tags=ng.get("tags"),
+                    details={
+                        "cluster": described.params.get("clusterName"),
+                        "instance_types": ng.get("instanceTypes"),
+                        "desired": scaling.get("desiredSize"),
+                        "min": scaling.get("minSize"),
+                        "max": scaling.get("maxSize"),
+                    },
+                )
+            )
     return rows
 
 
@@ -176,19 +281,37 @@ EKS_NODEGROUP = ResourceType(
     singular="EKS node group",
     plural="EKS node groups",
     words=(
-        "node group", "nodegroup", "eks node group", "eks nodegroup", "worker node group",
-        "worker group", "kubernetes node group", "k8s node group", "managed node group",
-        "eks managed node group", "eks worker node group", "worker nodegroup", "node pool",
+        "node group",
+        "nodegroup",
+        "eks node group",
+        "eks nodegroup",
+        "worker node group",
+        "worker group",
+        "kubernetes node group",
+        "k8s node group",
+        "managed node group",
+        "eks managed node group",
+        "eks worker node group",
+        "worker nodegroup",
+        "node pool",
     ),
     read=_eks_nodegroups_read,
     rows=eks_nodegroups,
     states=(
-        "creating", "active", "updating", "deleting", "create_failed", "delete_failed",
+        "creating",
+        "active",
+        "updating",
+        "deleting",
+        "create_failed",
+        "delete_failed",
         "degraded",
     ),
     state_concepts={
-        "running": ("active",), "creating": ("creating",), "updating": ("updating",),
-        "deleting": ("deleting",), "failed": ("create_failed", "delete_failed"),
+        "running": ("active",),
+        "creating": ("creating",),
+        "updating": ("updating",),
+        "deleting": ("deleting",),
+        "failed": ("create_failed", "delete_failed"),
         "degraded": ("degraded",),
     },
     parent="eks:cluster",

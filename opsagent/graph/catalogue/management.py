@@ -12,21 +12,43 @@ from opsagent.registry import Account
 
 def cloudformation_stacks(account: Account, region: str, q: ResourceQuery, found: ReadResult):
     return [
-        row(account, region, "cloudformation:stack", id=s["StackName"], name=s["StackName"],
-            state=(s.get("StackStatus") or "").lower() or None, tags=s.get("Tags"),
-            details={"created": s.get("CreationTime"), "description": s.get("Description")})
-        for s in found.result.get("Stacks", [])
+        row(
+            account,
+            region,
+            "cloudformation:stack",
+            id=s["StackName"],
+            name=s["StackName"],
+            state=(s.get("StackStatus") or "").lower() or None,
+            tags=s.get("Tags"),
+            details={"created": s.get("CreationTime"), "description": s.get("Description")},
+        )
+        for s in found.data.get("Stacks", [])
     ]
 
 
 _STACK_STATES = (
-    "create_in_progress", "create_failed", "create_complete", "rollback_in_progress",
-    "rollback_failed", "rollback_complete", "delete_in_progress", "delete_failed",
-    "delete_complete", "update_in_progress", "update_complete_cleanup_in_progress",
-    "update_complete", "update_failed", "update_rollback_in_progress",
-    "update_rollback_failed", "update_rollback_complete_cleanup_in_progress",
-    "update_rollback_complete", "review_in_progress", "import_in_progress",
-    "import_complete", "import_rollback_in_progress", "import_rollback_failed",
+    "create_in_progress",
+    "create_failed",
+    "create_complete",
+    "rollback_in_progress",
+    "rollback_failed",
+    "rollback_complete",
+    "delete_in_progress",
+    "delete_failed",
+    "delete_complete",
+    "update_in_progress",
+    "update_complete_cleanup_in_progress",
+    "update_complete",
+    "update_failed",
+    "update_rollback_in_progress",
+    "update_rollback_failed",
+    "update_rollback_complete_cleanup_in_progress",
+    "update_rollback_complete",
+    "review_in_progress",
+    "import_in_progress",
+    "import_complete",
+    "import_rollback_in_progress",
+    "import_rollback_failed",
     "import_rollback_complete",
 )
 
@@ -35,8 +57,15 @@ CLOUDFORMATION_STACK = ResourceType(
     singular="CloudFormation stack",
     plural="CloudFormation stacks",
     words=(
-        "stack", "cloudformation", "cloudformation stack", "cfn", "cfn stack", "cf stack",
-        "cloud formation stack", "cloud formation", "aws cloudformation",
+        "stack",
+        "cloudformation",
+        "cloudformation stack",
+        "cfn",
+        "cfn stack",
+        "cf stack",
+        "cloud formation stack",
+        "cloud formation",
+        "aws cloudformation",
     ),
     qualifiers=("cloudformation", "cfn"),
     read=single_read("cloudformation", "DescribeStacks"),
@@ -46,10 +75,15 @@ CLOUDFORMATION_STACK = ResourceType(
         "complete": ("create_complete", "update_complete", "import_complete"),
         "failed": tuple(s for s in _STACK_STATES if s.endswith("_failed")),
         "in-progress": tuple(s for s in _STACK_STATES if s.endswith("_in_progress")),
-        "creating": ("create_in_progress",), "updating": ("update_in_progress",),
-        "deleting": ("delete_in_progress",), "deleted": ("delete_complete",),
-        "rolled-back": ("rollback_complete", "update_rollback_complete",
-                        "import_rollback_complete"),
+        "creating": ("create_in_progress",),
+        "updating": ("update_in_progress",),
+        "deleting": ("delete_in_progress",),
+        "deleted": ("delete_complete",),
+        "rolled-back": (
+            "rollback_complete",
+            "update_rollback_complete",
+            "import_rollback_complete",
+        ),
     },
     name_is_id=True,
     arn_resource="stack",
@@ -61,10 +95,17 @@ CLOUDFORMATION_STACK = ResourceType(
 
 def iam_roles(account: Account, region: str, q: ResourceQuery, found: ReadResult):
     return [
-        row(account, GLOBAL, "iam:role", id=r["RoleName"], name=r["RoleName"], state=None,
+        row(
+            account,
+            GLOBAL,
+            "iam:role",
+            id=r["RoleName"],
+            name=r["RoleName"],
+            state=None,
             tags=r.get("Tags"),
-            details={"arn": r.get("Arn"), "path": r.get("Path"), "created": r.get("CreateDate")})
-        for r in found.result.get("Roles", [])
+            details={"arn": r.get("Arn"), "path": r.get("Path"), "created": r.get("CreateDate")},
+        )
+        for r in found.data.get("Roles", [])
     ]
 
 

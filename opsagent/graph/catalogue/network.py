@@ -12,14 +12,23 @@ from opsagent.registry import Account
 
 def elastic_ips(account: Account, region: str, q: ResourceQuery, found: ReadResult):
     rows = []
-    for addr in found.result.get("Addresses", []):
+    for addr in found.data.get("Addresses", []):
         associated = bool(addr.get("AssociationId") or addr.get("InstanceId"))
-        rows.append(row(
-            account, region, "ec2:elastic-ip", id=addr.get("AllocationId") or addr["PublicIp"],
-            state="associated" if associated else "unassociated", tags=addr.get("Tags"),
-            details={"public_ip": addr.get("PublicIp"), "instance": addr.get("InstanceId"),
-                     "conditions": {"unassociated": not associated}},
-        ))
+        rows.append(
+            row(
+                account,
+                region,
+                "ec2:elastic-ip",
+                id=addr.get("AllocationId") or addr["PublicIp"],
+                state="associated" if associated else "unassociated",
+                tags=addr.get("Tags"),
+                details={
+                    "public_ip": addr.get("PublicIp"),
+                    "instance": addr.get("InstanceId"),
+                    "conditions": {"unassociated": not associated},
+                },
+            )
+        )
     return rows
 
 
@@ -28,8 +37,17 @@ ELASTIC_IP = ResourceType(
     singular="Elastic IP",
     plural="Elastic IPs",
     words=(
-        "elastic ip", "eip", "elastic ip address", "static ip", "static ip address", "ip",
-        "ip address", "public ip", "public ip address", "elastic address", "eip address",
+        "elastic ip",
+        "eip",
+        "elastic ip address",
+        "static ip",
+        "static ip address",
+        "ip",
+        "ip address",
+        "public ip",
+        "public ip address",
+        "elastic address",
+        "eip address",
     ),
     read=single_read("ec2", "DescribeAddresses"),
     rows=elastic_ips,
@@ -46,10 +64,16 @@ ELASTIC_IP = ResourceType(
 
 def vpcs(account: Account, region: str, q: ResourceQuery, found: ReadResult):
     return [
-        row(account, region, "ec2:vpc", id=vpc["VpcId"], state=vpc.get("State"),
+        row(
+            account,
+            region,
+            "ec2:vpc",
+            id=vpc["VpcId"],
+            state=vpc.get("State"),
             tags=vpc.get("Tags"),
-            details={"cidr": vpc.get("CidrBlock"), "default": vpc.get("IsDefault")})
-        for vpc in found.result.get("Vpcs", [])
+            details={"cidr": vpc.get("CidrBlock"), "default": vpc.get("IsDefault")},
+        )
+        for vpc in found.data.get("Vpcs", [])
     ]
 
 
@@ -58,7 +82,11 @@ VPC = ResourceType(
     singular="VPC",
     plural="VPCs",
     words=(
-        "vpc", "network", "virtual private cloud", "virtual network", "private network",
+        "vpc",
+        "network",
+        "virtual private cloud",
+        "virtual network",
+        "private network",
         "ec2 vpc",
     ),
     read=single_read("ec2", "DescribeVpcs"),
@@ -83,19 +111,31 @@ def _open_to_world(group: dict) -> bool:
 
 def security_groups(account: Account, region: str, q: ResourceQuery, found: ReadResult):
     rows = []
-    for sg in found.result.get("SecurityGroups", []):
-        open_ports = sorted({
-            f"{p.get('IpProtocol')}:{p.get('FromPort', 'all')}"
-            for p in sg.get("IpPermissions", [])
-            if any(r.get("CidrIp") == "0.0.0.0/0" for r in p.get("IpRanges", []))
-        })
-        rows.append(row(
-            account, region, "ec2:security-group", id=sg["GroupId"], name=sg.get("GroupName"),
-            state=None, tags=sg.get("Tags"),
-            details={"vpc": sg.get("VpcId"), "description": sg.get("Description"),
-                     "open_to_world": open_ports,
-                     "conditions": {"open-to-world": _open_to_world(sg)}},
-        ))
+    for sg in found.data.get("SecurityGroups", []):
+        open_ports = sorted(
+            {
+                f"{p.get('IpProtocol')}:{p.get('FromPort', 'all')}"
+                for p in sg.get("IpPermissions", [])
+                if any(r.get("CidrIp") == "0.0.0.0/0" for r in p.get("IpRanges", []))
+            }
+        )
+        rows.append(
+            row(
+                account,
+                region,
+                "ec2:security-group",
+                id=sg["GroupId"],
+                name=sg.get("GroupName"),
+                state=None,
+                tags=sg.get("Tags"),
+                details={
+                    "vpc": sg.get("VpcId"),
+                    "description": sg.get("Description"),
+                    "open_to_world": open_ports,
+                    "conditions": {"open-to-world": _open_to_world(sg)},
+                },
+            )
+        )
     return rows
 
 
@@ -104,13 +144,21 @@ SECURITY_GROUP = ResourceType(
     singular="security group",
     plural="security groups",
     words=(
-        "security group", "sg", "firewall rule", "firewall", "ec2 security group",
-        "vpc security group", "security group rule", "secgroup", "security-group",
+        "security group",
+        "sg",
+        "firewall rule",
+        "firewall",
+        "ec2 security group",
+        "vpc security group",
+        "security group rule",
+        "secgroup",
+        "security-group",
     ),
     read=single_read("ec2", "DescribeSecurityGroups"),
     rows=security_groups,
-    conditions=(Condition("open-to-world", concept="open-to-world",
-                          label="open to the world (0.0.0.0/0)"),),
+    conditions=(
+        Condition("open-to-world", concept="open-to-world", label="open to the world (0.0.0.0/0)"),
+    ),
     id_patterns=(r"^sg-[0-9a-f]{4,17}$",),
     arn_resource="security-group",
 )

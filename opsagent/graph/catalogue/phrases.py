@@ -13,7 +13,8 @@ from opsagent.graph.models import ResourceQuery
 
 _CONDITION_LABELS: dict[str, str] = {
     condition.name: condition.label
-    for declared in CATALOGUE.values() for condition in declared.conditions
+    for declared in CATALOGUE.values()
+    for condition in declared.conditions
 }
 
 
@@ -38,8 +39,10 @@ def describe_query(query: ResourceQuery, count: int | None = None) -> str:
     if query.ids:
         words.append(", ".join(query.ids))
     if query.conditions:
-        words.append(("that is " if one else "that are ")
-                     + " and ".join(_CONDITION_LABELS.get(c, c) for c in query.conditions))
+        words.append(
+            ("that is " if one else "that are ")
+            + " and ".join(_CONDITION_LABELS.get(c, c) for c in query.conditions)
+        )
     if len(query.states) > 1:
         words.append("with state " + " or ".join(query.states))
     if query.tags:

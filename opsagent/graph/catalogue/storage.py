@@ -21,26 +21,49 @@ from opsagent.registry import Account
 def _s3_read(region: str, q: ResourceQuery) -> Read:
     # ListBuckets names each bucket's region on current S3; GetBucketLocation only where
     # it does not (a null LocationConstraint means us-east-1, as S3 has always said).
-    location = Read(service="s3", operation="GetBucketLocation", region=region,
-                    bind={"Bucket": "item.Name"})
+    location = Read(
+        service="s3", operation="GetBucketLocation", region=region, bind={"Bucket": "item.Name"}
+    )
     fans = [fan_out("Buckets", location, unless="BucketRegion")]
     if needs_tags(q):  # NoSuchTagSet is how S3 says "no tags"
-        fans.append(fan_out("Buckets", Read(service="s3", operation="GetBucketTagging",
-                                            region=region, bind={"Bucket": "item.Name"},
-                                            expected_errors=("NoSuchTagSet",))))
+        fans.append(
+            fan_out(
+                "Buckets",
+                Read(
+                    service="s3",
+                    operation="GetBucketTagging",
+                    region=region,
+                    bind={"Bucket": "item.Name"},
+                    expected_errors=("NoSuchTagSet",),
+                ),
+            )
+        )
     return Read(service="s3", operation="ListBuckets", region=region, then=fans)
 
 
 def s3_buckets(account: Account, region: str, q: ResourceQuery, found: ReadResult):
-    located = {c.params.get("Bucket"): (c.result or {}).get("LocationConstraint") or "us-east-1"
-               for c in children(found, 0) if c.ok}
+    located = {
+        c.params.get("Bucket"): (c.result or {}).get("LocationConstraint") or "us-east-1"
+        for c in children(found, 0)
+        if c.ok
+    }
     tags = {c.params.get("Bucket"): (c.result or {}).get("TagSet") for c in children(found, 1)}
     rows = []
-    for bucket in found.result.get("Buckets", []):
+    for bucket in found.data.get("Buckets", []):
         name = bucket["Name"]
         bucket_region = bucket.get("BucketRegion") or located.get(name) or "unknown"
-        rows.append(row(account, bucket_region, "s3:bucket", id=name, name=name, state=None,
-                        tags=tags.get(name), details={"created": bucket.get("CreationDate")}))
+        rows.append(
+            row(
+                account,
+                bucket_region,
+                "s3:bucket",
+                id=name,
+                name=name,
+                state=None,
+                tags=tags.get(name),
+                details={"created": bucket.get("CreationDate")},
+            )
+        )
     return rows
 
 
@@ -49,8 +72,17 @@ S3_BUCKET = ResourceType(
     singular="S3 bucket",
     plural="S3 buckets",
     words=(
-        "bucket", "s3", "s3 bucket", "storage bucket", "s3 storage bucket", "object store",
-        "object storage", "object storage bucket", "amazon s3", "aws s3", "s3 storage",
+        "bucket",
+        "s3",
+        "s3 bucket",
+        "storage bucket",
+        "s3 storage bucket",
+        "object store",
+        "object storage",
+        "object storage bucket",
+        "amazon s3",
+        "aws s3",
+        "s3 storage",
     ),
     qualifiers=("s3", "amazon s3", "aws s3"),
     read=_s3_read,
@@ -65,14 +97,23 @@ S3_BUCKET = ResourceType(
 
 def rds_instances(account: Account, region: str, q: ResourceQuery, found: ReadResult):
     return [
-        row(account, region, "rds:db-instance",
-            id=db["DBInstanceIdentifier"], name=db["DBInstanceIdentifier"],
+        row(
+            account,
+            region,
+            "rds:db-instance",
+            id=db["DBInstanceIdentifier"],
+            name=db["DBInstanceIdentifier"],
             state=(db.get("DBInstanceStatus") or "").lower() or None,
             tags=db.get("TagList"),
-            details={"engine": db.get("Engine"), "engine_version": db.get("EngineVersion"),
-                     "class": db.get("DBInstanceClass"), "multi_az": db.get("MultiAZ"),
-                     "storage_gb": db.get("AllocatedStorage")})
-        for db in found.result.get("DBInstances", [])
+            details={
+                "engine": db.get("Engine"),
+                "engine_version": db.get("EngineVersion"),
+                "class": db.get("DBInstanceClass"),
+                "multi_az": db.get("MultiAZ"),
+                "storage_gb": db.get("AllocatedStorage"),
+            },
+        )
+        for db in found.data.get("DBInstances", [])
     ]
 
 
@@ -81,38 +122,102 @@ RDS_INSTANCE = ResourceType(
     singular="RDS instance",
     plural="RDS instances",
     words=(
-        "database", "db", "db instance", "database instance", "rds", "rds instance",
-        "rds database", "rds db", "rds db instance", "rds database instance",
-        "relational database", "database server", "db server", "amazon rds", "aws rds",
+        "database",
+        "db",
+        "db instance",
+        "database instance",
+        "rds",
+        "rds instance",
+        "rds database",
+        "rds db",
+        "rds db instance",
+        "rds database instance",
+        "relational database",
+        "database server",
+        "db server",
+        "amazon rds",
+        "aws rds",
         *(
             f"{engine}{head}"
-            for engine in ("postgres", "postgresql", "mysql", "mariadb", "aurora", "oracle",
-                           "sql server", "mssql", "rds postgres", "rds mysql", "rds aurora")
+            for engine in (
+                "postgres",
+                "postgresql",
+                "mysql",
+                "mariadb",
+                "aurora",
+                "oracle",
+                "sql server",
+                "mssql",
+                "rds postgres",
+                "rds mysql",
+                "rds aurora",
+            )
             for head in ("", " instance", " database", " db", " db instance", " server")
         ),
     ),
-    qualifiers=("rds", "amazon rds", "aws rds", "postgres", "postgresql", "mysql", "mariadb",
-                "aurora", "oracle", "mssql"),
+    qualifiers=(
+        "rds",
+        "amazon rds",
+        "aws rds",
+        "postgres",
+        "postgresql",
+        "mysql",
+        "mariadb",
+        "aurora",
+        "oracle",
+        "mssql",
+    ),
     read=single_read("rds", "DescribeDBInstances"),
     rows=rds_instances,
     states=(
-        "available", "backing-up", "configuring-enhanced-monitoring",
-        "configuring-iam-database-auth", "configuring-log-exports", "converting-to-vpc",
-        "creating", "delete-precheck", "deleting", "failed",
-        "inaccessible-encryption-credentials", "inaccessible-encryption-credentials-recoverable",
-        "incompatible-network", "incompatible-option-group", "incompatible-parameters",
-        "incompatible-restore", "insufficient-capacity", "maintenance", "modifying",
-        "moving-to-vpc", "rebooting", "resetting-master-credentials", "renaming",
-        "restore-error", "starting", "stopped", "stopping", "storage-full",
-        "storage-optimization", "upgrading",
+        "available",
+        "backing-up",
+        "configuring-enhanced-monitoring",
+        "configuring-iam-database-auth",
+        "configuring-log-exports",
+        "converting-to-vpc",
+        "creating",
+        "delete-precheck",
+        "deleting",
+        "failed",
+        "inaccessible-encryption-credentials",
+        "inaccessible-encryption-credentials-recoverable",
+        "incompatible-network",
+        "incompatible-option-group",
+        "incompatible-parameters",
+        "incompatible-restore",
+        "insufficient-capacity",
+        "maintenance",
+        "modifying",
+        "moving-to-vpc",
+        "rebooting",
+        "resetting-master-credentials",
+        "renaming",
+        "restore-error",
+        "starting",
+        "stopped",
+        "stopping",
+        "storage-full",
+        "storage-optimization",
+        "upgrading",
     ),
     state_concepts={
-        "running": ("available",), "available": ("available",), "stopped": ("stopped",),
-        "starting": ("starting",), "stopping": ("stopping",), "creating": ("creating",),
-        "pending": ("creating",), "deleting": ("deleting",), "terminating": ("deleting",),
-        "updating": ("modifying",), "failed": ("failed",), "rebooting": ("rebooting",),
-        "backing-up": ("backing-up",), "maintenance": ("maintenance",),
-        "storage-full": ("storage-full",), "upgrading": ("upgrading",),
+        "running": ("available",),
+        "available": ("available",),
+        "stopped": ("stopped",),
+        "starting": ("starting",),
+        "stopping": ("stopping",),
+        "creating": ("creating",),
+        "pending": ("creating",),
+        "deleting": ("deleting",),
+        "terminating": ("deleting",),
+        "updating": ("modifying",),
+        "failed": ("failed",),
+        "rebooting": ("rebooting",),
+        "backing-up": ("backing-up",),
+        "maintenance": ("maintenance",),
+        "storage-full": ("storage-full",),
+        "upgrading": ("upgrading",),
     },
     name_is_id=True,
     arn_resource="db",
@@ -123,15 +228,24 @@ RDS_INSTANCE = ResourceType(
 
 def ebs_volumes(account: Account, region: str, q: ResourceQuery, found: ReadResult):
     rows = []
-    for vol in found.result.get("Volumes", []):
+    for vol in found.data.get("Volumes", []):
         attachments = [a.get("InstanceId") for a in vol.get("Attachments", [])]
-        rows.append(row(
-            account, region, "ec2:volume", id=vol["VolumeId"],
-            state=vol.get("State"), tags=vol.get("Tags"),
-            details={"size_gb": vol.get("Size"), "volume_type": vol.get("VolumeType"),
-                     "attached_to": attachments,
-                     "conditions": {"unattached": not attachments}},
-        ))
+        rows.append(
+            row(
+                account,
+                region,
+                "ec2:volume",
+                id=vol["VolumeId"],
+                state=vol.get("State"),
+                tags=vol.get("Tags"),
+                details={
+                    "size_gb": vol.get("Size"),
+                    "volume_type": vol.get("VolumeType"),
+                    "attached_to": attachments,
+                    "conditions": {"unattached": not attachments},
+                },
+            )
+        )
     return rows
 
 
@@ -140,17 +254,31 @@ EBS_VOLUME = ResourceType(
     singular="EBS volume",
     plural="EBS volumes",
     words=(
-        "volume", "ebs", "ebs volume", "disk", "ebs disk", "block storage",
-        "block storage volume", "storage volume", "block volume", "ec2 volume", "hard drive",
-        "hard disk", "ebs storage",
+        "volume",
+        "ebs",
+        "ebs volume",
+        "disk",
+        "ebs disk",
+        "block storage",
+        "block storage volume",
+        "storage volume",
+        "block volume",
+        "ec2 volume",
+        "hard drive",
+        "hard disk",
+        "ebs storage",
     ),
     qualifiers=("ebs",),
     read=single_read("ec2", "DescribeVolumes"),
     rows=ebs_volumes,
     states=("creating", "available", "in-use", "deleting", "deleted", "error"),
     state_concepts={
-        "available": ("available",), "in-use": ("in-use",), "creating": ("creating",),
-        "deleting": ("deleting",), "deleted": ("deleted",), "failed": ("error",),
+        "available": ("available",),
+        "in-use": ("in-use",),
+        "creating": ("creating",),
+        "deleting": ("deleting",),
+        "deleted": ("deleted",),
+        "failed": ("error",),
     },
     conditions=(Condition("unattached", concept="unused", label="unattached"),),
     id_patterns=(r"^vol-[0-9a-f]{4,17}$",),
@@ -161,13 +289,25 @@ EBS_VOLUME = ResourceType(
 
 
 def _dynamodb_read(region: str, q: ResourceQuery) -> Read:
-    tags = Read(service="dynamodb", operation="ListTagsOfResource", region=region,
-                bind={"ResourceArn": "item.TableArn"})
-    describe = Read(service="dynamodb", operation="DescribeTable", region=region,
-                    bind={"TableName": "item"},
-                    then=[fan_out("Table", tags)] if needs_tags(q) else [])
-    return Read(service="dynamodb", operation="ListTables", region=region,
-                then=[fan_out("TableNames", describe)])
+    tags = Read(
+        service="dynamodb",
+        operation="ListTagsOfResource",
+        region=region,
+        bind={"ResourceArn": "item.TableArn"},
+    )
+    describe = Read(
+        service="dynamodb",
+        operation="DescribeTable",
+        region=region,
+        bind={"TableName": "item"},
+        then=[fan_out("Table", tags)] if needs_tags(q) else [],
+    )
+    return Read(
+        service="dynamodb",
+        operation="ListTables",
+        region=region,
+        then=[fan_out("TableNames", describe)],
+    )
 
 
 def dynamodb_tables(account: Account, region: str, q: ResourceQuery, found: ReadResult):
@@ -178,11 +318,21 @@ def dynamodb_tables(account: Account, region: str, q: ResourceQuery, found: Read
             continue
         tags = next((t.result or {} for t in children(described)), {}).get("Tags")
         name = table.get("TableName") or described.params.get("TableName")
-        rows.append(row(account, region, "dynamodb:table", id=name, name=name, tags=tags,
-                        state=(table.get("TableStatus") or "").lower() or None,
-                        details={"items": table.get("ItemCount"),
-                                 "billing": (table.get("BillingModeSummary") or {})
-                                 .get("BillingMode")}))
+        rows.append(
+            row(
+                account,
+                region,
+                "dynamodb:table",
+                id=name,
+                name=name,
+                tags=tags,
+                state=(table.get("TableStatus") or "").lower() or None,
+                details={
+                    "items": table.get("ItemCount"),
+                    "billing": (table.get("BillingModeSummary") or {}).get("BillingMode"),
+                },
+            )
+        )
     return rows
 
 
@@ -191,19 +341,37 @@ DYNAMODB_TABLE = ResourceType(
     singular="DynamoDB table",
     plural="DynamoDB tables",
     words=(
-        "dynamodb", "dynamodb table", "dynamo", "dynamo table", "ddb", "ddb table", "table",
-        "nosql table", "dynamodb database", "dynamo database", "dynamo db", "dynamo db table",
+        "dynamodb",
+        "dynamodb table",
+        "dynamo",
+        "dynamo table",
+        "ddb",
+        "ddb table",
+        "table",
+        "nosql table",
+        "dynamodb database",
+        "dynamo database",
+        "dynamo db",
+        "dynamo db table",
     ),
     qualifiers=("dynamodb", "dynamo", "ddb"),
     read=_dynamodb_read,
     rows=dynamodb_tables,
     states=(
-        "creating", "updating", "deleting", "active", "inaccessible_encryption_credentials",
-        "archiving", "archived",
+        "creating",
+        "updating",
+        "deleting",
+        "active",
+        "inaccessible_encryption_credentials",
+        "archiving",
+        "archived",
     ),
     state_concepts={
-        "running": ("active",), "creating": ("creating",), "updating": ("updating",),
-        "deleting": ("deleting",), "archived": ("archived",),
+        "running": ("active",),
+        "creating": ("creating",),
+        "updating": ("updating",),
+        "deleting": ("deleting",),
+        "archived": ("archived",),
     },
     name_is_id=True,
     arn_resource="table",

@@ -33,5 +33,12 @@ from opsagent.graph.planner.plan import Planner, plan_question, read_only_refusa
 from opsagent.graph.planner.refusals import example_questions
 from opsagent.graph.planner.tokens import Token, tokenize
 
-__all__ = ["Planner", "Token", "example_questions", "plan_question", "read_only_refusal",
-           "rule_planner", "tokenize"]
+__all__ = [
+    "Planner",
+    "Token",
+    "example_questions",
+    "plan_question",
+    "read_only_refusal",
+    "rule_planner",
+    "tokenize",
+]

@@ -16,17 +16,26 @@ _ACCOUNT_PREPS = frozenset({"in", "from", "within", "inside", "under"})
 _DETERMINERS = frozenset({"the", "our", "my", "your", "their"})
 # After a word in an account's place, these make it part of a noun phrase instead ("in web
 # servers", "in foo bar", "in the frankfurt-2 region").
-_NOUNISH = frozenset({
-    Kind.RESOURCE, Kind.AMBIGUOUS, Kind.UNSUPPORTED, Kind.GENERIC, Kind.REGION_NOUN,
-    Kind.UNKNOWN, Kind.VALUE, Kind.ID, Kind.ANAPHORA, Kind.NAME_WORD,
-})
+_NOUNISH = frozenset(
+    {
+        Kind.RESOURCE,
+        Kind.AMBIGUOUS,
+        Kind.UNSUPPORTED,
+        Kind.GENERIC,
+        Kind.REGION_NOUN,
+        Kind.UNKNOWN,
+        Kind.VALUE,
+        Kind.ID,
+        Kind.ANAPHORA,
+        Kind.NAME_WORD,
+    }
+)
 # Question words that sit before "account" without naming one: "in which account".
 _ASKING = frozenset({"which", "what", "any", "whichever", "whatever"})
 _FILLERS_ONLY = frozenset({Kind.FILLER})
 
 
-def account_words(items: list[Item], scanner: Scanner
-                  ) -> tuple[set[int], dict[int, str | None]]:
+def account_words(items: list[Item], scanner: Scanner) -> tuple[set[int], dict[int, str | None]]:
     """Which unknown words name accounts (item indices), and why some others do not.
 
     A word names an account beside an account noun ("the qa account", "account qa"), after
@@ -39,8 +48,9 @@ def account_words(items: list[Item], scanner: Scanner
     reasons: dict[int, str | None] = {}  # None: nothing to say, the next word says it
     listed: list[int] = []
     for index, item in enumerate(items):
-        if item.kind in (Kind.INTENT, Kind.GENERIC) or (item.kind is Kind.MUTATION
-                                                        and not item.verb_position):
+        if item.kind in (Kind.INTENT, Kind.GENERIC) or (
+            item.kind is Kind.MUTATION and not item.verb_position
+        ):
             # "in the audit account", "instances in infra", "in prod and archive": a word
             # the planner knows as a verb or as "things", in the place of a name.
             if item.text.lower() in _ASKING or len(item.text.split()) != 1:
@@ -48,8 +58,8 @@ def account_words(items: list[Item], scanner: Scanner
             if _before_account_noun(items, index) or _ends_a_name(items, index):
                 if _after_account_word(items, index, determiners_only=True):
                     slots.add(index)
-                elif item.kind is Kind.INTENT and item.value == "list" and _ends_a_name(
-                    items, index
+                elif (
+                    item.kind is Kind.INTENT and item.value == "list" and _ends_a_name(items, index)
                 ):
                     listed.append(index)  # "prod and audit", not "prod and their details"
             continue
@@ -80,23 +90,25 @@ def account_words(items: list[Item], scanner: Scanner
 def _before_account_noun(items: list[Item], index: int) -> bool:
     """ "the qa account", "uat environment" """
     after = items[index + 1] if index + 1 < len(items) else None
-    return (after is not None and after.kind is Kind.ACCOUNT_NOUN
-            and after.start == items[index].end)
+    return after is not None and after.kind is Kind.ACCOUNT_NOUN and after.start == items[index].end
 
 
 def _after_account_noun(items: list[Item], index: int) -> bool:
     """ "account qa", "environment uat" """
     before = previous_meaningful(items, index, _FILLERS_ONLY)
-    return (before is not None and before.kind is Kind.ACCOUNT_NOUN
-            and before.end == items[index].start)
+    return (
+        before is not None and before.kind is Kind.ACCOUNT_NOUN and before.end == items[index].start
+    )
 
 
 def _after_account_word(items: list[Item], index: int, determiners_only: bool = False) -> bool:
     """After "in", "from", "under" ("in uat"), or left out of all accounts ("every account
     except uat", "everywhere but uat")."""
     j = index - 1
-    while j >= 0 and items[j].kind in (Kind.FILLER, Kind.ONLY) and (
-        not determiners_only or items[j].text.lower() in _DETERMINERS
+    while (
+        j >= 0
+        and items[j].kind in (Kind.FILLER, Kind.ONLY)
+        and (not determiners_only or items[j].text.lower() in _DETERMINERS)
     ):
         j -= 1
     if j < 0:
@@ -122,17 +134,21 @@ def _ends_a_name(items: list[Item], index: int) -> bool:
 def _joins(item: Item) -> bool:
     """ "and", "or", ",", "vs", "as well as" between two things of a list."""
     text = item.text.lower()
-    return ((item.kind in (Kind.FILLER, Kind.BOUNDARY) and text in CONJUNCTIONS)
-            or item.kind is Kind.COMPARE
-            or (item.kind is Kind.ADD and text in {"plus", "as well as"}))
+    return (
+        (item.kind in (Kind.FILLER, Kind.BOUNDARY) and text in CONJUNCTIONS)
+        or item.kind is Kind.COMPARE
+        or (item.kind is Kind.ADD and text in {"plus", "as well as"})
+    )
 
 
 def _listed_with_accounts(items: list[Item], index: int, slots: set[int]) -> bool:
     """ "prod and uat", "uat or staging", "prod, staging, uat", "prod vs uat instances" """
 
     def skip(j: int, step: int) -> int:
-        while 0 <= j < len(items) and items[j].kind is Kind.FILLER and (
-            items[j].text.lower() in _DETERMINERS
+        while (
+            0 <= j < len(items)
+            and items[j].kind is Kind.FILLER
+            and (items[j].text.lower() in _DETERMINERS)
         ):
             j += step
         return j

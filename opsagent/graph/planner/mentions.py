@@ -40,8 +40,9 @@ def family(resource_type: str) -> str:
     return resource_type.split(":")[0]
 
 
-def find_mentions(items: list[Item], used: set[int], reading: Reading, tokens: list[Token],
-                  previous: Plan | None) -> list[Mention]:
+def find_mentions(
+    items: list[Item], used: set[int], reading: Reading, tokens: list[Token], previous: Plan | None
+) -> list[Mention]:
     """Resource nouns, with qualifiers merged ("RDS servers") and ambiguity resolved.
     (parents.py then settles nouns that only place others: "node groups of the clusters".)"""
     mentions: list[Mention] = []
@@ -53,17 +54,21 @@ def find_mentions(items: list[Item], used: set[int], reading: Reading, tokens: l
             continue
         candidates = (item.value,) if item.kind is Kind.RESOURCE else item.extra
         following = items[index + 1] if index + 1 < len(items) else None
-        if (item.kind is Kind.RESOURCE and "qualifier" in item.extra and following is not None
-                and following.kind in _RESOURCE_NOUNS and following.start == item.end
-                and "qualifier" not in following.extra):
+        if (
+            item.kind is Kind.RESOURCE
+            and "qualifier" in item.extra
+            and following is not None
+            and following.kind in _RESOURCE_NOUNS
+            and following.start == item.end
+            and "qualifier" not in following.extra
+        ):
             # A service name before a noun decides the noun: "RDS servers", "EKS nodes".
             if following.kind is Kind.AMBIGUOUS:
                 picked = tuple(c for c in following.extra if family(c) == family(item.value))
                 candidates = picked or (item.value,)
             used.add(id(following))
             used.add(id(item))
-            mentions.append(Mention(candidates, f"{item.text} {following.text}", index,
-                                    index + 1))
+            mentions.append(Mention(candidates, f"{item.text} {following.text}", index, index + 1))
             index += 2
             continue
         used.add(id(item))
@@ -73,14 +78,22 @@ def find_mentions(items: list[Item], used: set[int], reading: Reading, tokens: l
     return mentions
 
 
-def _settle_ambiguous(items: list[Item], mentions: list[Mention], reading: Reading,
-                      tokens: list[Token], previous: Plan | None) -> None:
+def _settle_ambiguous(
+    items: list[Item],
+    mentions: list[Mention],
+    reading: Reading,
+    tokens: list[Token],
+    previous: Plan | None,
+) -> None:
     """Families the question (or the previous turn) talks about decide ambiguous nouns;
     a noun they do not decide is a problem that asks which was meant."""
     hinted = {FAMILY_WORDS[token.norm] for token in tokens if token.norm in FAMILY_WORDS}
     hinted |= {FAMILY_WORDS[token.base] for token in tokens if token.base in FAMILY_WORDS}
-    known = {family(mention.candidates[0]) for mention in mentions
-             if items[mention.item].kind is Kind.RESOURCE}
+    known = {
+        family(mention.candidates[0])
+        for mention in mentions
+        if items[mention.item].kind is Kind.RESOURCE
+    }
     earlier = {family(q.resource_type) for q in previous.queries} if previous else set()
     for mention in mentions:
         item = items[mention.item]
@@ -91,19 +104,27 @@ def _settle_ambiguous(items: list[Item], mentions: list[Mention], reading: Readi
             if len(picked) == 1:
                 mention.candidates = picked
                 break
-        if len(mention.candidates) != 1 or item.kind is Kind.AMBIGUOUS and not (
-            {family(c) for c in mention.candidates} & (hinted | known | earlier)
+        if (
+            len(mention.candidates) != 1
+            or item.kind is Kind.AMBIGUOUS
+            and not ({family(c) for c in mention.candidates} & (hinted | known | earlier))
         ):
             options = [CATALOGUE[c].plural for c in item.extra]
             reading.problems.append(
                 f"'{mention.word}' could mean {' or '.join(options)}; say which."
-                if len(options) > 1 else f"Do you mean {options[0]}? Say so, to be sure."
+                if len(options) > 1
+                else f"Do you mean {options[0]}? Say so, to be sure."
             )
             mention.candidates = ()
 
 
-def ids_near_mentions(items: list[Item], used: set[int], mentions: list[Mention],
-                      reading: Reading, intent: Intent | None) -> None:
+def ids_near_mentions(
+    items: list[Item],
+    used: set[int],
+    mentions: list[Mention],
+    reading: Reading,
+    intent: Intent | None,
+) -> None:
     """ "describe instance i-0abc", "the EKS cluster prod-main", "the prod-main cluster" """
     for mention in mentions:
         if len(mention.candidates) != 1:
@@ -111,8 +132,9 @@ def ids_near_mentions(items: list[Item], used: set[int], mentions: list[Mention]
         resource_type = mention.candidates[0]
         name_is_id = CATALOGUE[resource_type].name_is_id
 
-        def takes(item: Item, resource_type: str = resource_type,
-                  name_is_id: bool = name_is_id) -> bool:
+        def takes(
+            item: Item, resource_type: str = resource_type, name_is_id: bool = name_is_id
+        ) -> bool:
             if item.kind is Kind.ID:
                 return not item.extra or item.extra[0] == resource_type
             if item.kind not in (Kind.UNKNOWN, Kind.VALUE):
@@ -125,31 +147,41 @@ def ids_near_mentions(items: list[Item], used: set[int], mentions: list[Mention]
         while index < len(items) and id(items[index]) not in used:
             item = items[index]
             if takes(item):
-                reading.ids.append((item.text if item.kind is not Kind.ID else item.value,
-                                    resource_type))
+                reading.ids.append(
+                    (item.text if item.kind is not Kind.ID else item.value, resource_type)
+                )
                 used.add(id(item))
                 index += 1
                 continue
-            if (item.kind in (Kind.FILLER, Kind.BOUNDARY)
-                    and item.text.lower() in {"and", ",", "or"}
-                    and index + 1 < len(items) and takes(items[index + 1])
-                    and index > mention.item + 1):
+            if (
+                item.kind in (Kind.FILLER, Kind.BOUNDARY)
+                and item.text.lower() in {"and", ",", "or"}
+                and index + 1 < len(items)
+                and takes(items[index + 1])
+                and index > mention.item + 1
+            ):
                 index += 1
                 continue
             break
         before = mention.item - 1
-        if (intent == "describe" and before >= 0 and id(items[before]) not in used
-                and items[before].kind in (Kind.UNKNOWN, Kind.VALUE)
-                and (identifier_like(items[before].text) or name_is_id)):
+        if (
+            intent == "describe"
+            and before >= 0
+            and id(items[before]) not in used
+            and items[before].kind in (Kind.UNKNOWN, Kind.VALUE)
+            and (identifier_like(items[before].text) or name_is_id)
+        ):
             reading.ids.append((items[before].text, resource_type))
             used.add(id(items[before]))
 
 
-def adjacent_mention(items: list[Item], index: int,
-                     mention_at: dict[int, Mention]) -> str | None:
+def adjacent_mention(items: list[Item], index: int, mention_at: dict[int, Mention]) -> str | None:
     """The resource type a modifier at index directly precedes ("running EC2 instances")."""
     mention = mention_at.get(index + 1)
-    if (mention is not None and len(mention.candidates) == 1
-            and items[index + 1].start == items[index].end):
+    if (
+        mention is not None
+        and len(mention.candidates) == 1
+        and items[index + 1].start == items[index].end
+    ):
         return mention.candidates[0]
     return None

@@ -93,8 +93,10 @@ class PlanOutput(BaseModel):
         description="A read-only investigation the queries cannot express, as a task for a "
         "worker with read-only AWS CLI access in each planned account; null otherwise.",
     )
-    summary: str = Field(default="", description='How you read the question, e.g. '
-                         '"running EC2 instances in production".')
+    summary: str = Field(
+        default="",
+        description='How you read the question, e.g. "running EC2 instances in production".',
+    )
 
 
 # ----- the model -----
@@ -106,12 +108,12 @@ def bedrock_chat_model(setting: str, *, region: str | None = None) -> BaseChatMo
     The region comes from the usual AWS configuration (AWS_REGION, AWS_DEFAULT_REGION, the
     profile); credentials from boto3's usual chain, at the first call, never here.
     """
-    if not setting.startswith(BEDROCK_PREFIX) or not setting[len(BEDROCK_PREFIX):].strip():
+    if not setting.startswith(BEDROCK_PREFIX) or not setting[len(BEDROCK_PREFIX) :].strip():
         raise ValueError(
             f"OPSAGENT_MODEL={setting!r} is not understood: use bedrock:<model id>, e.g. "
             "bedrock:us.anthropic.claude-sonnet-4-5-20250929-v1:0"
         )
-    model_id = setting[len(BEDROCK_PREFIX):].strip()  # ids contain ':' themselves
+    model_id = setting[len(BEDROCK_PREFIX) :].strip()  # ids contain ':' themselves
     # AWS_REGION first, as the AWS SDKs and langchain-aws read it; boto3 itself only reads
     # AWS_DEFAULT_REGION and the profile.
     region = region or os.getenv("AWS_REGION") or boto3.Session().region_name
@@ -352,8 +354,10 @@ class ModelPlanner:
                 raise ValueError("the model answered without a plan")
         except Exception as exc:  # throttling, credentials, network, malformed output
             reason = _reason(exc)
-            log.warning("model planner failed; using the rule planner",
-                        extra={"reason": reason, "question": question})
+            log.warning(
+                "model planner failed; using the rule planner",
+                extra={"reason": reason, "question": question},
+            )
             return _noted(await self._fallback(question, registry, previous), reason)
         return validate_output(output, registry)
 

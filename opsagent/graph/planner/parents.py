@@ -35,10 +35,22 @@ if TYPE_CHECKING:
 # Kinds that may stand between a place word and the noun it places ("in the prod EKS
 # clusters", "of active clusters", "in the payments cluster"), or before a noun modifying
 # another ("prod EKS cluster node groups").
-_MODIFIERS = frozenset({
-    Kind.FILLER, Kind.ACCOUNT, Kind.REGION, Kind.UNKNOWN, Kind.VALUE, Kind.ID, Kind.NAME,
-    Kind.STATE, Kind.CONDITION, Kind.PUBLIC, Kind.TAG, Kind.ANAPHORA,
-})
+_MODIFIERS = frozenset(
+    {
+        Kind.FILLER,
+        Kind.ACCOUNT,
+        Kind.REGION,
+        Kind.UNKNOWN,
+        Kind.VALUE,
+        Kind.ID,
+        Kind.NAME,
+        Kind.STATE,
+        Kind.CONDITION,
+        Kind.PUBLIC,
+        Kind.TAG,
+        Kind.ANAPHORA,
+    }
+)
 # What makes parents particular: named ("the payments cluster", "cluster X") or filtered
 # ("active clusters", "clusters tagged team=x").
 _NAMING = frozenset({Kind.UNKNOWN, Kind.VALUE, Kind.ID, Kind.NAME})
@@ -51,8 +63,14 @@ def _parent_of(resource_type: str) -> str | None:
     return CATALOGUE[resource_type].parent
 
 
-def scoped_mentions(items: list[Item], tokens: list[Token], used: set[int],
-                    mentions: list[Mention], reading: Reading, previous: Plan | None) -> None:
+def scoped_mentions(
+    items: list[Item],
+    tokens: list[Token],
+    used: set[int],
+    mentions: list[Mention],
+    reading: Reading,
+    previous: Plan | None,
+) -> None:
     """A noun placed in, on, across or per another noun ("services in the payments cluster",
     "node groups across our EKS clusters", "volumes per instance").
 
@@ -71,8 +89,10 @@ def scoped_mentions(items: list[Item], tokens: list[Token], used: set[int],
         if lead is None:
             continue
         noun = items[mention.item]
-        if "qualifier" in noun.extra and mention.word == noun.text and (
-            {family(c) for c in mention.candidates} & {family(s) for s in subjects}
+        if (
+            "qualifier" in noun.extra
+            and mention.word == noun.text
+            and ({family(c) for c in mention.candidates} & {family(s) for s in subjects})
         ):
             # "node groups in prod EKS": the service name is context, not a scope.
             mention.candidates = ()
@@ -83,14 +103,13 @@ def scoped_mentions(items: list[Item], tokens: list[Token], used: set[int],
         subject = CATALOGUE[sorted(subjects)[0]].plural
         mention.candidates = ()
         if _groups_by(items, lead):
-            reading.problems.append(
-                f"I can group only by account or by region, not by {singular}."
-            )
+            reading.problems.append(f"I can group only by account or by region, not by {singular}.")
             continue
         children = sorted(subjects)
         if all(_parent_of(child) == place for child in children):
-            problem = _particular_parents(items, tokens, lead + 1, mention, children, place,
-                                          reading, previous)
+            problem = _particular_parents(
+                items, tokens, lead + 1, mention, children, place, reading, previous
+            )
             if problem:
                 reading.problems.append(problem)
             else:
@@ -106,8 +125,13 @@ def scoped_mentions(items: list[Item], tokens: list[Token], used: set[int],
         )
 
 
-def parent_modifiers(items: list[Item], tokens: list[Token], mentions: list[Mention],
-                     reading: Reading, previous: Plan | None) -> None:
+def parent_modifiers(
+    items: list[Item],
+    tokens: list[Token],
+    mentions: list[Mention],
+    reading: Reading,
+    previous: Plan | None,
+) -> None:
     """ "EKS cluster node groups", "the prod clusters' services": a parent noun right before
     its child's noun modifies it, like "the node groups of the EKS clusters"."""
     for position, parent in enumerate(mentions[:-1]):
@@ -120,13 +144,24 @@ def parent_modifiers(items: list[Item], tokens: list[Token], mentions: list[Ment
             continue
         place = parent.candidates[0]
         first = parent.item
-        while first > 0 and items[first - 1].kind in _MODIFIERS and (
-            items[first - 1].text.lower() not in CONJUNCTIONS
+        while (
+            first > 0
+            and items[first - 1].kind in _MODIFIERS
+            and (items[first - 1].text.lower() not in CONJUNCTIONS)
         ):
             first -= 1
         parent.candidates = ()
-        problem = _particular_parents(items, tokens, first, parent, list(child.candidates),
-                                      place, reading, previous, after=False)
+        problem = _particular_parents(
+            items,
+            tokens,
+            first,
+            parent,
+            list(child.candidates),
+            place,
+            reading,
+            previous,
+            after=False,
+        )
         if problem:
             reading.problems.append(problem)
         else:
@@ -150,8 +185,9 @@ def _place_word(items: list[Item], index: int) -> int | None:
             # "in the prod and staging clusters" lists places; "instances in prod and
             # buckets" starts a new noun.
             left, right = items[j - 1] if j > 0 else None, items[j + 1]
-            if left is None or not (left.kind == right.kind
-                                    and left.kind in (Kind.ACCOUNT, Kind.REGION)):
+            if left is None or not (
+                left.kind == right.kind and left.kind in (Kind.ACCOUNT, Kind.REGION)
+            ):
                 return None
             j -= 1
             continue
@@ -163,7 +199,7 @@ def _place_word(items: list[Item], index: int) -> int | None:
 
 def _has_after(items: list[Item], index: int) -> bool:
     """ "(how many services does each cluster) have": a have-verb later in the clause."""
-    for item in items[index + 1:]:
+    for item in items[index + 1 :]:
         if item.kind is Kind.BOUNDARY:
             return False
         if item.kind is Kind.FILLER and item.text.lower() in HAVE_WORDS:
@@ -178,24 +214,33 @@ def _groups_by(items: list[Item], lead: int) -> bool:
     if items[lead].kind is not Kind.FILLER or text not in GROUP_BY_WORDS:
         return False
     before = items[lead - 1] if lead > 0 else None
-    return not (text == "by" and before is not None
-                and before.text.lower() in BY_AGENT_WORDS)
+    return not (text == "by" and before is not None and before.text.lower() in BY_AGENT_WORDS)
 
 
 def _describing(items: list[Item], index: int) -> Kind | None:
     """The kind of what describes the noun at index from behind ("cluster X", "clusters that
     are active"), None when nothing does."""
     j = index + 1
-    while j < len(items) and items[j].kind is Kind.FILLER and (
-        items[j].text.lower() in _RELATIVE_WORDS
+    while (
+        j < len(items)
+        and items[j].kind is Kind.FILLER
+        and (items[j].text.lower() in _RELATIVE_WORDS)
     ):
         j += 1
     return items[j].kind if j < len(items) else None
 
 
-def _particular_parents(items: list[Item], tokens: list[Token], start: int, parent: Mention,
-                        children: list[str], place: str, reading: Reading,
-                        previous: Plan | None, after: bool = True) -> str | None:
+def _particular_parents(
+    items: list[Item],
+    tokens: list[Token],
+    start: int,
+    parent: Mention,
+    children: list[str],
+    place: str,
+    reading: Reading,
+    previous: Plan | None,
+    after: bool = True,
+) -> str | None:
     """Why the parents of children cannot be planned: named, filtered, one of them or a
     count per parent. None when the words mean every parent (their children, all of them).
 
@@ -204,7 +249,7 @@ def _particular_parents(items: list[Item], tokens: list[Token], start: int, pare
     """
     singular, plural = CATALOGUE[place].singular, CATALOGUE[place].plural
     child = CATALOGUE[children[0]].plural
-    before = items[start:parent.item]
+    before = items[start : parent.item]
     described = _describing(items, parent.last) if after else None
     words = {item.text.lower() for item in before if item.kind is Kind.FILLER}
     noun = tokens[items[parent.last].end - 1]
@@ -213,14 +258,22 @@ def _particular_parents(items: list[Item], tokens: list[Token], start: int, pare
     that_one = any(item.kind is Kind.ANAPHORA for item in before) and not any(
         not (q.states or q.tags or q.name_contains or q.ids or q.conditions) for q in earlier
     )
-    if (any(item.kind in _NAMING for item in before) or described in _NAMING or that_one
-            or (words & ONE_PARENT_WORDS and not plural_noun)):
-        return (f"I can't look for {child} inside or attached to a particular {singular}; "
-                f"ask for {child} by account, region, state, tag or name (I can list the "
-                f"{child} of every {singular}).")
+    if (
+        any(item.kind in _NAMING for item in before)
+        or described in _NAMING
+        or that_one
+        or (words & ONE_PARENT_WORDS and not plural_noun)
+    ):
+        return (
+            f"I can't look for {child} inside or attached to a particular {singular}; "
+            f"ask for {child} by account, region, state, tag or name (I can list the "
+            f"{child} of every {singular})."
+        )
     if any(item.kind in _FILTERING for item in before) or described in _FILTERING:
-        return (f"I can't choose {child} by what their {plural} are; I can list the {child} "
-                f"of every {singular}, by account, region, state, tag or name.")
+        return (
+            f"I can't choose {child} by what their {plural} are; I can list the {child} "
+            f"of every {singular}, by account, region, state, tag or name."
+        )
     lead = items[start - 1].text.lower() if start > 0 else ""
     each = bool(words & EACH_PARENT_WORDS) or ("every" in words and lead == "for")
     if each and reading.intent == "count":

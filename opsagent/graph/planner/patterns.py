@@ -47,16 +47,20 @@ class PatternScanner(ScanState):
         tail = IN_NAME_TAILS.match(tokens, i + 2)
         if tail is None:
             return None
-        return self.emit(Kind.NAME, i, i + 2 + tail.length, clean_name(tokens[i + 1].raw),
-                         ("in the name",))
+        return self.emit(
+            Kind.NAME, i, i + 2 + tail.length, clean_name(tokens[i + 1].raw), ("in the name",)
+        )
 
     def postfix_tag(self, i: int) -> int | None:
         """ "team tag is payments", "with an Environment tag of prod" """
         tokens = self.tokens
         if i + 2 >= len(tokens) or tokens[i + 1].norm not in {"tag", "label"}:
             return None
-        if not (self.value_like(i) or tokens[i].norm in COMMON_TAG_KEYS
-                or tokens[i].norm in {"environment", "env", "name", "stage"}):
+        if not (
+            self.value_like(i)
+            or tokens[i].norm in COMMON_TAG_KEYS
+            or tokens[i].norm in {"environment", "env", "name", "stage"}
+        ):
             return None
         j = i + 2
         connector = CONNECTORS.match(tokens, j)
@@ -75,15 +79,13 @@ class PatternScanner(ScanState):
         previous = self.previous()
         after_owner = previous is not None and (
             previous.kind is Kind.OWNER_CUE
-            or (previous.kind is Kind.PREP
-                and previous.text.lower() in {"for", "of", "from", "by"})
+            or (previous.kind is Kind.PREP and previous.text.lower() in {"for", "of", "from", "by"})
         )
         if token.norm in TEAM_WORDS and after_owner and i + 1 < len(tokens):
             following = tokens[i + 1]
             if following.kind in (WORD, QUOTED) and following.norm not in FILLERS:
                 return self.emit(Kind.TAG, i, i + 2, "team", (following.raw,))
-        if (i + 1 < len(tokens) and tokens[i + 1].norm in {"team", "squad"}
-                and self.value_like(i)):
+        if i + 1 < len(tokens) and tokens[i + 1].norm in {"team", "squad"} and self.value_like(i):
             return self.emit(Kind.TAG, i, i + 2, "team", (token.raw,))
         return None
 
@@ -107,7 +109,7 @@ class PatternScanner(ScanState):
         if connector is None:
             return None
         if tokens[i].norm in {"with", "having"} and " ".join(
-            token.norm for token in tokens[k:k + connector.length]
+            token.norm for token in tokens[k : k + connector.length]
         ) in {"is", "of", "as", "being"}:
             return None  # "with x is y" is not how people say it; leave it to the words
         k += connector.length
@@ -122,8 +124,12 @@ class PatternScanner(ScanState):
         if word not in QUANTIFIERS:
             return None
         j = i + 1
-        while (j < len(tokens) and j - i <= 5 and tokens[j].kind == WORD
-               and tokens[j].norm in QUANTIFIER_FILLERS):
+        while (
+            j < len(tokens)
+            and j - i <= 5
+            and tokens[j].kind == WORD
+            and tokens[j].norm in QUANTIFIER_FILLERS
+        ):
             j += 1
         groups = word == "each" or (word == "every" and i > 0 and tokens[i - 1].norm == "for")
         value = "group" if groups else ""
@@ -152,8 +158,7 @@ class PatternScanner(ScanState):
         if k > end:
             more = GROUP_TARGETS.match(self.tokens, k)
             if more is not None:
-                return self.emit(Kind.GROUP, end, k + more.length,
-                                 more.meanings[Kind.GROUP].value)
+                return self.emit(Kind.GROUP, end, k + more.length, more.meanings[Kind.GROUP].value)
         return end
 
     # ----- cue arguments -----
@@ -176,9 +181,12 @@ class PatternScanner(ScanState):
                 connector = CONNECTORS.match(tokens, m)
                 if connector is not None:
                     m += connector.length
-                if (m < len(tokens) and tokens[m].kind in (WORD, QUOTED)
-                        and tokens[m].norm not in _NOT_A_TAG_PAIR_VALUE
-                        and not self.is_noun(m)):
+                if (
+                    m < len(tokens)
+                    and tokens[m].kind in (WORD, QUOTED)
+                    and tokens[m].norm not in _NOT_A_TAG_PAIR_VALUE
+                    and not self.is_noun(m)
+                ):
                     tags.append((token.raw, tokens[m].raw))
                     k = m + 1
                 else:
@@ -191,9 +199,14 @@ class PatternScanner(ScanState):
         if not tags:
             if not strict:
                 return self.emit(Kind.FILLER, i, j)
-            what = " ".join(token.raw for token in tokens[j:k + 1]).strip()
-            return self.emit(Kind.PROBLEM, i, max(k, j), "A tag filter needs a key and a value, "
-                             f"like 'tagged team=payments'{f' (I read {what!r})' if what else ''}.")
+            what = " ".join(token.raw for token in tokens[j : k + 1]).strip()
+            return self.emit(
+                Kind.PROBLEM,
+                i,
+                max(k, j),
+                "A tag filter needs a key and a value, "
+                f"like 'tagged team=payments'{f' (I read {what!r})' if what else ''}.",
+            )
         first_key, first_value = tags[0]
         end = self.emit(Kind.TAG, i, k, first_key, (first_value,))
         for key, value in tags[1:]:
@@ -214,8 +227,7 @@ class PatternScanner(ScanState):
         raw = tokens[k].raw
         # A wildcard ("api-*") asks for a part of a name, never one exact name.
         wildcard = "*" in raw or "%" in raw
-        return self.emit(Kind.NAME, i, k + 1, clean_name(raw),
-                         (f"{cue}*" if wildcard else cue,))
+        return self.emit(Kind.NAME, i, k + 1, clean_name(raw), (f"{cue}*" if wildcard else cue,))
 
     def owner(self, i: int, j: int) -> int:
         tokens = self.tokens
@@ -228,13 +240,18 @@ class PatternScanner(ScanState):
         if k + 1 < len(tokens) and tokens[k + 1].norm in TEAM_WORDS:
             return self.emit(Kind.TAG, i, k + 2, "team", (tokens[k].raw,))
         what = tokens[k].raw if k < len(tokens) else ""
-        return self.emit(Kind.PROBLEM, i, min(k + 1, len(tokens)),
-                         f"I can't tell which tag holds the owner {what!r}; say it as a tag, "
-                         f"like 'tagged owner={what or 'alice'}' or 'owned by team payments'.")
+        return self.emit(
+            Kind.PROBLEM,
+            i,
+            min(k + 1, len(tokens)),
+            f"I can't tell which tag holds the owner {what!r}; say it as a tag, "
+            f"like 'tagged owner={what or 'alice'}' or 'owned by team payments'.",
+        )
 
     def places_in_noun(self, k: int) -> bool:
         """Whether a resource noun starts at k, after determiners ("the EKS clusters")."""
-        k = self.skip(k, {"the", "a", "an", "our", "my", "their", "its", "all", "every",
-                          "each", "any"})
+        k = self.skip(
+            k, {"the", "a", "an", "our", "my", "their", "its", "all", "every", "each", "any"}
+        )
         found = STATIC.match(self.tokens, k) if k < len(self.tokens) else None
         return found is not None and bool(_RESOURCE_KINDS & set(found.meanings))

@@ -59,8 +59,11 @@ class PhraseIndex:
             nonlocal best
             if node.meanings and position > start:
                 length = position - start
-                if (best is None or length > best.length
-                        or (length == best.length and exact and not best.exact)):
+                if (
+                    best is None
+                    or length > best.length
+                    or (length == best.length and exact and not best.exact)
+                ):
                     best = Match(length, node.meanings, exact)
             if position >= len(tokens) or tokens[position].kind != WORD:
                 return
@@ -86,8 +89,9 @@ class PhraseIndex:
 def _build_static_index() -> PhraseIndex:
     index = PhraseIndex()
 
-    def add_all(kind: Kind, phrases: Iterable[str], value: str = "",
-                extra: tuple[str, ...] = ()) -> None:
+    def add_all(
+        kind: Kind, phrases: Iterable[str], value: str = "", extra: tuple[str, ...] = ()
+    ) -> None:
         for phrase in phrases:
             index.add(phrase, Meaning(kind, value or phrase, extra))
 
@@ -172,17 +176,56 @@ REGION_NOUNS = _small_index(vocabulary.REGION_NOUNS, Kind.REGION_NOUN)
 # When a phrase has several meanings and is not a change verb in verb position, the first
 # kind in this list wins. Fillers come last so a real meaning always beats them.
 PRIORITY: tuple[Kind, ...] = (
-    Kind.RESOURCE, Kind.AMBIGUOUS, Kind.UNSUPPORTED, Kind.REGION, Kind.ALL_ACCOUNTS,
-    Kind.OTHER_ACCOUNTS, Kind.ALL_REGIONS, Kind.GROUP, Kind.COMPARE, Kind.UNGROUP,
-    Kind.GROUP_BY, Kind.SORT_BY, Kind.STATE, Kind.CONDITION, Kind.PUBLIC, Kind.TAG_CUE,
-    Kind.NAME_CUE, Kind.OWNER_CUE, Kind.ATTACHED_TO, Kind.INTENT, Kind.ACCOUNT_NOUN,
-    Kind.REGION_NOUN, Kind.EXCLUDE, Kind.NEGATE, Kind.ADD, Kind.ONLY, Kind.WANT,
-    Kind.FOLLOWUP, Kind.ANAPHORA, Kind.GENERIC, Kind.PREP, Kind.TAG_WORD, Kind.NAME_WORD,
+    Kind.RESOURCE,
+    Kind.AMBIGUOUS,
+    Kind.UNSUPPORTED,
+    Kind.REGION,
+    Kind.ALL_ACCOUNTS,
+    Kind.OTHER_ACCOUNTS,
+    Kind.ALL_REGIONS,
+    Kind.GROUP,
+    Kind.COMPARE,
+    Kind.UNGROUP,
+    Kind.GROUP_BY,
+    Kind.SORT_BY,
+    Kind.STATE,
+    Kind.CONDITION,
+    Kind.PUBLIC,
+    Kind.TAG_CUE,
+    Kind.NAME_CUE,
+    Kind.OWNER_CUE,
+    Kind.ATTACHED_TO,
+    Kind.INTENT,
+    Kind.ACCOUNT_NOUN,
+    Kind.REGION_NOUN,
+    Kind.EXCLUDE,
+    Kind.NEGATE,
+    Kind.ADD,
+    Kind.ONLY,
+    Kind.WANT,
+    Kind.FOLLOWUP,
+    Kind.ANAPHORA,
+    Kind.GENERIC,
+    Kind.PREP,
+    Kind.TAG_WORD,
+    Kind.NAME_WORD,
     Kind.FILLER,
 )
 # Typo tolerance covers the words that carry meaning, never fillers.
-TYPO_KINDS = frozenset({
-    Kind.RESOURCE, Kind.AMBIGUOUS, Kind.STATE, Kind.CONDITION, Kind.INTENT, Kind.REGION,
-    Kind.MUTATION, Kind.ACCOUNT_NOUN, Kind.REGION_NOUN, Kind.UNSUPPORTED, Kind.TAG_CUE,
-    Kind.NAME_CUE, Kind.EXCLUDE,
-})
+TYPO_KINDS = frozenset(
+    {
+        Kind.RESOURCE,
+        Kind.AMBIGUOUS,
+        Kind.STATE,
+        Kind.CONDITION,
+        Kind.INTENT,
+        Kind.REGION,
+        Kind.MUTATION,
+        Kind.ACCOUNT_NOUN,
+        Kind.REGION_NOUN,
+        Kind.UNSUPPORTED,
+        Kind.TAG_CUE,
+        Kind.NAME_CUE,
+        Kind.EXCLUDE,
+    }
+)

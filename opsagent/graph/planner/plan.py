@@ -52,9 +52,13 @@ def plan_question(
     # A follow-up: nothing to look for, a follow-up word ("what about", "too"), or a bare
     # noun with no verb and no place ("databases?"), which only makes sense after a question.
     bare = not reading.intents and not (
-        reading.named_accounts or reading.all_accounts or reading.excluded_accounts
+        reading.named_accounts
+        or reading.all_accounts
+        or reading.excluded_accounts
         or reading.other_accounts
-        or reading.regions or reading.all_regions or reading.excluded_regions
+        or reading.regions
+        or reading.all_regions
+        or reading.excluded_regions
     )
     followup = previous is not None and (
         not reading.types or reading.followup or reading.add or bare
@@ -62,18 +66,24 @@ def plan_question(
     if followup:
         assert previous is not None
         if not reading.says_anything():
-            return unsupported(reading, registry, [
-                "I couldn't tell what to change from the last question."
-            ])
+            return unsupported(
+                reading, registry, ["I couldn't tell what to change from the last question."]
+            )
         return _plan(reading, registry, previous)
     if not reading.types:
         if reading.generic:
             reason = "Which kind of resource? " + supported_sentence()
-        elif reading.followup or reading.anaphora or reading.add or reading.only or not (
-            reading.intents and reading.says_anything(besides_intent=True)
+        elif (
+            reading.followup
+            or reading.anaphora
+            or reading.add
+            or reading.only
+            or not (reading.intents and reading.says_anything(besides_intent=True))
         ):
-            reason = ("That reads like a follow-up, but there is no earlier question in this "
-                      "conversation to build on; ask a full question.")
+            reason = (
+                "That reads like a follow-up, but there is no earlier question in this "
+                "conversation to build on; ask a full question."
+            )
         else:
             reason = "I couldn't tell which kind of resource you mean. " + supported_sentence()
         return unsupported(reading, registry, [reason])
@@ -114,8 +124,9 @@ def _plan(reading: Reading, registry: Registry, base: Plan | None) -> Plan | Ref
     except _Unplannable as unplannable:
         return unsupported(reading, registry, unplannable.reasons)
     plan = Plan(accounts=accounts, regions=regions, queries=queries, group_by=group_by)
-    plan.summary = _summary(plan, registry, implicit=implicit,
-                            all_regions=reading.all_regions, notes=notes)
+    plan.summary = _summary(
+        plan, registry, implicit=implicit, all_regions=reading.all_regions, notes=notes
+    )
     return plan
 
 
@@ -127,8 +138,10 @@ def _resource_types(reading: Reading, base: Plan | None) -> list[str]:
     for _, rtype in reading.ids:
         if rtype is not None and rtype not in types:
             if reading.types:
-                problems.append(f"{rtype} id does not belong to "
-                                f"{', '.join(CATALOGUE[known].plural for known in reading.types)}.")
+                problems.append(
+                    f"{rtype} id does not belong to "
+                    f"{', '.join(CATALOGUE[known].plural for known in reading.types)}."
+                )
             else:
                 types.append(rtype)
     if base is not None:
@@ -138,9 +151,9 @@ def _resource_types(reading: Reading, base: Plan | None) -> list[str]:
         elif reading.add:
             types = list(dict.fromkeys([*base_types, *types]))
     if not types:
-        raise _Unplannable([
-            "I couldn't tell which kind of resource you mean. " + supported_sentence()
-        ])
+        raise _Unplannable(
+            ["I couldn't tell which kind of resource you mean. " + supported_sentence()]
+        )
     problems += _filter_problems(reading, types)
     if problems:
         raise _Unplannable(problems)
@@ -172,8 +185,9 @@ def _filter_problems(reading: Reading, types: list[str]) -> list[str]:
     return problems
 
 
-def _queries(reading: Reading, types: list[str], base: Plan | None,
-             notes: list[str]) -> list[ResourceQuery]:
+def _queries(
+    reading: Reading, types: list[str], base: Plan | None, notes: list[str]
+) -> list[ResourceQuery]:
     intent: Intent = reading.intent or (base.queries[0].intent if base else "list")
     exact_names = [value for value, cue in reading.names if cue in EXACT_NAME_CUES]
     queries: list[ResourceQuery] = []
@@ -181,16 +195,14 @@ def _queries(reading: Reading, types: list[str], base: Plan | None,
         same = next((q for q in base.queries if q.resource_type == rtype), None) if base else None
         ref = same or (base.queries[0] if base else None)
         query = query_for(rtype, intent, reading, same, ref, notes)
-        if (intent == "describe" and exact_names and CATALOGUE[rtype].name_is_id
-                and not query.ids):
+        if intent == "describe" and exact_names and CATALOGUE[rtype].name_is_id and not query.ids:
             query.ids = exact_names[:1]
             query.name_contains = None
         queries.append(query)
     return queries
 
 
-def _accounts(reading: Reading, registry: Registry, base: Plan | None
-              ) -> tuple[list[str], bool]:
+def _accounts(reading: Reading, registry: Registry, base: Plan | None) -> tuple[list[str], bool]:
     """The accounts to ask, in registry order, and whether none was named (so all workload
     accounts)."""
     workload = [a.id for a in registry.workload_accounts]
@@ -216,8 +228,9 @@ def _accounts(reading: Reading, registry: Registry, base: Plan | None
     return accounts, implicit
 
 
-def _regions(reading: Reading, registry: Registry, base: Plan | None,
-             accounts: list[str]) -> list[str] | None:
+def _regions(
+    reading: Reading, registry: Registry, base: Plan | None, accounts: list[str]
+) -> list[str] | None:
     """The regions to ask; None for each account's own regions."""
     regions: list[str] | None
     if reading.all_regions:
@@ -229,9 +242,9 @@ def _regions(reading: Reading, registry: Registry, base: Plan | None,
     else:
         regions = list(base.regions) if base is not None and base.regions else None
     if reading.excluded_regions:
-        start = regions or list(dict.fromkeys(
-            r for a in registry.all_accounts if a.id in accounts for r in a.regions
-        ))
+        start = regions or list(
+            dict.fromkeys(r for a in registry.all_accounts if a.id in accounts for r in a.regions)
+        )
         regions = [r for r in start if r not in set(reading.excluded_regions)]
         if not regions:
             raise _Unplannable(["Leaving those regions out leaves none."])
@@ -249,8 +262,9 @@ def _grouping(reading: Reading, base: Plan | None) -> Grouping | None:
     return base.group_by if base is not None else None
 
 
-def _summary(plan: Plan, registry: Registry, implicit: bool, all_regions: bool,
-             notes: list[str]) -> str:
+def _summary(
+    plan: Plan, registry: Registry, implicit: bool, all_regions: bool, notes: list[str]
+) -> str:
     intent = plan.queries[0].intent
     lead = {"list": "list", "count": "count of", "describe": "details of"}[intent]
     described = " and ".join(describe_query(q) for q in plan.queries)
@@ -271,8 +285,10 @@ def _summary(plan: Plan, registry: Registry, implicit: bool, all_regions: bool,
 
 
 def _read_only(question: str, registry: Registry, verb: str) -> Refusal:
-    message = (f"opsagent is read-only: it never changes anything in any account, so it "
-               f"will not {verb.lower()} anything.")
+    message = (
+        f"opsagent is read-only: it never changes anything in any account, so it "
+        f"will not {verb.lower()} anything."
+    )
     # Offer the read the request implies: "terminate the staging instances" -> list them.
     reading = read_question(question, registry, None, ignore_changes=True)
     if reading.types and not (reading.unknown or reading.problems or reading.unknown_accounts):

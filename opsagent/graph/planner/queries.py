@@ -14,8 +14,14 @@ from opsagent.graph.planner.reading import Filter, Reading
 from opsagent.graph.planner.vocabulary import CONDITIONS_BY_CONCEPT, EXISTENCE_STATES
 
 
-def query_for(rtype: str, intent: Intent, reading: Reading, same: ResourceQuery | None,
-              ref: ResourceQuery | None, notes: list[str]) -> ResourceQuery:
+def query_for(
+    rtype: str,
+    intent: Intent,
+    reading: Reading,
+    same: ResourceQuery | None,
+    ref: ResourceQuery | None,
+    notes: list[str],
+) -> ResourceQuery:
     """The query for one type. `same` is the previous turn's query of this type, `ref` the
     one to carry filters over from (that one, else the previous turn's first)."""
     label = CATALOGUE[rtype].plural
@@ -41,8 +47,14 @@ def query_for(rtype: str, intent: Intent, reading: Reading, same: ResourceQuery 
     elif ref is not None:
         # Carried through the concept: "unattached volumes" -> "and EIPs?" is unassociated.
         for condition in ref.conditions:
-            concept = next((c for c, by_type in CONDITIONS_BY_CONCEPT.items()
-                            if condition in by_type.values()), "")
+            concept = next(
+                (
+                    c
+                    for c, by_type in CONDITIONS_BY_CONCEPT.items()
+                    if condition in by_type.values()
+                ),
+                "",
+            )
             mapped = CONDITIONS_BY_CONCEPT.get(concept, {}).get(rtype)
             if mapped:
                 conditions.append(mapped)
@@ -54,8 +66,15 @@ def query_for(rtype: str, intent: Intent, reading: Reading, same: ResourceQuery 
     ids = [value for value, id_type in reading.ids if id_type in (rtype, None)]
     if not ids and same is not None and not reading.types:
         ids = list(same.ids)
-    return ResourceQuery(resource_type=rtype, intent=intent, states=states, tags=tags,
-                         name_contains=name, ids=ids, conditions=conditions)
+    return ResourceQuery(
+        resource_type=rtype,
+        intent=intent,
+        states=states,
+        tags=tags,
+        name_contains=name,
+        ids=ids,
+        conditions=conditions,
+    )
 
 
 def conditions_meant(condition: Filter) -> dict[str, str]:

@@ -88,16 +88,28 @@ class Reading:
 
     def says_anything(self, besides_intent: bool = False) -> bool:
         return bool(
-            self.types or self.states or self.conditions or self.tags or self.names or self.ids
-            or self.named_accounts or self.excluded_accounts or self.all_accounts
-            or self.other_accounts or self.regions or self.excluded_regions
-            or self.all_regions or self.groups or self.ungroup
+            self.types
+            or self.states
+            or self.conditions
+            or self.tags
+            or self.names
+            or self.ids
+            or self.named_accounts
+            or self.excluded_accounts
+            or self.all_accounts
+            or self.other_accounts
+            or self.regions
+            or self.excluded_regions
+            or self.all_regions
+            or self.groups
+            or self.ungroup
             or (self.intents and not besides_intent)
         )
 
 
-def read_question(question: str, registry: Registry, previous: Plan | None,
-                  ignore_changes: bool = False) -> Reading:
+def read_question(
+    question: str, registry: Registry, previous: Plan | None, ignore_changes: bool = False
+) -> Reading:
     """What one question says. `previous` only settles ambiguous nouns ("the clusters?");
     `ignore_changes` reads a change request as the read it implies ("delete X" -> X)."""
     scanner = Scanner(tokenize(question), registry)
@@ -124,8 +136,9 @@ def read_question(question: str, registry: Registry, previous: Plan | None,
     return reading
 
 
-def _change_requests(items: list[Item], slots: set[int], used: set[int], reading: Reading,
-                     ignore_changes: bool) -> None:
+def _change_requests(
+    items: list[Item], slots: set[int], used: set[int], reading: Reading, ignore_changes: bool
+) -> None:
     for index, item in enumerate(items):
         if item.kind is not Kind.MUTATION:
             continue
@@ -141,13 +154,19 @@ def _change_requests(items: list[Item], slots: set[int], used: set[int], reading
 
 
 # Items that neither end an exclusion ("except prod, staging") nor say anything themselves.
-_CONNECTING = frozenset({Kind.FILLER, Kind.PREP, Kind.ACCOUNT_NOUN, Kind.REGION_NOUN,
-                         Kind.BOUNDARY})
+_CONNECTING = frozenset(
+    {Kind.FILLER, Kind.PREP, Kind.ACCOUNT_NOUN, Kind.REGION_NOUN, Kind.BOUNDARY}
+)
 # Items that only set one flag of the Reading.
 _FLAGS: dict[Kind, str] = {
-    Kind.OTHER_ACCOUNTS: "other_accounts", Kind.UNGROUP: "ungroup", Kind.COMPARE: "compare",
-    Kind.FOLLOWUP: "followup", Kind.ANAPHORA: "anaphora", Kind.ADD: "add",
-    Kind.WANT: "want", Kind.GENERIC: "generic",
+    Kind.OTHER_ACCOUNTS: "other_accounts",
+    Kind.UNGROUP: "ungroup",
+    Kind.COMPARE: "compare",
+    Kind.FOLLOWUP: "followup",
+    Kind.ANAPHORA: "anaphora",
+    Kind.ADD: "add",
+    Kind.WANT: "want",
+    Kind.GENERIC: "generic",
 }
 
 
@@ -159,9 +178,15 @@ class _ItemReader:
     negation ("not running", "non-production") for the next state, account or region.
     """
 
-    def __init__(self, items: list[Item], scanner: Scanner, reading: Reading,
-                 mentions: list[Mention], slots: set[int],
-                 reasons: dict[int, str | None]) -> None:
+    def __init__(
+        self,
+        items: list[Item],
+        scanner: Scanner,
+        reading: Reading,
+        mentions: list[Mention],
+        slots: set[int],
+        reasons: dict[int, str | None],
+    ) -> None:
         self.items = items
         self.scanner = scanner
         self.reading = reading
@@ -171,13 +196,23 @@ class _ItemReader:
         self.excluding = False
         self.negate_next = False
         self.readers: dict[Kind, Callable[[int, Item], None]] = {
-            Kind.STATE: self.state, Kind.CONDITION: self.condition,
-            Kind.PUBLIC: self.condition, Kind.NEGATE: self.negate, Kind.EXCLUDE: self.exclude,
-            Kind.ALL_ACCOUNTS: self.all_accounts, Kind.ALL_REGIONS: self.all_regions,
-            Kind.GROUP: self.group, Kind.INTENT: self.intent, Kind.TAG: self.tag,
-            Kind.NAME: self.name, Kind.ID: self.resource_id, Kind.UNSUPPORTED: self.unsupported,
-            Kind.ATTACHED_TO: self.attached_to, Kind.PROBLEM: self.problem,
-            Kind.UNKNOWN_ACCOUNT: self.unknown_account, Kind.UNKNOWN: self.unknown,
+            Kind.STATE: self.state,
+            Kind.CONDITION: self.condition,
+            Kind.PUBLIC: self.condition,
+            Kind.NEGATE: self.negate,
+            Kind.EXCLUDE: self.exclude,
+            Kind.ALL_ACCOUNTS: self.all_accounts,
+            Kind.ALL_REGIONS: self.all_regions,
+            Kind.GROUP: self.group,
+            Kind.INTENT: self.intent,
+            Kind.TAG: self.tag,
+            Kind.NAME: self.name,
+            Kind.ID: self.resource_id,
+            Kind.UNSUPPORTED: self.unsupported,
+            Kind.ATTACHED_TO: self.attached_to,
+            Kind.PROBLEM: self.problem,
+            Kind.UNKNOWN_ACCOUNT: self.unknown_account,
+            Kind.UNKNOWN: self.unknown,
             Kind.VALUE: self.unknown,
         }
 
@@ -242,21 +277,26 @@ class _ItemReader:
     # ----- filters -----
 
     def state(self, index: int, item: Item) -> None:
-        self.reading.states.append(Filter(
-            item.value, item.text,
-            negated=self.negate_next or _excluded_by(self.items, index),
-            attached=adjacent_mention(self.items, index, self.mention_at),
-            participle_after_noun=("participle" in item.extra or item.value == "running")
-            and _right_after_noun(self.items, index, self.mention_at),
-        ))
+        self.reading.states.append(
+            Filter(
+                item.value,
+                item.text,
+                negated=self.negate_next or _excluded_by(self.items, index),
+                attached=adjacent_mention(self.items, index, self.mention_at),
+                participle_after_noun=("participle" in item.extra or item.value == "running")
+                and _right_after_noun(self.items, index, self.mention_at),
+            )
+        )
         self.negate_next = False
 
     def condition(self, index: int, item: Item) -> None:
         if self.negate_next:
             self.reading.problems.append(f"I can't filter on 'not {item.text}'.")
-        self.reading.conditions.append(Filter(
-            item.value, item.text, attached=adjacent_mention(self.items, index, self.mention_at)
-        ))
+        self.reading.conditions.append(
+            Filter(
+                item.value, item.text, attached=adjacent_mention(self.items, index, self.mention_at)
+            )
+        )
         self.negate_next = False
 
     def negate(self, index: int, item: Item) -> None:
@@ -273,8 +313,10 @@ class _ItemReader:
         elif target is not None and target.kind is Kind.STATE:
             pass  # "other than running": the state reads it as negated
         elif item.text.lower() != "but":  # "but" is mostly just "but"
-            following = next((later for later in self.items[index + 1:]
-                              if later.kind is not Kind.BOUNDARY), None)
+            following = next(
+                (later for later in self.items[index + 1 :] if later.kind is not Kind.BOUNDARY),
+                None,
+            )
             what = following.text if following is not None else "that"
             self.reading.problems.append(
                 f"I can leave out accounts, regions or states, not {what!r}."
@@ -317,8 +359,9 @@ class _ItemReader:
     # ----- what cannot be planned -----
 
     def unsupported(self, index: int, item: Item) -> None:
-        self.reading.problems.append(f"I can't answer about {item.text}: it is not a resource "
-                                     "type I can read.")
+        self.reading.problems.append(
+            f"I can't answer about {item.text}: it is not a resource type I can read."
+        )
 
     def attached_to(self, index: int, item: Item) -> None:
         self.reading.problems.append(
@@ -340,19 +383,21 @@ def _settle(reading: Reading, ignore_changes: bool) -> None:
         elif len(set(reading.regions)) > 1:
             reading.groups.append("region")
         elif reading.types:
-            reading.problems.append("I couldn't tell what to compare; name two accounts or "
-                                    "two regions.")
+            reading.problems.append(
+                "I couldn't tell what to compare; name two accounts or two regions."
+            )
     if not reading.types:
         # "describe i-0abc1234": the id's shape names the resource type.
         reading.types = list(dict.fromkeys(rtype for _, rtype in reading.ids if rtype is not None))
 
     # "I want all dev instances stopped": a wish for a change, not a question.
-    if reading.want and not reading.intents and any(
-        state.participle_after_noun for state in reading.states
+    if (
+        reading.want
+        and not reading.intents
+        and any(state.participle_after_noun for state in reading.states)
     ):
         if ignore_changes:
-            reading.states = [state for state in reading.states
-                              if not state.participle_after_noun]
+            reading.states = [state for state in reading.states if not state.participle_after_noun]
         else:
             reading.mutation = reading.mutation or "change"
 
@@ -360,8 +405,13 @@ def _settle(reading: Reading, ignore_changes: bool) -> None:
 def _right_after_noun(items: list[Item], index: int, mention_at: dict[int, Mention]) -> bool:
     """ "the dev instances stopped": a participle right after the noun, no "that are"."""
     j = index - 1
-    while j >= 0 and items[j].kind in (Kind.ACCOUNT, Kind.REGION, Kind.PREP, Kind.ACCOUNT_NOUN,
-                                       Kind.ALL_ACCOUNTS):
+    while j >= 0 and items[j].kind in (
+        Kind.ACCOUNT,
+        Kind.REGION,
+        Kind.PREP,
+        Kind.ACCOUNT_NOUN,
+        Kind.ALL_ACCOUNTS,
+    ):
         j -= 1
     return j >= 0 and j in mention_at
 
@@ -371,5 +421,4 @@ _BEFORE_EXCLUSION = frozenset({Kind.FILLER, Kind.ONLY})
 
 def _excluded_by(items: list[Item], index: int) -> bool:
     before = previous_meaningful(items, index, _BEFORE_EXCLUSION)
-    return (before is not None and before.kind is Kind.EXCLUDE
-            and before.text.lower() != "but")
+    return before is not None and before.kind is Kind.EXCLUDE and before.text.lower() != "but"

@@ -12,8 +12,9 @@ RDS = "rds:db-instance"
 
 
 def supported_sentence() -> str:
-    return ("I can answer about " + ", ".join(declared.plural for declared in CATALOGUE.values())
-            + ".")
+    return (
+        "I can answer about " + ", ".join(declared.plural for declared in CATALOGUE.values()) + "."
+    )
 
 
 def example_questions(registry: Registry, resource_type: str | None = None) -> list[str]:
@@ -39,8 +40,7 @@ def unsupported(reading: Reading, registry: Registry, reasons: list[str]) -> Ref
     understood = _understood(reading, registry)
     if understood:
         parts.append(understood)
-    parts.append("Questions I can answer look like: "
-                 + "; ".join(f'"{q}"' for q in examples) + ".")
+    parts.append("Questions I can answer look like: " + "; ".join(f'"{q}"' for q in examples) + ".")
     return Refusal(kind="unsupported", message=" ".join(parts))
 
 
@@ -48,19 +48,24 @@ def unknown_accounts(reading: Reading, registry: Registry) -> Refusal:
     """The refusal of a question naming accounts the registry does not know."""
     unknown = list(dict.fromkeys(reading.unknown_accounts))
     names = ", ".join(repr(a) for a in unknown)
-    hints = "".join(f" Did you mean {reading.account_hints[a]} for {a!r}?"
-                    for a in unknown if a in reading.account_hints)
-    return Refusal(kind="unknown_account", message=(
-        f"I don't know the account{'s' if len(unknown) > 1 else ''} {names}.{hints} "
-        f"Known accounts: {'; '.join(registry.known_names())}."
-    ))
+    hints = "".join(
+        f" Did you mean {reading.account_hints[a]} for {a!r}?"
+        for a in unknown
+        if a in reading.account_hints
+    )
+    return Refusal(
+        kind="unknown_account",
+        message=(
+            f"I don't know the account{'s' if len(unknown) > 1 else ''} {names}.{hints} "
+            f"Known accounts: {'; '.join(registry.known_names())}."
+        ),
+    )
 
 
 def _understood(reading: Reading, registry: Registry) -> str:
     parts: list[str] = []
     if reading.intent:
-        parts.append({"list": "a list", "count": "a count",
-                      "describe": "details"}[reading.intent])
+        parts.append({"list": "a list", "count": "a count", "describe": "details"}[reading.intent])
     parts += [CATALOGUE[rtype].plural for rtype in reading.types]
     by_id = {a.id: a for a in registry.all_accounts}
     if reading.all_accounts:

@@ -47,12 +47,21 @@ class Scanner(ShapeScanner, PatternScanner, SpellingScanner):
             if ids:
                 return self.emit(Kind.ACCOUNT, i, i + 1, ",".join(ids))
             return self.emit(Kind.VALUE, i, i + 1, token.raw)
-        if (token.norm in WHERE_LEADS and i + 2 < len(self.tokens)
-                and self.tokens[i + 2].norm in {"tag", "label"}):
+        if (
+            token.norm in WHERE_LEADS
+            and i + 2 < len(self.tokens)
+            and self.tokens[i + 2].norm in {"tag", "label"}
+        ):
             # "with Name tag web-1": leave the key to the postfix tag pattern.
             return self.emit(Kind.FILLER, i, i + 1)
-        for pattern in (self.in_name, self.postfix_tag, self.team, self.where,
-                        self.quantified, self.group_by):
+        for pattern in (
+            self.in_name,
+            self.postfix_tag,
+            self.team,
+            self.where,
+            self.quantified,
+            self.group_by,
+        ):
             j = pattern(i)
             if j is not None:
                 return j
@@ -98,8 +107,7 @@ class Scanner(ShapeScanner, PatternScanner, SpellingScanner):
         if kind is Kind.NAME_WORD:
             following = self.tokens[j] if j < len(self.tokens) else None
             if following is not None and (
-                following.kind == QUOTED
-                or (self.value_like(j) and identifier_like(following.raw))
+                following.kind == QUOTED or (self.value_like(j) and identifier_like(following.raw))
             ):
                 return self.name_argument(i, j, "name")
             return self.emit(Kind.FILLER, i, j)
@@ -110,13 +118,19 @@ class Scanner(ShapeScanner, PatternScanner, SpellingScanner):
             if attribute is not None:
                 k = self.skip(j, {"the", "their", "its"}) + attribute.length
                 what = " ".join(token.raw for token in self.tokens[j:k])
-                return self.emit(Kind.PROBLEM, i, k, f"I can group only by account or by "
-                                                     f"region, not by {what}.")
+                return self.emit(
+                    Kind.PROBLEM, i, k, f"I can group only by account or by region, not by {what}."
+                )
             return self.emit(Kind.FILLER, i, j)
         if kind is Kind.SORT_BY:
-            return self.emit(Kind.PROBLEM, i, j, "I can't sort or rank results; I can list, "
-                                                 "count or describe, grouped by account or "
-                                                 "region.")
+            return self.emit(
+                Kind.PROBLEM,
+                i,
+                j,
+                "I can't sort or rank results; I can list, "
+                "count or describe, grouped by account or "
+                "region.",
+            )
         return self.emit(kind, i, j, meaning.value, meaning.extra)
 
     def adds_reference(self, j: int) -> bool:

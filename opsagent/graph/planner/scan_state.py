@@ -39,8 +39,15 @@ class ScanState:
         """Read the item at token i; the index of the token after it (scan.py)."""
         raise NotImplementedError
 
-    def emit(self, kind: Kind, i: int, j: int, value: str = "", extra: tuple[str, ...] = (),
-             verb_position: bool = False) -> int:
+    def emit(
+        self,
+        kind: Kind,
+        i: int,
+        j: int,
+        value: str = "",
+        extra: tuple[str, ...] = (),
+        verb_position: bool = False,
+    ) -> int:
         """Add an item for tokens i..j; j, where the scan goes on."""
         text = " ".join(token.raw for token in self.tokens[i:j])
         self.items.append(Item(kind, value, extra, i, j, text, verb_position))
@@ -52,8 +59,10 @@ class ScanState:
         account = self.account_index.match(self.tokens, i)
         if account is None:
             return static
-        if static is None or account.length > static.length or (
-            account.length == static.length and (account.exact or not static.exact)
+        if (
+            static is None
+            or account.length > static.length
+            or (account.length == static.length and (account.exact or not static.exact))
         ):
             return account
         return static
@@ -101,8 +110,11 @@ class ScanState:
 
 def special_shape(norm: str) -> bool:
     """An account id, a resource id or an ARN: never a tag value, name or key."""
-    return bool(ACCOUNT_ID_RE.fullmatch(norm) or any(p.match(norm) for p, _ in ID_SHAPES)
-                or norm.startswith("arn:"))
+    return bool(
+        ACCOUNT_ID_RE.fullmatch(norm)
+        or any(p.match(norm) for p, _ in ID_SHAPES)
+        or norm.startswith("arn:")
+    )
 
 
 def identifier_like(raw: str) -> bool:

@@ -29,8 +29,12 @@ class ShapeScanner(ScanState):
         """A change spelled out as code, wherever it stands: "aws ec2 terminate-instances",
         "aws s3 rm", "terminate-instances", "TerminateInstances", "ec2:TerminateInstances"."""
         token = self.tokens[i]
-        if (token.norm == "aws" and i + 2 < len(self.tokens)
-                and self.tokens[i + 1].kind == WORD and self.tokens[i + 2].kind == WORD):
+        if (
+            token.norm == "aws"
+            and i + 2 < len(self.tokens)
+            and self.tokens[i + 1].kind == WORD
+            and self.tokens[i + 2].kind == WORD
+        ):
             verb = change_verb(operation_words(self.tokens[i + 2].raw))
             if verb is not None:
                 return self.emit(Kind.MUTATION, i, i + 3, verb, verb_position=True)
@@ -65,8 +69,9 @@ class ShapeScanner(ScanState):
             kind, rest = "", resource
         resource_type = ARN_TYPES.get((service, kind))
         if resource_type is None:
-            return self.emit(Kind.PROBLEM, i, i + 1, f"I can't read {service} resources "
-                                                     f"({arn.group(0)}).")
+            return self.emit(
+                Kind.PROBLEM, i, i + 1, f"I can't read {service} resources ({arn.group(0)})."
+            )
         parts = [part for part in re.split(r"[/:]", rest) if part]
         # The id the workers match on: the name, or its part of a path-like ARN.
         name_part = CATALOGUE[resource_type].arn_name_part

@@ -35,10 +35,16 @@ class SpellingScanner(ScanState):
             return None
         norm = token.norm
         if AZ_RE.match(norm):
-            return (f"{token.raw!r} is an availability zone; I can narrow to a region "
-                    f"({norm[:-1]}), not to a zone.")
-        if (norm in NOT_ACCOUNT_WORDS or token.base in NOT_ACCOUNT_WORDS
-                or AWS_ID_RE.match(norm) or _NUMBER_RE.match(norm)):
+            return (
+                f"{token.raw!r} is an availability zone; I can narrow to a region "
+                f"({norm[:-1]}), not to a zone."
+            )
+        if (
+            norm in NOT_ACCOUNT_WORDS
+            or token.base in NOT_ACCOUNT_WORDS
+            or AWS_ID_RE.match(norm)
+            or _NUMBER_RE.match(norm)
+        ):
             return ""
         region = self.region_fragment(item.start)
         if region is not None:
@@ -54,7 +60,7 @@ class SpellingScanner(ScanState):
         if found is None:
             return None
         back, codes = found
-        said = " ".join(token.raw for token in self.tokens[i - back:i + 1])
+        said = " ".join(token.raw for token in self.tokens[i - back : i + 1])
         more = f" and {len(codes) - 6} more" if len(codes) > 6 else ""
         return f"{said!r} names no single region; say which: {', '.join(codes[:6])}{more}."
 
@@ -71,10 +77,10 @@ class SpellingScanner(ScanState):
             return None
         parts = [part for part in tokens[i].norm.split("-") if part]
         for back in range(4):
-            if i - back < 0 or any(token.kind != WORD for token in tokens[i - back:i]):
+            if i - back < 0 or any(token.kind != WORD for token in tokens[i - back : i]):
                 break
             node: Node | None = STATIC.root
-            for word in [token.norm for token in tokens[i - back:i]] + parts:
+            for word in [token.norm for token in tokens[i - back : i]] + parts:
                 node = node.children.get(word) if node is not None else None
             codes = sorted(_values_below(node, Kind.REGION)) if node is not None else []
             if codes:
@@ -95,8 +101,13 @@ class SpellingScanner(ScanState):
         pool: set[str] | frozenset[str] = self.account_index.words
         if not accounts_only and len(word) > 3:
             pool = pool | (_region_words() if len(word) < 5 else _typo_words())
-        return sorted(known for known in pool if len(known) >= 3 and known.isalpha()
-                      and (_one_edit(word, known) or _one_edit(token.base, known)))[:3]
+        return sorted(
+            known
+            for known in pool
+            if len(known) >= 3
+            and known.isalpha()
+            and (_one_edit(word, known) or _one_edit(token.base, known))
+        )[:3]
 
     # ----- typos -----
 
@@ -107,7 +118,8 @@ class SpellingScanner(ScanState):
         if token.kind != WORD or len(token.norm) < 5 or not token.norm.isalpha():
             return None
         candidates = {
-            word for word in _typo_words() | self.account_index.words
+            word
+            for word in _typo_words() | self.account_index.words
             if len(word) >= 5 and (_one_edit(token.norm, word) or _one_edit(token.base, word))
         }
         if len(candidates) != 1:
@@ -121,8 +133,9 @@ class SpellingScanner(ScanState):
 @functools.cache
 def _one_word_phrases(kinds: frozenset[Kind]) -> frozenset[str]:
     """The one-word phrases of the vocabulary that mean something of these kinds."""
-    return frozenset(word for word, node in STATIC.root.children.items()
-                     if kinds & set(node.meanings))
+    return frozenset(
+        word for word, node in STATIC.root.children.items() if kinds & set(node.meanings)
+    )
 
 
 def _typo_words() -> frozenset[str]:
@@ -142,13 +155,17 @@ def _one_edit(a: str, b: str) -> bool:
         diff = [n for n in range(len(a)) if a[n] != b[n]]
         if len(diff) == 1:
             return True
-        return (len(diff) == 2 and diff[1] == diff[0] + 1
-                and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+        return (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        )
     short, long_ = (a, b) if len(a) < len(b) else (b, a)
     n = 0
     while n < len(short) and short[n] == long_[n]:
         n += 1
-    return short[n:] == long_[n + 1:]
+    return short[n:] == long_[n + 1 :]
 
 
 def either(words: list[str]) -> str:

@@ -53,8 +53,12 @@ def tokenize(text: str) -> list[Token]:
     """Words, values and clause boundaries of a question (also used for vocabulary phrases)."""
     text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.combining(c))
-    text = (text.replace("\u2019", "'").replace("\u2018", "'")
-            .replace("\u201c", '"').replace("\u201d", '"'))
+    text = (
+        text.replace("\u2019", "'")
+        .replace("\u2018", "'")
+        .replace("\u201c", '"')
+        .replace("\u201d", '"')
+    )
     for pattern, replacement in _CONTRACTIONS:
         text = pattern.sub(replacement, text)
     # "N. Virginia", "N.California": a one-letter abbreviation is a word of its own.
@@ -69,7 +73,7 @@ def tokenize(text: str) -> list[Token]:
     tokens: list[Token] = []
     for match in _TOKEN_RE.finditer(text):
         if match.group("dq") is not None or match.group("sq") is not None:
-            raw = (match.group("dq") if match.group("dq") is not None else match.group("sq"))
+            raw = match.group("dq") if match.group("dq") is not None else match.group("sq")
             raw = raw.strip()
             if raw:
                 tokens.append(Token(raw, raw.lower(), raw.lower(), QUOTED))
@@ -97,8 +101,12 @@ def _word_tokens(raw: str) -> list[Token]:
     if lower.startswith("non-") and len(lower) > 4:
         # "non-production", "non-running": a negation and a word.
         out = [word_token("non"), *_word_tokens(raw[4:])]
-    elif (("/" in raw or "+" in raw) and not _CIDR_RE.match(raw)
-          and not lower.startswith("arn:") and "*" not in raw):
+    elif (
+        ("/" in raw or "+" in raw)
+        and not _CIDR_RE.match(raw)
+        and not lower.startswith("arn:")
+        and "*" not in raw
+    ):
         # "prod/staging", "prod+staging" list two things.
         parts = [p for p in re.split(r"[/+]", raw) if p]
         out = []

@@ -42,12 +42,22 @@ def create_app(settings: Settings | None = None, *, planner: Any = None) -> Fast
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tracker = RunTracker()
-        async with open_checkpointer(settings.checkpoint_url) as checkpointer, \
-                open_agent(settings, checkpointer=checkpointer, planner=planner) as agent:
+        async with (
+            open_checkpointer(settings.checkpoint_url) as checkpointer,
+            open_agent(settings, checkpointer=checkpointer, planner=planner) as agent,
+        ):
             app.state.service = Service(agent, settings, tracker, Authenticator(settings))
-            log.info(json.dumps({"event": "service_started", "host": settings.host,
-                                 "port": settings.port, "sandbox": settings.uses_sandbox,
-                                 "checkpoints": settings.checkpoint_url.split("?")[0]}))
+            log.info(
+                json.dumps(
+                    {
+                        "event": "service_started",
+                        "host": settings.host,
+                        "port": settings.port,
+                        "sandbox": settings.uses_sandbox,
+                        "checkpoints": settings.checkpoint_url.split("?")[0],
+                    }
+                )
+            )
             try:
                 yield
             finally:
@@ -75,8 +85,10 @@ def log_config() -> dict[str, Any]:
 
     config = json.loads(json.dumps(LOGGING_CONFIG))  # a deep copy; uvicorn's stays as it is
     config["formatters"]["json_lines"] = {"format": "%(message)s"}
-    config["handlers"]["opsagent"] = {"formatter": "json_lines", "class": "logging.StreamHandler",
-                                      "stream": "ext://sys.stderr"}
-    config["loggers"]["opsagent"] = {"handlers": ["opsagent"], "level": "INFO",
-                                     "propagate": False}
+    config["handlers"]["opsagent"] = {
+        "formatter": "json_lines",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["opsagent"] = {"handlers": ["opsagent"], "level": "INFO", "propagate": False}
     return config

@@ -80,8 +80,9 @@ class Authenticator:
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthError("the Authorization header must be 'Bearer <token>'")
         claims = await self._decode(token.strip())
-        return Caller(user=str(claims["sub"]), groups=_groups(claims), authenticated=True,
-                      claims=claims)
+        return Caller(
+            user=str(claims["sub"]), groups=_groups(claims), authenticated=True, claims=claims
+        )
 
     async def _decode(self, token: str) -> dict[str, Any]:
         try:

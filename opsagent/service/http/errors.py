@@ -4,7 +4,7 @@ Every error body is ``{"error": code, "message": text}`` (plus ``thread_id`` and
 refusal, the full answer JSON under ``answer``). ``ERRORS`` below is the one table of codes
 and their HTTP statuses: ``ApiError`` takes its status from it, the handlers answer with it,
 `/docs` describes each route's errors from it, and the README's list of status codes is
-checked against it (tests/test_service_schema.py).
+checked against it (tests/unit/test_service_schema.py).
 
 One boundary turns anything else a request's work raises into ``internal_error``'s 500
 (see ``middleware.Boundary``); nothing but ``internal`` is ever a 500.
@@ -34,8 +34,9 @@ class ErrorCode:
 
 ERRORS: tuple[ErrorCode, ...] = (
     ErrorCode(400, "invalid_json", "the body is not JSON"),
-    ErrorCode(400, "invalid_session_id", "the session header is not 33-256 characters of "
-                                         "[A-Za-z0-9._:@-]"),
+    ErrorCode(
+        400, "invalid_session_id", "the session header is not 33-256 characters of [A-Za-z0-9._:@-]"
+    ),
     ErrorCode(401, "unauthorized", "auth is on and the bearer token is missing or invalid"),
     ErrorCode(403, "read_only", "the question asks to change something: the agent only reads"),
     ErrorCode(403, "forbidden", "the question names accounts the caller's groups may not see"),
@@ -44,22 +45,31 @@ ERRORS: tuple[ErrorCode, ...] = (
     ErrorCode(404, "not_found", "no such path", routing=True),
     ErrorCode(405, "method_not_allowed", "the path does not take this method", routing=True),
     ErrorCode(409, "thread_busy", "a question is already running in this thread"),
-    ErrorCode(413, "body_too_large", "the body is over OPSAGENT_MAX_BODY_BYTES (64 KiB); a "
-                                     "refused body is still read to its end, up to 16 MiB"),
-    ErrorCode(413, "question_too_long", "the question is over OPSAGENT_MAX_QUESTION_CHARS "
-                                        "(2,000)"),
-    ErrorCode(415, "unsupported_media_type",
-              "the body is declared as another type (text/plain, a form...); "
-              "application/json, *+json, no type or application/octet-stream are read as "
-              "JSON (InvokeAgentRuntime's contentType is optional)"),
-    ErrorCode(422, "invalid_request",
-              "no question, an empty one, one that is not text (a lone surrogate such as "
-              '"\\ud800", a control character), a body that is not an object, a path '
-              "parameter that is not a thread id, ..."),
-    ErrorCode(422, "unknown_account", "the question names an account the registry does not "
-                                      "know"),
-    ErrorCode(422, "unsupported", "the planner cannot read the question (the message says "
-                                  "what works)"),
+    ErrorCode(
+        413,
+        "body_too_large",
+        "the body is over OPSAGENT_MAX_BODY_BYTES (64 KiB); a "
+        "refused body is still read to its end, up to 16 MiB",
+    ),
+    ErrorCode(413, "question_too_long", "the question is over OPSAGENT_MAX_QUESTION_CHARS (2,000)"),
+    ErrorCode(
+        415,
+        "unsupported_media_type",
+        "the body is declared as another type (text/plain, a form...); "
+        "application/json, *+json, no type or application/octet-stream are read as "
+        "JSON (InvokeAgentRuntime's contentType is optional)",
+    ),
+    ErrorCode(
+        422,
+        "invalid_request",
+        "no question, an empty one, one that is not text (a lone surrogate such as "
+        '"\\ud800", a control character), a body that is not an object, a path '
+        "parameter that is not a thread id, ...",
+    ),
+    ErrorCode(422, "unknown_account", "the question names an account the registry does not know"),
+    ErrorCode(
+        422, "unsupported", "the planner cannot read the question (the message says what works)"
+    ),
     ErrorCode(500, "internal", "the service itself failed; nothing else is ever a 500"),
 )
 BY_CODE: dict[str, ErrorCode] = {error.code: error for error in ERRORS}
@@ -73,8 +83,9 @@ def status_of(code: str) -> int:
 def table() -> str:
     """ERRORS as text, for /docs."""
     width = max(len(error.code) for error in ERRORS)
-    return "\n".join(f"    {error.status} {error.code:<{width}}  {error.meaning}"
-                     for error in ERRORS)
+    return "\n".join(
+        f"    {error.status} {error.code:<{width}}  {error.meaning}" for error in ERRORS
+    )
 
 
 def responses(*codes: str) -> dict[int | str, dict[str, Any]]:
@@ -83,8 +94,10 @@ def responses(*codes: str) -> dict[int | str, dict[str, Any]]:
     for code in codes:
         by_status.setdefault(status_of(code), []).append(BY_CODE[code])
     return {
-        status: {"model": ErrorResponse,
-                 "description": "; ".join(f"`{e.code}`: {e.meaning}" for e in found)}
+        status: {
+            "model": ErrorResponse,
+            "description": "; ".join(f"`{e.code}`: {e.meaning}" for e in found),
+        }
         for status, found in sorted(by_status.items())
     }
 
@@ -92,8 +105,9 @@ def responses(*codes: str) -> dict[int | str, dict[str, Any]]:
 class ApiError(HTTPException):
     """An error with a code from ERRORS (which gives its status) and a message for a person."""
 
-    def __init__(self, code: str, message: str, *,
-                 headers: dict[str, str] | None = None, **extra: Any) -> None:
+    def __init__(
+        self, code: str, message: str, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(status_code=status_of(code), detail=message, headers=headers)
         self.code = code
         self.extra = extra
@@ -145,9 +159,13 @@ def install_error_handlers(app: FastAPI) -> None:
         if any(e.get("type") == "json_invalid" for e in errors):
             detail = next(e for e in errors if e.get("type") == "json_invalid")
             reason = (detail.get("ctx") or {}).get("error", "")
-            message = f"the body is not valid JSON ({reason})" if reason else \
-                "the body is not valid JSON"
-            return JSONResponse(error_body("invalid_json", message),
-                                status_code=status_of("invalid_json"))
-        return JSONResponse(error_body("invalid_request", _readable(errors)),
-                            status_code=status_of("invalid_request"))
+            message = (
+                f"the body is not valid JSON ({reason})" if reason else "the body is not valid JSON"
+            )
+            return JSONResponse(
+                error_body("invalid_json", message), status_code=status_of("invalid_json")
+            )
+        return JSONResponse(
+            error_body("invalid_request", _readable(errors)),
+            status_code=status_of("invalid_request"),
+        )

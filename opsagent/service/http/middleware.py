@@ -64,18 +64,26 @@ class Boundary:
         except (asyncio.CancelledError, GeneratorExit):
             raise
         except BaseException as exc:
-            log.error(json.dumps({"event": "unhandled_error", "method": scope.get("method"),
-                                  "path": scope.get("path"), "error": type(exc).__name__}),
-                      exc_info=exc)
+            log.error(
+                json.dumps(
+                    {
+                        "event": "unhandled_error",
+                        "method": scope.get("method"),
+                        "path": scope.get("path"),
+                        "error": type(exc).__name__,
+                    }
+                ),
+                exc_info=exc,
+            )
             try:
                 if not started:
-                    await JSONResponse(internal_error(exc), status_code=500)(
-                        scope, receive, send)
+                    await JSONResponse(internal_error(exc), status_code=500)(scope, receive, send)
                 elif streaming and not finished:
-                    tail = sse("error", internal_error(exc)).encode() + sse(
-                        "done", {"status": "error"}).encode()
-                    await send({"type": "http.response.body", "body": tail,
-                                "more_body": False})
+                    tail = (
+                        sse("error", internal_error(exc)).encode()
+                        + sse("done", {"status": "error"}).encode()
+                    )
+                    await send({"type": "http.response.body", "body": tail, "more_body": False})
             except Exception:  # the client is gone: nobody to tell
                 pass
 
@@ -114,16 +122,19 @@ class InvocationGuard:
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or \
-                scope["path"] != "/invocations":
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/invocations":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                   for k, v in scope.get("headers", [])}
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
+        }
         content_type = headers.get("content-type")
         problem = self._content_type_problem(content_type)
-        if problem is None and headers.get("content-length", "").isdigit() and \
-                int(headers["content-length"]) > self.max_body_bytes:
+        if (
+            problem is None
+            and headers.get("content-length", "").isdigit()
+            and int(headers["content-length"]) > self.max_body_bytes
+        ):
             problem = self._too_large()
         if problem is not None:
             if not await _drain(receive):
@@ -133,10 +144,13 @@ class InvocationGuard:
         if _untyped(content_type):
             # InvokeAgentRuntime's contentType is optional and its payload is a blob: a
             # caller who leaves it unset still means JSON, so let FastAPI parse it as such.
-            scope = {**scope, "headers": [
-                *((k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-type"),
-                (b"content-type", b"application/json"),
-            ]}
+            scope = {
+                **scope,
+                "headers": [
+                    *((k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-type"),
+                    (b"content-type", b"application/json"),
+                ],
+            }
         limit, seen = self.max_body_bytes, 0
 
         async def counted() -> Message:
@@ -147,17 +161,21 @@ class InvocationGuard:
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     drained = not message.get("more_body") or await _drain(receive)
-                    raise ApiError("body_too_large",
-                                   f"the body is over {limit:,} bytes; a question is at most a "
-                                   "few sentences",
-                                   headers=None if drained else {"connection": "close"})
+                    raise ApiError(
+                        "body_too_large",
+                        f"the body is over {limit:,} bytes; a question is at most a few sentences",
+                        headers=None if drained else {"connection": "close"},
+                    )
             return message
 
         await self.app(scope, counted, send)
 
     def _too_large(self) -> JSONResponse:
-        return error_response("body_too_large", f"the body is over {self.max_body_bytes:,} "
-                              "bytes; a question is at most a few sentences")
+        return error_response(
+            "body_too_large",
+            f"the body is over {self.max_body_bytes:,} "
+            "bytes; a question is at most a few sentences",
+        )
 
     @staticmethod
     def _content_type_problem(value: str | None) -> JSONResponse | None:
@@ -171,8 +189,7 @@ class InvocationGuard:
         ):
             return None
         got = f"Content-Type {value!r}"
-        return error_response("unsupported_media_type",
-                              f"got {got}: send the question as JSON with "
-                              "Content-Type: application/json")
-
-
+        return error_response(
+            "unsupported_media_type",
+            f"got {got}: send the question as JSON with Content-Type: application/json",
+        )

@@ -69,15 +69,17 @@ async def _caller(
     request: Request,
     # Declared for /docs' "Authorize" button; the raw header is parsed below for better errors.
     _token: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    user_id: Annotated[str | None, Header(alias=USER_HEADER,
-                                          description="AgentCore's caller, when set.")] = None,
+    user_id: Annotated[
+        str | None, Header(alias=USER_HEADER, description="AgentCore's caller, when set.")
+    ] = None,
 ) -> Caller:
     service = _service(request)
     try:
         return await service.auth.caller(request.headers.get("authorization"), user_id)
     except AuthError as exc:
-        raise ApiError("unauthorized", str(exc),
-                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
+        raise ApiError(
+            "unauthorized", str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        ) from None
 
 
 def _wants_stream(accept: str | None) -> bool:
@@ -91,9 +93,11 @@ def _wants_stream(accept: str | None) -> bool:
 def _thread_id(session_id: str | None, body_thread: str | None) -> str:
     if session_id is not None:
         if not 33 <= len(session_id) <= 256 or not _THREAD_ID_RE.match(session_id):
-            raise ApiError("invalid_session_id",
-                           f"{SESSION_HEADER} must be 33 to 256 characters of letters, digits "
-                           "and ._:@- (AgentCore's runtimeSessionId)")
+            raise ApiError(
+                "invalid_session_id",
+                f"{SESSION_HEADER} must be 33 to 256 characters of letters, digits "
+                "and ._:@- (AgentCore's runtimeSessionId)",
+            )
         return session_id
     return body_thread or str(uuid.uuid4())
 
@@ -105,21 +109,28 @@ async def _check_owner(service: Service, thread_id: str, caller: Caller) -> None
     state = await service.agent.graph.aget_state({"configurable": {"thread_id": thread_id}})
     owner = (state.metadata or {}).get("user") if state.values else None
     if owner is not None and owner != caller.user:
-        raise ApiError("thread_forbidden", "this thread belongs to another user",
-                       thread_id=thread_id)
+        raise ApiError(
+            "thread_forbidden", "this thread belongs to another user", thread_id=thread_id
+        )
 
 
 def _refusal_error(answer: Answer, thread_id: str) -> ApiError:
     assert answer.refusal is not None
-    # Every refusal kind is a code of errors.ERRORS (tests/test_service_schema.py).
-    return ApiError(answer.refusal.kind, answer.refusal.message, thread_id=thread_id,
-                    answer=answer.to_json(), headers={THREAD_HEADER: thread_id})
+    # Every refusal kind is a code of errors.ERRORS (tests/unit/test_service_schema.py).
+    return ApiError(
+        answer.refusal.kind,
+        answer.refusal.message,
+        thread_id=thread_id,
+        answer=answer.to_json(),
+        headers={THREAD_HEADER: thread_id},
+    )
 
 
 def _run_failed(exc: BaseException, thread_id: str) -> ApiError:
     body = internal_error(exc)
-    return ApiError(body["error"], body["message"], thread_id=thread_id,
-                    headers={THREAD_HEADER: thread_id})
+    return ApiError(
+        body["error"], body["message"], thread_id=thread_id, headers={THREAD_HEADER: thread_id}
+    )
 
 
 @router.get("/ping", response_model=PingResponse, tags=["AgentCore Runtime"])
@@ -137,41 +148,65 @@ async def ping(request: Request) -> PingResponse:
         200: {
             "model": InvocationResponse,
             "description": "The answer (JSON), or the run as Server-Sent Events.",
-            "content": {"text/event-stream": {
-                "schema": {"type": "string", "description": SSE_DESCRIPTION}}},
-            "headers": {THREAD_HEADER: {"schema": {"type": "string"},
-                                        "description": "The conversation's thread id."}},
+            "content": {
+                "text/event-stream": {"schema": {"type": "string", "description": SSE_DESCRIPTION}}
+            },
+            "headers": {
+                THREAD_HEADER: {
+                    "schema": {"type": "string"},
+                    "description": "The conversation's thread id.",
+                }
+            },
         },
         **errors.responses(
-            "invalid_json", "invalid_session_id", "unauthorized", "read_only", "forbidden",
-            "thread_forbidden", "thread_busy", "body_too_large", "question_too_long",
-            "unsupported_media_type", "invalid_request", "unknown_account", "unsupported",
-            "internal"),
+            "invalid_json",
+            "invalid_session_id",
+            "unauthorized",
+            "read_only",
+            "forbidden",
+            "thread_forbidden",
+            "thread_busy",
+            "body_too_large",
+            "question_too_long",
+            "unsupported_media_type",
+            "invalid_request",
+            "unknown_account",
+            "unsupported",
+            "internal",
+        ),
     },
 )
 async def invocations(
     request: Request,
     body: InvocationRequest,
     caller: Annotated[Caller, Depends(_caller)],
-    session_id: Annotated[str | None, Header(
-        alias=SESSION_HEADER, description="AgentCore Runtime session (33-256 chars): the "
-                                          "thread id.")] = None,
-    accept: Annotated[str | None, Header(
-        description="text/event-stream for Server-Sent Events.")] = None,
+    session_id: Annotated[
+        str | None,
+        Header(
+            alias=SESSION_HEADER,
+            description="AgentCore Runtime session (33-256 chars): the thread id.",
+        ),
+    ] = None,
+    accept: Annotated[
+        str | None, Header(description="text/event-stream for Server-Sent Events.")
+    ] = None,
 ) -> Response:
     """Answer one question across the accounts: JSON, or SSE while the work happens."""
     service = _service(request)
     settings = service.settings
     question = body.text
     if len(question) > settings.max_question_chars:
-        raise ApiError("question_too_long",
-                       f"the question is {len(question):,} characters; the limit is "
-                       f"{settings.max_question_chars:,}")
+        raise ApiError(
+            "question_too_long",
+            f"the question is {len(question):,} characters; the limit is "
+            f"{settings.max_question_chars:,}",
+        )
     thread_id = _thread_id(session_id, body.thread_id)
     await _check_owner(service, thread_id, caller)
     service.tracker.claim(thread_id)
     config = service.agent.config(
-        thread_id=thread_id, user=caller.user,
+        thread_id=thread_id,
+        user=caller.user,
         visible_accounts=caller.visible_accounts(service.agent.registry),
     )
     config["metadata"] = {"user": caller.user}
@@ -196,8 +231,12 @@ async def invocations(
         headers = {THREAD_HEADER: thread_id}
         if stream:
             handed_over = True
-            return RunStream(run, events(run, thread_id, caller, first), headers=headers,
-                             ping=settings.sse_ping_seconds)
+            return RunStream(
+                run,
+                events(run, thread_id, caller, first),
+                headers=headers,
+                ping=settings.sse_ping_seconds,
+            )
         # JSON: first is already the outcome (answer).
         log_run(run, thread_id, caller, value)
         return JSONResponse({"thread_id": thread_id, **value.to_json()}, headers=headers)
@@ -210,8 +249,9 @@ async def invocations(
     "/threads/{thread_id}",
     response_model=ThreadResponse,
     tags=["Threads"],
-    responses=errors.responses("unauthorized", "thread_forbidden", "thread_not_found",
-                               "invalid_request"),
+    responses=errors.responses(
+        "unauthorized", "thread_forbidden", "thread_not_found", "invalid_request"
+    ),
 )
 async def thread(
     request: Request,
@@ -225,5 +265,4 @@ async def thread(
     if not turns:
         raise ApiError("thread_not_found", f"no conversation with thread id {thread_id}")
     await _check_owner(service, thread_id, caller)
-    return ThreadResponse(thread_id=thread_id,
-                          turns=[TurnOut.model_validate(t) for t in turns])
+    return ThreadResponse(thread_id=thread_id, turns=[TurnOut.model_validate(t) for t in turns])

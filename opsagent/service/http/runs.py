@@ -18,7 +18,7 @@ from opsagent.graph.models import Answer
 from opsagent.service.http.auth import Caller
 from opsagent.service.http.errors import ApiError, internal_error
 from opsagent.service.http.schemas import THREAD_HEADER
-from opsagent.service.runtime import Agent
+from opsagent.service.runtime import Agent, RunConfig
 
 log = logging.getLogger("opsagent.service")
 
@@ -41,10 +41,13 @@ class RunTracker:
 
     def claim(self, thread_id: str) -> None:
         if thread_id in self._threads:
-            raise ApiError("thread_busy",
-                           "a question is already running in this thread; wait for its answer "
-                           "or ask in another thread", thread_id=thread_id,
-                           headers={THREAD_HEADER: thread_id})
+            raise ApiError(
+                "thread_busy",
+                "a question is already running in this thread; wait for its answer "
+                "or ask in another thread",
+                thread_id=thread_id,
+                headers={THREAD_HEADER: thread_id},
+            )
         self._threads.add(thread_id)
 
     def release(self, thread_id: str) -> None:
@@ -81,25 +84,36 @@ class GraphRun:
     run's end (normal, failed or cancelled) frees the thread and updates /ping.
     """
 
-    def __init__(self, agent: Agent, question: str, config: dict[str, Any],
-                 tracker: RunTracker, thread_id: str) -> None:
+    def __init__(
+        self, agent: Agent, question: str, config: RunConfig, tracker: RunTracker, thread_id: str
+    ) -> None:
         self.queue: asyncio.Queue[RunItem] = asyncio.Queue()
         self.started = time.monotonic()
-        self.task = asyncio.create_task(self._run(agent, question, config),
-                                        name=f"opsagent run {thread_id}")
+        self.task = asyncio.create_task(
+            self._run(agent, question, config), name=f"opsagent run {thread_id}"
+        )
         tracker.track(self.task, thread_id)
 
-    async def _run(self, agent: Agent, question: str, config: dict[str, Any]) -> None:
+    async def _run(self, agent: Agent, question: str, config: RunConfig) -> None:
         try:  # the task's own boundary: asyncio ends the process for SystemExit in a task
             async for item in agent.stream(question, config):
-                self.queue.put_nowait(("answer", item) if isinstance(item, Answer)
-                                      else ("event", item))
+                self.queue.put_nowait(
+                    ("answer", item) if isinstance(item, Answer) else ("event", item)
+                )
         except (asyncio.CancelledError, GeneratorExit):
             raise
         except BaseException as exc:  # one failed run must not take the service with it
-            log.error(json.dumps({"event": "run_failed", "question": question,
-                                  "thread_id": config["configurable"]["thread_id"],
-                                  "error": f"{type(exc).__name__}: {exc}"}), exc_info=exc)
+            log.error(
+                json.dumps(
+                    {
+                        "event": "run_failed",
+                        "question": question,
+                        "thread_id": config["configurable"]["thread_id"],
+                        "error": f"{type(exc).__name__}: {exc}",
+                    }
+                ),
+                exc_info=exc,
+            )
             self.queue.put_nowait(("error", exc))
 
     async def next(self) -> RunItem:
@@ -140,8 +154,9 @@ async def until_disconnect(request: Request, work: Awaitable[T]) -> T | None:
 class RunStream(EventSourceResponse):
     """An SSE response that cancels its run whenever the response ends, however it ends."""
 
-    def __init__(self, run: GraphRun, content: AsyncIterator[ServerSentEvent],
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, run: GraphRun, content: AsyncIterator[ServerSentEvent], **kwargs: Any
+    ) -> None:
         super().__init__(content, **kwargs)
         self.run = run
 
@@ -157,8 +172,9 @@ def sse(event: str, data: Any) -> ServerSentEvent:
     return ServerSentEvent(event=event, data=json.dumps(data, default=str))
 
 
-async def events(run: GraphRun, thread_id: str, caller: Caller,
-                  first: RunItem) -> AsyncIterator[ServerSentEvent]:
+async def events(
+    run: GraphRun, thread_id: str, caller: Caller, first: RunItem
+) -> AsyncIterator[ServerSentEvent]:
     yield sse("thread", {"thread_id": thread_id})
     try:
         async for event in _run_events(run, thread_id, caller, first):
@@ -166,14 +182,19 @@ async def events(run: GraphRun, thread_id: str, caller: Caller,
     except (asyncio.CancelledError, GeneratorExit):
         raise
     except BaseException as exc:  # runs in sse-starlette's task: SystemExit would end us
-        log.error(json.dumps({"event": "stream_failed", "thread_id": thread_id,
-                              "error": type(exc).__name__}), exc_info=exc)
+        log.error(
+            json.dumps(
+                {"event": "stream_failed", "thread_id": thread_id, "error": type(exc).__name__}
+            ),
+            exc_info=exc,
+        )
         yield sse("error", internal_error(exc))
         yield sse("done", {"thread_id": thread_id, "status": "error"})
 
 
-async def _run_events(run: GraphRun, thread_id: str, caller: Caller,
-                      first: RunItem) -> AsyncIterator[ServerSentEvent]:
+async def _run_events(
+    run: GraphRun, thread_id: str, caller: Caller, first: RunItem
+) -> AsyncIterator[ServerSentEvent]:
     kind, value = first
     while True:
         if kind == "event":
@@ -196,10 +217,15 @@ async def _run_events(run: GraphRun, thread_id: str, caller: Caller,
 
 
 def log_run(run: GraphRun, thread_id: str, caller: Caller, answer: Answer) -> None:
-    log.info(json.dumps({
-        "event": "answered", "thread_id": thread_id, "user": caller.user,
-        "accounts": len(answer.results), "refusal": answer.refusal.kind if answer.refusal else None,
-        "elapsed_ms": int((time.monotonic() - run.started) * 1000),
-    }))
-
-
+    log.info(
+        json.dumps(
+            {
+                "event": "answered",
+                "thread_id": thread_id,
+                "user": caller.user,
+                "accounts": len(answer.results),
+                "refusal": answer.refusal.kind if answer.refusal else None,
+                "elapsed_ms": int((time.monotonic() - run.started) * 1000),
+            }
+        )
+    )

@@ -4,7 +4,7 @@ The request is the service's own. The answer's models are derived from the domai
 (``opsagent.graph.models``: Resource, AccountResult, Answer), the shape ``Answer.to_json()``
 writes, so the schema at /docs is the JSON a caller gets: a resource row has every field of
 ``Resource``, ``details`` only when the question asked to describe (it is not required);
-an account is ``AccountResult`` with its rows counted. tests/test_service_schema.py checks
+an account is ``AccountResult`` with its rows counted. tests/unit/test_service_schema.py checks
 these models against ``Answer.to_json()`` both ways.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
-from pydantic.fields import FieldInfo
 
 from opsagent.graph.models import AccountResult, Answer, Plan, Resource
 from opsagent.service.questions import question_problem
@@ -38,9 +37,12 @@ class InvocationRequest(BaseModel):
     )
     question: str | None = Field(default=None, description="The question, if `prompt` is unset.")
     thread_id: str | None = Field(
-        default=None, min_length=1, max_length=256, pattern=THREAD_ID_PATTERN,
+        default=None,
+        min_length=1,
+        max_length=256,
+        pattern=THREAD_ID_PATTERN,
         description="Continue this conversation. Ignored when the AgentCore session header is "
-                    "set; a new thread is started when neither is given.",
+        "set; a new thread is started when neither is given.",
     )
 
     @model_validator(mode="after")
@@ -49,9 +51,7 @@ class InvocationRequest(BaseModel):
         if prompt and question and prompt != question:
             raise ValueError("send the question as either 'prompt' or 'question', not both")
         if not (prompt or question):
-            raise ValueError(
-                "the question is missing or empty: send {\"prompt\": \"your question\"}"
-            )
+            raise ValueError('the question is missing or empty: send {"prompt": "your question"}')
         problem = question_problem(prompt or question)
         if problem is not None:
             raise ValueError(problem)
@@ -65,14 +65,17 @@ class InvocationRequest(BaseModel):
 # ----------------------------------------------------------------------------- the answer
 
 
-def _always(model: type[BaseModel], name: str, description: str | None = None,
-            ) -> tuple[Any, FieldInfo]:
+def _always(
+    model: type[BaseModel],
+    name: str,
+    description: str | None = None,
+) -> tuple[Any, Any]:
     """`model`'s field as a key the answer JSON always has (possibly null)."""
     field = model.model_fields[name]
     return field.annotation, Field(description=description or field.description)
 
 
-def _sometimes(model: type[BaseModel], name: str, description: str) -> tuple[Any, FieldInfo]:
+def _sometimes(model: type[BaseModel], name: str, description: str) -> tuple[Any, Any]:
     """`model`'s field as a key the answer JSON has only sometimes."""
     field = model.model_fields[name]
     return field.annotation, Field(default_factory=dict, description=description)
@@ -83,25 +86,34 @@ _FORBID = ConfigDict(extra="forbid")
 # Answer.to_json() writes `details` only for the resource types the question asked to describe.
 _DESCRIBE_ONLY = {"details": "Only in a describe answer: engine, version, size, endpoint, ..."}
 
-ResourceOut: type[BaseModel] = create_model(
+# mypy cannot match create_model's overloads when fields come as **mapping; pydantic does.
+ResourceOut: type[BaseModel] = create_model(  # type: ignore[call-overload]
     "ResourceOut",
     __config__=_FORBID,
     __doc__="One row of the answer table (Resource).",
-    **{name: (_sometimes(Resource, name, _DESCRIBE_ONLY[name]) if name in _DESCRIBE_ONLY
-              else _always(Resource, name))
-       for name in Resource.model_fields},
+    **{
+        name: (
+            _sometimes(Resource, name, _DESCRIBE_ONLY[name])
+            if name in _DESCRIBE_ONLY
+            else _always(Resource, name)
+        )
+        for name in Resource.model_fields
+    },
 )
 
 # An account's rows are listed once, under `resources`; here they are counted. A freeform
 # worker's `note` is not part of the answer JSON.
 _ACCOUNT_NOT_WRITTEN = {"rows", "note"}
 
-AccountOut: type[BaseModel] = create_model(
+AccountOut: type[BaseModel] = create_model(  # type: ignore[call-overload]
     "AccountOut",
     __config__=_FORBID,
     __doc__="What one account did (AccountResult): status, rows found, time, error.",
-    **{name: _always(AccountResult, name)
-       for name in AccountResult.model_fields if name not in _ACCOUNT_NOT_WRITTEN},
+    **{
+        name: _always(AccountResult, name)
+        for name in AccountResult.model_fields
+        if name not in _ACCOUNT_NOT_WRITTEN
+    },
     count=(int, Field(description="Rows found in this account.")),
 )
 
@@ -113,8 +125,15 @@ AnswerOut: type[BaseModel] = create_model(
     answer=_always(Answer, "text", "The answer in a sentence or a few."),
     plan=_always(Answer, "plan"),
     refusal=_always(Answer, "refusal"),
-    accounts=(list[AccountOut], Field(description="Per account: status, count, time, error.")),
-    resources=(list[ResourceOut], Field(description="Every account's rows.")),
+    # mypy cannot see models built at run time as types; pydantic can.
+    accounts=(
+        list[AccountOut],  # type: ignore[valid-type]
+        Field(description="Per account: status, count, time, error."),
+    ),
+    resources=(
+        list[ResourceOut],  # type: ignore[valid-type]
+        Field(description="Every account's rows."),
+    ),
 )
 
 
@@ -152,7 +171,8 @@ class ErrorResponse(BaseModel):
     message: str = Field(description="What went wrong and what to send instead.")
     thread_id: str | None = None
     answer: AnswerOut | None = Field(  # type: ignore[valid-type]
-        default=None, description="For refusals: the answer JSON.")
+        default=None, description="For refusals: the answer JSON."
+    )
 
 
 SSE_DESCRIPTION = """With `Accept: text/event-stream`, Server-Sent Events while the work happens:

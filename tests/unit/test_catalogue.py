@@ -48,8 +48,12 @@ def _queries(type_id: str) -> list[ResourceQuery]:
 
 
 def test_every_declared_type_is_in_the_catalogue_once():
-    declared = [value for family in FAMILIES for value in vars(family).values()
-                if isinstance(value, ResourceType)]
+    declared = [
+        value
+        for family in FAMILIES
+        for value in vars(family).values()
+        if isinstance(value, ResourceType)
+    ]
     assert sorted(t.type_id for t in declared) == sorted(CATALOGUE)
     assert len({t.type_id for t in declared}) == len(declared)
     for type_id, resource_type in CATALOGUE.items():
@@ -66,9 +70,14 @@ def test_every_type_has_names_words_a_read_and_rows(type_id):
     assert all(word == word.lower().strip() and "  " not in word for word in declared.words)
     assert set(declared.qualifiers) <= set(declared.words)
     assert callable(declared.read) and callable(declared.rows)
-    account = Account(id="222222222222", name="Production", alias="production",
-                      environment="production", regions=["us-east-1"],
-                      role_arn="arn:aws:iam::222222222222:role/OpsAgentReadOnly")
+    account = Account(
+        id="222222222222",
+        name="Production",
+        alias="production",
+        environment="production",
+        regions=["us-east-1"],
+        role_arn="arn:aws:iam::222222222222:role/OpsAgentReadOnly",
+    )
     for query in _queries(type_id):
         read = declared.read("us-east-1", query)
         assert read.region == "us-east-1"
@@ -123,8 +132,12 @@ def test_every_type_the_planner_names_is_declared():
         assert set(candidates) <= set(CATALOGUE)
     assert set(vocabulary.ARN_TYPES.values()) == set(CATALOGUE)  # every type has its ARN
     assert {type_id for _, type_id in vocabulary.ID_SHAPES} <= set(CATALOGUE)
-    assert {meaning.value for node in _all_nodes() for kind, meaning in node.meanings.items()
-            if kind is Kind.RESOURCE} == set(CATALOGUE)
+    assert {
+        meaning.value
+        for node in _all_nodes()
+        for kind, meaning in node.meanings.items()
+        if kind is Kind.RESOURCE
+    } == set(CATALOGUE)
 
 
 def _all_nodes() -> Iterator[Node]:
@@ -147,7 +160,9 @@ def test_derived_tables_cover_exactly_the_declared_types():
     assert worker.CATALOGUE is CATALOGUE  # the account worker reads every type, and no other
     assert set(CATALOGUE_READS) == {
         (r.service, r.operation)
-        for t, d in CATALOGUE.items() for q in _queries(t) for r in d.read("us-east-1", q).walk()
+        for t, d in CATALOGUE.items()
+        for q in _queries(t)
+        for r in d.read("us-east-1", q).walk()
     }
 
 
@@ -166,8 +181,9 @@ def test_every_read_passes_the_guard_with_the_catalogue_allow_list(type_id):
 
 
 def test_a_query_is_said_one_way():
-    volumes = ResourceQuery(resource_type="ec2:volume", conditions=["unattached"],
-                            tags={"team": "payments"})
+    volumes = ResourceQuery(
+        resource_type="ec2:volume", conditions=["unattached"], tags={"team": "payments"}
+    )
     assert describe_query(volumes, 2) == "EBS volumes that are unattached tagged team=payments"
     running = ResourceQuery(resource_type="ec2:instance", states=["running"], name_contains="web")
     assert describe_query(running, 1) == "running EC2 instance whose name contains 'web'"

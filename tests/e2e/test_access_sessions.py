@@ -81,8 +81,9 @@ def read(operation: str, region: str = "us-east-1", service: str = "ec2", **para
 async def test_reads_of_one_account_go_out_as_one_script(pool, registry, truth, sandbox) -> None:
     production = registry.get(PRODUCTION)
     sandbox.scripts.clear()
-    results = await pool.run_reads(production, "alice",
-                                   [read("DescribeInstances", r) for r in REGIONS])
+    results = await pool.run_reads(
+        production, "alice", [read("DescribeInstances", r) for r in REGIONS]
+    )
     assert [account for account, _ in sandbox.scripts] == [PRODUCTION]
     found = set().union(*(instance_ids(r.result) for r in results))
     assert found == set(truth.ec2_instances(PRODUCTION))
@@ -99,8 +100,9 @@ async def test_tools_are_the_structured_read_and_the_knowledge_tools(pool, regis
     assert names - {"aws_read"} <= KNOWLEDGE_TOOLS and "aws___list_regions" in names
     assert "aws___run_script" not in names and "aws___get_presigned_url" not in names
     aws_read = next(tool for tool in tools if tool.name == "aws_read")
-    text = await aws_read.ainvoke({"service": "s3", "operation": "ListBuckets",
-                                   "region": "us-east-1"})
+    text = await aws_read.ainvoke(
+        {"service": "s3", "operation": "ListBuckets", "region": "us-east-1"}
+    )
     assert {b["Name"] for b in json.loads(text)["Buckets"]} == truth.buckets(PRODUCTION)
     assert await pool.tools(registry.get(PRODUCTION), "alice") is tools  # loaded once
 
@@ -114,14 +116,20 @@ async def test_a_write_is_refused_before_any_aws_call(
     user = new_user()
     sandbox.scripts.clear()
     with pytest.raises(ReadOnlyViolation) as refused:
-        await pool.run_reads(registry.get(PRODUCTION), user, [
-            read("DescribeVpcs"), read("TerminateInstances", InstanceIds=[victim])])
+        await pool.run_reads(
+            registry.get(PRODUCTION),
+            user,
+            [read("DescribeVpcs"), read("TerminateInstances", InstanceIds=[victim])],
+        )
     assert "TerminateInstances" in str(refused.value) and "not sent" in str(refused.value)
     assert refused.value.status == "error"
     # Not even AssumeRole happened, no MCP session was opened, no script ran.
     assert audit_records(caplog, "sts.assume_role", user=user) == []
-    assert not [r for r in caplog.records if "opened MCP session" in r.getMessage()
-                and user in r.getMessage()]
+    assert not [
+        r
+        for r in caplog.records
+        if "opened MCP session" in r.getMessage() and user in r.getMessage()
+    ]
     assert sandbox.scripts == []
     assert audit_records(caplog, "guard.refused", user=user)
     assert truth.ec2_instances(PRODUCTION) == before
@@ -144,12 +152,16 @@ async def test_the_models_read_tool_refuses_writes_and_secrets_before_any_mcp_tr
     instances, buckets = truth.ec2_instances(PRODUCTION), truth.buckets(PRODUCTION)
     tools = await pool.tools(registry.get(PRODUCTION), "alice")
     aws_read = next(tool for tool in tools if tool.name == "aws_read")
-    filled = json.loads(json.dumps(params).replace("{instance}", next(iter(instances)))
-                        .replace("{bucket}", sorted(buckets)[0]))
+    filled = json.loads(
+        json.dumps(params)
+        .replace("{instance}", next(iter(instances)))
+        .replace("{bucket}", sorted(buckets)[0])
+    )
     sandbox.scripts.clear()
     with pytest.raises(ReadOnlyViolation):
-        await aws_read.ainvoke({"service": service, "operation": operation,
-                                "region": "us-east-1", "params": filled})
+        await aws_read.ainvoke(
+            {"service": service, "operation": operation, "region": "us-east-1", "params": filled}
+        )
     assert sandbox.scripts == []
     assert truth.ec2_instances(PRODUCTION) == instances
     assert truth.buckets(PRODUCTION) == buckets
@@ -171,8 +183,12 @@ async def test_denied_role_is_account_access_denied(pool, registry) -> None:
 
 async def test_unknown_account_is_denied(pool) -> None:
     stranger = Account(
-        id="999999999999", name="Stranger", alias="stranger", environment="production",
-        regions=["us-east-1"], role_arn="arn:aws:iam::999999999999:role/OpsAgentReadOnly",
+        id="999999999999",
+        name="Stranger",
+        alias="stranger",
+        environment="production",
+        regions=["us-east-1"],
+        role_arn="arn:aws:iam::999999999999:role/OpsAgentReadOnly",
     )
     with pytest.raises(AccountAccessDenied):
         await pool.run_reads(stranger, "alice", [read("DescribeInstances")])
@@ -183,13 +199,18 @@ async def test_one_session_per_account_and_user_shared_by_concurrent_tasks(
 ) -> None:
     caplog.set_level(logging.INFO)
     production, user = registry.get(PRODUCTION), new_user()
-    tasks = [asyncio.create_task(pool.run_reads(production, user, [read("DescribeVpcs", r)]))
-             for r in REGIONS * 3]
+    tasks = [
+        asyncio.create_task(pool.run_reads(production, user, [read("DescribeVpcs", r)]))
+        for r in REGIONS * 3
+    ]
     results = await asyncio.gather(*tasks)
     assert all("Vpcs" in result.result for [result] in results)
     await pool.run_reads(production, user, [read("DescribeVolumes")])
-    opened = [r for r in caplog.records
-              if "opened MCP session" in r.getMessage() and user in r.getMessage()]
+    opened = [
+        r
+        for r in caplog.records
+        if "opened MCP session" in r.getMessage() and user in r.getMessage()
+    ]
     assert len(opened) == 1
     assert len(audit_records(caplog, "sts.assume_role", user=user)) == 1
     scripts = audit_records(caplog, "aws.script", user=user)
@@ -200,8 +221,11 @@ async def test_one_session_per_account_and_user_shared_by_concurrent_tasks(
 
 
 async def test_an_aws_error_fails_only_its_read(pool, registry) -> None:
-    bad, good = await pool.run_reads(registry.get(PRODUCTION), "alice", [
-        read("DescribeInstances", InstanceIds=["i-0123456789abcdef0"]), read("DescribeVpcs")])
+    bad, good = await pool.run_reads(
+        registry.get(PRODUCTION),
+        "alice",
+        [read("DescribeInstances", InstanceIds=["i-0123456789abcdef0"]), read("DescribeVpcs")],
+    )
     assert bad.error is not None and bad.error.code == "InvalidInstanceID.NotFound"
     assert bad.result is None
     assert good.ok and good.result["Vpcs"]
@@ -240,8 +264,15 @@ async def test_an_endpoint_without_run_script_is_named_with_what_it_lacks(
         return "{}"
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(legacy.streamable_http_app(), host="127.0.0.1",
-                                           port=port, log_config=None, lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            legacy.streamable_http_app(),
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            lifespan="on",
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(500):  # up to 5 s for uvicorn to bind
@@ -268,8 +299,9 @@ async def test_silent_mcp_endpoint_times_out(sandbox, central, registry) -> None
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         port = silent.getsockname()[1]
-        pool = make_pool(sandbox, central, mcp_endpoint=f"http://127.0.0.1:{port}/mcp",
-                         call_timeout=0.5)
+        pool = make_pool(
+            sandbox, central, mcp_endpoint=f"http://127.0.0.1:{port}/mcp", call_timeout=0.5
+        )
         try:
             with pytest.raises(AccountTimeout) as failed:
                 await pool.run_reads(registry.get(PRODUCTION), "alice", [read("DescribeVpcs")])
@@ -300,9 +332,7 @@ async def test_broken_session_is_reopened_on_next_use(sandbox, central, registry
         await asyncio.to_thread(server.stop)
 
 
-async def test_aclose_ends_the_sessions_and_the_pool_can_reopen(
-    sandbox, central, registry
-) -> None:
+async def test_aclose_ends_the_sessions_and_the_pool_can_reopen(sandbox, central, registry) -> None:
     pool = make_pool(sandbox, central)
     production = registry.get(PRODUCTION)
     vpcs = [read("DescribeVpcs")]

@@ -25,9 +25,13 @@ EXTRA_ROLES = 130  # moto's ListRoles answers 100 per page
 
 @pytest.fixture(scope="module")
 async def sessions(sandbox):
-    pool = AccountSessions(mcp_endpoint=sandbox.mcp_endpoint, central=sandbox.central_session(),
-                           sts_endpoint_url=sandbox.aws_endpoint,
-                           mcp_service=sandbox.mcp_service, mcp_region=sandbox.mcp_region)
+    pool = AccountSessions(
+        mcp_endpoint=sandbox.mcp_endpoint,
+        central=sandbox.central_session(),
+        sts_endpoint_url=sandbox.aws_endpoint,
+        mcp_service=sandbox.mcp_service,
+        mcp_region=sandbox.mcp_region,
+    )
     yield pool
     await pool.aclose()
 
@@ -41,21 +45,31 @@ def registry(sandbox):
 def paged_account(sandbox) -> Account:
     iam = iam_backends[PAGED][PARTITION]
     for name in [READ_ONLY_ROLE] + [f"paged-role-{i:03d}" for i in range(EXTRA_ROLES)]:
-        iam.create_role(role_name=name,
-                        assume_role_policy_document=trust_policy(
-                            principal=f"arn:aws:iam::{CENTRAL}:root"),
-                        path="/", permissions_boundary=None, description="", tags=[],
-                        max_session_duration="3600")
-    return Account(id=PAGED, name="Paged", alias="paged", environment="sandbox",
-                   regions=["us-east-1"],
-                   role_arn=f"arn:aws:iam::{PAGED}:role/{READ_ONLY_ROLE}")
+        iam.create_role(
+            role_name=name,
+            assume_role_policy_document=trust_policy(principal=f"arn:aws:iam::{CENTRAL}:root"),
+            path="/",
+            permissions_boundary=None,
+            description="",
+            tags=[],
+            max_session_duration="3600",
+        )
+    return Account(
+        id=PAGED,
+        name="Paged",
+        alias="paged",
+        environment="sandbox",
+        regions=["us-east-1"],
+        role_arn=f"arn:aws:iam::{PAGED}:role/{READ_ONLY_ROLE}",
+    )
 
 
 async def test_one_script_per_account_queried_whatever_the_question_asks(
     sandbox, sessions, registry, truth
 ):
-    context = Context(registry=registry, run_reads=sessions.run_reads, planner=rule_planner,
-                      user="alice")
+    context = Context(
+        registry=registry, run_reads=sessions.run_reads, planner=rule_planner, user="alice"
+    )
     sandbox.scripts.clear()
     state = await build_graph().ainvoke(
         {"question": "EC2 instances, S3 buckets and EKS clusters across all accounts"},
@@ -69,16 +83,17 @@ async def test_one_script_per_account_queried_whatever_the_question_asks(
     assert all(calls >= 2 * 2 + 1 for _, calls in sandbox.scripts)
     production = [r for r in answer.resources if r.account_id == "222222222222"]
     assert {r.id for r in production if r.resource_type == "ec2:instance"} == set(
-        truth.ec2_instances("222222222222"))
+        truth.ec2_instances("222222222222")
+    )
     assert {r.id for r in production if r.resource_type == "s3:bucket"} == truth.buckets(
-        "222222222222")
+        "222222222222"
+    )
 
 
 async def test_every_page_of_a_paginated_read_comes_back(sandbox, sessions, paged_account):
     plan = Plan(accounts=[PAGED], queries=[ResourceQuery(resource_type="iam:role")])
     sandbox.scripts.clear()
-    result = await run_account(paged_account, plan, "alice", sessions.run_reads,
-                               deadline_s=60)
+    result = await run_account(paged_account, plan, "alice", sessions.run_reads, deadline_s=60)
     assert result.status == "ok", result.error
     assert len(result.rows) == EXTRA_ROLES + 1
     [(account, calls)] = sandbox.scripts
@@ -110,7 +125,8 @@ async def test_a_read_denied_in_one_region_keeps_the_other_regions_rows(
         "1 read failed: us-west-2 ec2 DescribeInstances: UnauthorizedOperation: "
         "You are not authorized to perform this operation. User: arn:aws:sts::222222222222:"
         "assumed-role/OpsAgentReadOnly/opsagent-alice is not authorized to perform: "
-        "ec2:DescribeInstances with an explicit deny in a service control policy")
+        "ec2:DescribeInstances with an explicit deny in a service control policy"
+    )
     text = build_answer("EC2 in production", plan, None, [result]).text
     assert f"Found {len(east)} EC2 instances in production" in text
     assert "production (222222222222) answered in part: 1 read failed: us-west-2" in text
@@ -118,9 +134,14 @@ async def test_a_read_denied_in_one_region_keeps_the_other_regions_rows(
 
 async def test_every_read_denied_is_the_accounts_denied_status(sessions, registry, west_denied):
     production = registry.get(PRODUCTION)
-    plan = Plan(accounts=[production.id], regions=["us-west-2"],
-                queries=[ResourceQuery(resource_type="ec2:instance"),
-                         ResourceQuery(resource_type="rds:db-instance")])
+    plan = Plan(
+        accounts=[production.id],
+        regions=["us-west-2"],
+        queries=[
+            ResourceQuery(resource_type="ec2:instance"),
+            ResourceQuery(resource_type="rds:db-instance"),
+        ],
+    )
     result = await run_account(production, plan, "alice", sessions.run_reads, deadline_s=60)
     assert result.status == "denied" and result.rows == []
     assert result.error.startswith("every read failed")
@@ -133,8 +154,9 @@ async def test_the_agent_answers_a_question_with_a_denied_region_in_part(
 ):
     """What `opsagent ask "List EC2 instances in production"` answers with the SCP in place
     (the CLI's process has a sandbox of its own, so the same graph runs here)."""
-    context = Context(registry=registry, run_reads=sessions.run_reads, planner=rule_planner,
-                      user="alice")
+    context = Context(
+        registry=registry, run_reads=sessions.run_reads, planner=rule_planner, user="alice"
+    )
     state = await build_graph().ainvoke(
         {"question": "List EC2 instances in production"}, context=context
     )
@@ -145,8 +167,10 @@ async def test_the_agent_answers_a_question_with_a_denied_region_in_part(
     assert {r.id for r in answer.resources} == set(east)
     assert {r.region for r in answer.resources} == {"us-east-1"}
     assert f"Found {len(east)} EC2 instances in production" in answer.text
-    assert ("production (222222222222) answered in part: 1 read failed: "
-            "us-west-2 ec2 DescribeInstances: UnauthorizedOperation") in answer.text
+    assert (
+        "production (222222222222) answered in part: 1 read failed: "
+        "us-west-2 ec2 DescribeInstances: UnauthorizedOperation"
+    ) in answer.text
 
 
 @pytest.mark.parametrize("exc", [SystemExit(3), KeyboardInterrupt(), ValueError("bad")])

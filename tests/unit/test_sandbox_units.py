@@ -84,9 +84,7 @@ def test_trust_refuses_other_principals(principal: object) -> None:
 def test_role_sessions_match_their_role_arn() -> None:
     role = "arn:aws:iam::333333333333:role/OpsAgentReadOnly"
     session = "arn:aws:sts::333333333333:assumed-role/OpsAgentReadOnly/agent"
-    caller = _request(
-        caller_account="333333333333", caller_principal_arn=role, caller_arn=session
-    )
+    caller = _request(caller_account="333333333333", caller_principal_arn=role, caller_arn=session)
     assert trust_allows(_policy(_allow({"AWS": role})), caller)
     assert trust_allows(_policy(_allow({"AWS": session})), caller)
     assert not trust_allows(_policy(_allow({"AWS": f"arn:aws:iam::{CENTRAL}:root"})), caller)
@@ -121,9 +119,7 @@ def test_unknown_condition_operators_fail_closed() -> None:
 
 
 def test_if_exists_and_negated_operators() -> None:
-    lenient = _allow(
-        {"AWS": CENTRAL}, Condition={"StringEqualsIfExists": {"sts:ExternalId": "x"}}
-    )
+    lenient = _allow({"AWS": CENTRAL}, Condition={"StringEqualsIfExists": {"sts:ExternalId": "x"}})
     assert trust_allows(_policy(lenient), _request())
     assert not trust_allows(_policy(lenient), _request(external_id="y"))
     negated = _allow({"AWS": CENTRAL}, Condition={"StringNotLike": {"sts:ExternalId": "bad*"}})
@@ -199,14 +195,26 @@ def test_a_correct_signature_names_the_caller() -> None:
         (lambda: _sign(), BODY + b" ", "InvalidSignatureException"),
         (lambda: _sign(service="execute-api"), BODY, "InvalidSignatureException"),
         (lambda: _sign(token="other-token"), BODY, "UnrecognizedClientException"),
-        (lambda: _sign(when=NOW - datetime.timedelta(minutes=16)), BODY,
-         "InvalidSignatureException"),
-        (lambda: _sign(when=NOW + datetime.timedelta(minutes=16)), BODY,
-         "InvalidSignatureException"),
-        (lambda: [h for h in _sign() if h[0] != "Authorization"], BODY,
-         "MissingAuthenticationToken"),
-        (lambda: [h for h in _sign() if h[0] != "X-Amz-Security-Token"], BODY,
-         "InvalidSignatureException"),
+        (
+            lambda: _sign(when=NOW - datetime.timedelta(minutes=16)),
+            BODY,
+            "InvalidSignatureException",
+        ),
+        (
+            lambda: _sign(when=NOW + datetime.timedelta(minutes=16)),
+            BODY,
+            "InvalidSignatureException",
+        ),
+        (
+            lambda: [h for h in _sign() if h[0] != "Authorization"],
+            BODY,
+            "MissingAuthenticationToken",
+        ),
+        (
+            lambda: [h for h in _sign() if h[0] != "X-Amz-Security-Token"],
+            BODY,
+            "InvalidSignatureException",
+        ),
     ],
 )
 def test_bad_signatures_are_refused(headers, body: bytes, code: str) -> None:  # type: ignore[no-untyped-def]
@@ -301,7 +309,7 @@ def test_scripts_refused_before_running(code: str, why: str) -> None:
         "helper([{'Name': 'a'}])",
         "f'{len([1, 2])} items, {\"x\"!r}'",
         "'{0[Name]} / {name}'.format({'Name': 'a'}, name='b')",
-        "'{\"json\": \"literal\"}'",
+        '\'{"json": "literal"}\'',
         "try:\n    1 / 0\nexcept ZeroDivisionError as exc:\n    str(exc)",
         "match {'a': 1}:\n    case {'a': value}:\n        value",
     ],
@@ -372,7 +380,9 @@ async def test_last_expression_and_top_level_await(runner: ScriptRunner) -> None
     )
     outcome = await runner.run(code, NOBODY)
     assert outcome.payload() == {
-        "status": "success", "return_value": {"values": [0, 2, 4], "none": None}, "api_calls": [],
+        "status": "success",
+        "return_value": {"values": [0, 2, 4], "none": None},
+        "api_calls": [],
     }
     assert outcome.output == "not part of the answer\n"
 
@@ -390,7 +400,9 @@ async def test_sandboxed_modules_are_fresh_and_limited(runner: ScriptRunner) -> 
 async def test_script_errors_are_values(runner: ScriptRunner) -> None:
     outcome = await runner.run("{}['missing']", NOBODY)
     assert outcome.payload() == {
-        "status": "error", "error": "KeyError: 'missing'", "api_calls": [],
+        "status": "error",
+        "error": "KeyError: 'missing'",
+        "api_calls": [],
     }
     refused = await runner.run("import os", NOBODY)
     assert refused.status == "error"
@@ -403,8 +415,10 @@ async def test_scripts_that_run_too_long_are_stopped(runner: ScriptRunner) -> No
         runner.run("import asyncio\nawait asyncio.sleep(60)", NOBODY),
         runner.run("while True:\n    pass", NOBODY),
         # Catching Exception does not catch the interruption.
-        runner.run("while True:\n    try:\n        sum(range(1000))\n"
-                   "    except Exception:\n        pass", NOBODY),
+        runner.run(
+            "while True:\n    try:\n        sum(range(1000))\n    except Exception:\n        pass",
+            NOBODY,
+        ),
     )
     assert time.perf_counter() - started < 5
     for outcome in (sleeping, spinning, stubborn):

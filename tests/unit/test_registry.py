@@ -1,23 +1,33 @@
 """Registry: the operators' existing file shape, validation errors, account references."""
 
 import json
-from pathlib import Path
 
 import pytest
 
 from opsagent.registry import RegistryError, UnknownAccountError, load_registry, parse_registry
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT
 
 ORIGINAL_SHAPE = {
     "accounts": [
-        {"id": "111111111111", "name": "Central Operations", "environment": "operations",
-         "role": "central"},
-        {"id": "222222222222", "name": "Production", "environment": "production",
-         "role": "workload"},
+        {
+            "id": "111111111111",
+            "name": "Central Operations",
+            "environment": "operations",
+            "role": "central",
+        },
+        {
+            "id": "222222222222",
+            "name": "Production",
+            "environment": "production",
+            "role": "workload",
+        },
         {"id": "333333333333", "name": "Staging", "environment": "staging", "role": "workload"},
-        {"id": "444444444444", "name": "Development", "environment": "development",
-         "role": "workload"},
+        {
+            "id": "444444444444",
+            "name": "Development",
+            "environment": "development",
+            "role": "workload",
+        },
     ]
 }
 
@@ -30,8 +40,11 @@ def registry_with(**changes):
 
 def test_original_shape_is_accepted_unchanged_with_documented_defaults():
     registry = parse_registry(ORIGINAL_SHAPE)
-    assert [a.id for a in registry.workload_accounts] == ["222222222222", "333333333333",
-                                                          "444444444444"]
+    assert [a.id for a in registry.workload_accounts] == [
+        "222222222222",
+        "333333333333",
+        "444444444444",
+    ]
     assert registry.central.id == "111111111111"
     prod = registry.get("222222222222")
     assert prod.role_arn == "arn:aws:iam::222222222222:role/OpsAgentReadOnly"
@@ -74,15 +87,23 @@ def test_unknown_reference_names_the_known_accounts():
 
 def test_per_account_overrides():
     raw = registry_with(default_regions=["eu-west-1"], role_name="Reader", external_id="x1")
-    raw["accounts"][1].update(regions=["us-west-2"], role_name="Special", external_id="p9",
-                              aliases=["prd"])
+    raw["accounts"][1].update(
+        regions=["us-west-2"], role_name="Special", external_id="p9", aliases=["prd"]
+    )
     registry = parse_registry(raw)
     prod = registry.get("222222222222")
     assert (prod.regions, prod.role_arn, prod.external_id, prod.alias) == (
-        ["us-west-2"], "arn:aws:iam::222222222222:role/Special", "p9", "prd")
+        ["us-west-2"],
+        "arn:aws:iam::222222222222:role/Special",
+        "p9",
+        "prd",
+    )
     stage = registry.get("333333333333")
     assert (stage.regions, stage.role_arn, stage.external_id) == (
-        ["eu-west-1"], "arn:aws:iam::333333333333:role/Reader", "x1")
+        ["eu-west-1"],
+        "arn:aws:iam::333333333333:role/Reader",
+        "x1",
+    )
     assert [a.id for a in registry.resolve("PRD")] == ["222222222222"]
 
 

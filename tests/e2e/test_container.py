@@ -82,7 +82,10 @@ def test_the_dockerfile_command_serves_ping(tmp_path: Path) -> None:
         assert ping.status_code == 200
         body = ping.json()
         assert body["status"] == "Healthy" and isinstance(body["time_of_last_update"], int)
-        answer = httpx.post(f"{service.url}/invocations", timeout=120,
-                            json={"prompt": "List EC2 instances in production"})
+        answer = httpx.post(
+            f"{service.url}/invocations",
+            timeout=120,
+            json={"prompt": "List EC2 instances in production"},
+        )
         assert answer.status_code == 200, answer.text
     assert (tmp_path / ".opsagent" / "checkpoints.sqlite").exists()

@@ -45,8 +45,9 @@ def blackhole() -> Iterator[Blackhole]:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory,
-            blackhole: Blackhole) -> Iterator[ServiceProcess]:
+def service(
+    tmp_path_factory: pytest.TempPathFactory, blackhole: Blackhole
+) -> Iterator[ServiceProcess]:
     workdir = tmp_path_factory.mktemp("runs")
     registry = workdir / "registry.json"
     registry.write_text(json.dumps(demo_registry(GROUPS)))
@@ -102,9 +103,13 @@ async def test_busy_while_a_run_is_in_flight_and_disconnect_cancels_it(
     seen: list[str] = []
 
     async with httpx.AsyncClient(base_url=service.url, timeout=30) as streamer:
-        async with aconnect_sse(streamer, "POST", "/invocations",
-                                json={"prompt": ALL_ACCOUNTS, "thread_id": thread_id},
-                                headers=OPERATOR) as source:
+        async with aconnect_sse(
+            streamer,
+            "POST",
+            "/invocations",
+            json={"prompt": ALL_ACCOUNTS, "thread_id": thread_id},
+            headers=OPERATOR,
+        ) as source:
             assert source.response.status_code == 200
 
             async def read() -> None:  # keep reading: leaving the iterator closes the stream
@@ -119,8 +124,11 @@ async def test_busy_while_a_run_is_in_flight_and_disconnect_cancels_it(
             assert busy["status"] == "HealthyBusy"
             assert busy["time_of_last_update"] >= idle["time_of_last_update"]
             # One run per thread: a second question in it is refused while this one runs.
-            again = await client.post("/invocations", headers=OPERATOR,
-                                      json={"prompt": ALL_ACCOUNTS, "thread_id": thread_id})
+            again = await client.post(
+                "/invocations",
+                headers=OPERATOR,
+                json={"prompt": ALL_ACCOUNTS, "thread_id": thread_id},
+            )
             assert again.status_code == 409 and again.json()["error"] == "thread_busy"
             await asyncio.sleep(1.5)  # longer than the SSE ping interval: the stream stays up
             assert not reader.done() and "answer" not in seen
@@ -129,7 +137,7 @@ async def test_busy_while_a_run_is_in_flight_and_disconnect_cancels_it(
 
     assert seen[:2] == ["thread", "plan"]
     await _until(lambda: _ping_is(client, "Healthy"))
-    await _until(lambda: (blackhole.open == 0))  # the agent let go of every connection
+    await _until(lambda: blackhole.open == 0)  # the agent let go of every connection
     accepted = blackhole.accepted
     assert accepted > before
     await asyncio.sleep(2)
@@ -144,16 +152,20 @@ async def test_json_client_disconnect_cancels_too(
 ) -> None:
     thread_id = "json-cancel-" + str(time.time_ns())
     async with httpx.AsyncClient(base_url=service.url, timeout=30) as asker:
-        request = asyncio.create_task(asker.post(
-            "/invocations", headers=OPERATOR,
-            json={"prompt": "List EC2 instances in production", "thread_id": thread_id}))
+        request = asyncio.create_task(
+            asker.post(
+                "/invocations",
+                headers=OPERATOR,
+                json={"prompt": "List EC2 instances in production", "thread_id": thread_id},
+            )
+        )
         await _until(lambda: _ping_is(client, "HealthyBusy"))
-        await _until(lambda: (blackhole.open >= 1))
+        await _until(lambda: blackhole.open >= 1)
         request.cancel()  # the caller gives up and closes its connection
         with pytest.raises(asyncio.CancelledError):
             await request
     await _until(lambda: _ping_is(client, "Healthy"))
-    await _until(lambda: (blackhole.open == 0))
+    await _until(lambda: blackhole.open == 0)
     again = await client.get(f"/threads/{thread_id}", headers=OPERATOR)
     assert again.status_code == 404
 
@@ -163,8 +175,12 @@ async def test_a_quiet_stream_gets_keep_alive_pings(
 ) -> None:
     comments: list[str] = []
     async with httpx.AsyncClient(base_url=service.url, timeout=30) as raw:
-        async with raw.stream("POST", "/invocations", json={"prompt": ALL_ACCOUNTS},
-                              headers={**OPERATOR, "Accept": "text/event-stream"}) as response:
+        async with raw.stream(
+            "POST",
+            "/invocations",
+            json={"prompt": ALL_ACCOUNTS},
+            headers={**OPERATOR, "Accept": "text/event-stream"},
+        ) as response:
             assert response.headers["content-type"].startswith("text/event-stream")
             async with asyncio.timeout(10):
                 async for line in response.aiter_lines():
@@ -185,15 +201,15 @@ async def test_ping_needs_no_token(client: httpx.AsyncClient) -> None:
         ({}, "Authorization"),
         ({"Authorization": "Basic dXNlcjpwYXNz"}, "Bearer"),
         (bearer("not-a-jwt"), "not valid"),
-        (bearer(token("another-secret-entirely-32-bytes", "mallory", ["operators"])),
-         "not valid"),
+        (bearer(token("another-secret-entirely-32-bytes", "mallory", ["operators"])), "not valid"),
         (bearer(token(SECRET, "olivia", ["operators"], expires_in=-3600)), "expired"),
         (bearer(token(SECRET, "olivia", ["operators"], audience="someone-else")), "audience"),
     ],
     ids=["missing", "basic", "garbage", "wrong-key", "expired", "wrong-audience"],
 )
-async def test_bad_tokens_are_401(client: httpx.AsyncClient, headers: dict[str, str],
-                                  reason: str) -> None:
+async def test_bad_tokens_are_401(
+    client: httpx.AsyncClient, headers: dict[str, str], reason: str
+) -> None:
     response = await client.post("/invocations", json={"prompt": ALL_ACCOUNTS}, headers=headers)
     assert response.status_code == 401, response.text
     assert response.json()["error"] == "unauthorized"
@@ -204,22 +220,23 @@ async def test_bad_tokens_are_401(client: httpx.AsyncClient, headers: dict[str, 
 
 
 async def test_accounts_outside_the_callers_groups_are_403(client: httpx.AsyncClient) -> None:
-    response = await client.post("/invocations", headers=PROD_ONLY,
-                                 json={"prompt": "List EC2 instances in staging"})
+    response = await client.post(
+        "/invocations", headers=PROD_ONLY, json={"prompt": "List EC2 instances in staging"}
+    )
     assert response.status_code == 403, response.text
     body = response.json()
     assert body["error"] == "forbidden" and STAGING in body["message"]
     assert body["answer"]["refusal"]["kind"] == "forbidden"
     # "All accounts" is all of them, so a caller who sees one is refused too, not silently cut.
-    everything = await client.post("/invocations", headers=PROD_ONLY,
-                                   json={"prompt": ALL_ACCOUNTS})
+    everything = await client.post("/invocations", headers=PROD_ONLY, json={"prompt": ALL_ACCOUNTS})
     assert everything.status_code == 403
 
 
 async def test_groups_may_arrive_in_the_groups_claim(client: httpx.AsyncClient) -> None:
     plain = bearer(token(SECRET, "paula", ["prod-team"], claim="groups"))
-    response = await client.post("/invocations", headers=plain,
-                                 json={"prompt": "List EC2 instances in staging"})
+    response = await client.post(
+        "/invocations", headers=plain, json={"prompt": "List EC2 instances in staging"}
+    )
     assert response.status_code == 403 and response.json()["error"] == "forbidden"
 
 
@@ -228,17 +245,21 @@ async def test_a_thread_belongs_to_its_first_caller(
 ) -> None:
     thread_id = "owned-" + str(time.time_ns())
     # A refusal is a turn too: it makes the thread exist without touching any account.
-    first = await client.post("/invocations", headers=OPERATOR,
-                              json={"prompt": "Delete every S3 bucket in production",
-                                    "thread_id": thread_id})
+    first = await client.post(
+        "/invocations",
+        headers=OPERATOR,
+        json={"prompt": "Delete every S3 bucket in production", "thread_id": thread_id},
+    )
     assert first.status_code == 403 and first.json()["error"] == "read_only"
     mine = await client.get(f"/threads/{thread_id}", headers=OPERATOR)
     assert mine.status_code == 200 and len(mine.json()["turns"]) == 1
     theirs = await client.get(f"/threads/{thread_id}", headers=PROD_ONLY)
     assert theirs.status_code == 403 and theirs.json()["error"] == "thread_forbidden"
-    post = await client.post("/invocations", headers=PROD_ONLY,
-                             json={"prompt": f"List EC2 instances in account {PRODUCTION}",
-                                   "thread_id": thread_id})
+    post = await client.post(
+        "/invocations",
+        headers=PROD_ONLY,
+        json={"prompt": f"List EC2 instances in account {PRODUCTION}", "thread_id": thread_id},
+    )
     assert post.status_code == 403 and post.json()["error"] == "thread_forbidden"
 
 
@@ -247,9 +268,10 @@ async def test_the_user_header_does_not_override_the_token(
 ) -> None:
     thread_id = "who-" + str(time.time_ns())
     response = await client.post(
-        "/invocations", json={"prompt": "Delete every S3 bucket in production",
-                              "thread_id": thread_id},
-        headers={**OPERATOR, USER_HEADER: "somebody-else"})
+        "/invocations",
+        json={"prompt": "Delete every S3 bucket in production", "thread_id": thread_id},
+        headers={**OPERATOR, USER_HEADER: "somebody-else"},
+    )
     assert response.status_code == 403
     as_owner = await client.get(f"/threads/{thread_id}", headers=OPERATOR)
     assert as_owner.status_code == 200

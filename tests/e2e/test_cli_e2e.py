@@ -25,8 +25,16 @@ def ask(sandbox, external_env, tmp_path_factory):
     """Ask through the CLI, pointed at the session sandbox like any AWS-compatible endpoint."""
 
     def _ask(question: str, registry=DEMO_REGISTRY) -> dict:
-        done = run_cli("ask", "--json", "--registry", str(registry), "--mcp-endpoint",
-                       sandbox.mcp_endpoint, question, env=external_env)
+        done = run_cli(
+            "ask",
+            "--json",
+            "--registry",
+            str(registry),
+            "--mcp-endpoint",
+            sandbox.mcp_endpoint,
+            question,
+            env=external_env,
+        )
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 
@@ -79,7 +87,8 @@ def test_describe_eks_clusters_in_account(ask, truth):
     # Describe carries each cluster's details, as EKS reports them.
     for row in answer["resources"]:
         cluster = truth.client("222222222222", "eks", row["region"]).describe_cluster(
-            name=row["id"])["cluster"]
+            name=row["id"]
+        )["cluster"]
         assert row["details"]["version"] == cluster["version"]
         assert row["details"]["endpoint"] == cluster["endpoint"]
 
@@ -135,34 +144,63 @@ def test_partial_failure_denied_account_keeps_the_others(ask, truth, tmp_path):
 def test_mcp_session_failure_is_an_account_error(sandbox, external_env, truth):
     # Nothing listens here: every account's MCP session fails, and the answer says so. With
     # no account answered there is no answer, not "0 found": exit 5.
-    done = run_cli("ask", "--json", "--registry", str(DEMO_REGISTRY), "--mcp-endpoint",
-                   "http://127.0.0.1:9/mcp", "What Lambda functions exist in staging?",
-                   env=external_env)
+    done = run_cli(
+        "ask",
+        "--json",
+        "--registry",
+        str(DEMO_REGISTRY),
+        "--mcp-endpoint",
+        "http://127.0.0.1:9/mcp",
+        "What Lambda functions exist in staging?",
+        env=external_env,
+    )
     assert done.returncode == 5, done.stderr
     answer = json.loads(done.stdout)
     assert statuses(answer) == {"333333333333": "error"}
     assert answer["resources"] == []
     assert answer["answer"].startswith(
-        "The account could not be queried, so I have no answer about Lambda functions.")
+        "The account could not be queried, so I have no answer about Lambda functions."
+    )
 
 
 def test_read_only_refusals_make_no_aws_call(sandbox, external_env, truth):
     before = truth.ec2_instances("333333333333"), truth.buckets("222222222222")
     for question in ("terminate all EC2 instances in staging", "delete the buckets"):
-        done = run_cli("ask", "--registry", str(DEMO_REGISTRY), "--mcp-endpoint",
-                       sandbox.mcp_endpoint, question, env=external_env)
+        done = run_cli(
+            "ask",
+            "--registry",
+            str(DEMO_REGISTRY),
+            "--mcp-endpoint",
+            sandbox.mcp_endpoint,
+            question,
+            env=external_env,
+        )
         assert done.returncode == 3, (question, done.stdout, done.stderr)
         assert "read-only" in done.stdout
     assert (truth.ec2_instances("333333333333"), truth.buckets("222222222222")) == before
 
 
 def test_unparsable_question_and_unknown_account(sandbox, external_env):
-    done = run_cli("ask", "--registry", str(DEMO_REGISTRY), "--mcp-endpoint",
-                   sandbox.mcp_endpoint, "what is the meaning of life?", env=external_env)
+    done = run_cli(
+        "ask",
+        "--registry",
+        str(DEMO_REGISTRY),
+        "--mcp-endpoint",
+        sandbox.mcp_endpoint,
+        "what is the meaning of life?",
+        env=external_env,
+    )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
-    done = run_cli("ask", "--registry", str(DEMO_REGISTRY), "--mcp-endpoint",
-                   sandbox.mcp_endpoint, "list instances in the qa account", env=external_env)
+    done = run_cli(
+        "ask",
+        "--registry",
+        str(DEMO_REGISTRY),
+        "--mcp-endpoint",
+        sandbox.mcp_endpoint,
+        "list instances in the qa account",
+        env=external_env,
+    )
     assert done.returncode == 2
     assert "Production" in done.stdout and "Traceback" not in done.stderr
 
@@ -170,8 +208,15 @@ def test_unparsable_question_and_unknown_account(sandbox, external_env):
 def test_bad_registry_is_a_clear_error(sandbox, external_env, tmp_path):
     path = tmp_path / "registry.json"
     path.write_text(json.dumps({"accounts": [{"id": "12", "name": "x", "environment": "y"}]}))
-    done = run_cli("ask", "--registry", str(path), "--mcp-endpoint", sandbox.mcp_endpoint,
-                   "list buckets", env=external_env)
+    done = run_cli(
+        "ask",
+        "--registry",
+        str(path),
+        "--mcp-endpoint",
+        sandbox.mcp_endpoint,
+        "list buckets",
+        env=external_env,
+    )
     assert done.returncode == 1
     assert "12 digits" in done.stderr and "Traceback" not in done.stderr
 
@@ -188,8 +233,16 @@ def test_embedded_sandbox_with_no_configuration(truth, tmp_path):
 
 def test_follow_up_across_invocations_with_a_named_thread(sandbox, external_env, truth, tmp_path):
     env = {**external_env, "OPSAGENT_CHECKPOINT_URL": f"sqlite:///{tmp_path}/threads.sqlite"}
-    common = ["ask", "--json", "--registry", str(DEMO_REGISTRY), "--mcp-endpoint",
-              sandbox.mcp_endpoint, "--thread", "cli-thread-1"]
+    common = [
+        "ask",
+        "--json",
+        "--registry",
+        str(DEMO_REGISTRY),
+        "--mcp-endpoint",
+        sandbox.mcp_endpoint,
+        "--thread",
+        "cli-thread-1",
+    ]
     first = run_cli(*common, "List EC2 instances in production", env=env)
     assert first.returncode == 0, first.stderr
     follow_up = run_cli(*common, "only the running ones", env=env)
@@ -200,16 +253,35 @@ def test_follow_up_across_invocations_with_a_named_thread(sandbox, external_env,
 
 
 def test_bad_mcp_endpoint_is_a_clear_error(external_env):
-    done = run_cli("ask", "--registry", str(DEMO_REGISTRY), "--mcp-endpoint", "ftp://x",
-                   "list buckets", env=external_env)
+    done = run_cli(
+        "ask",
+        "--registry",
+        str(DEMO_REGISTRY),
+        "--mcp-endpoint",
+        "ftp://x",
+        "list buckets",
+        env=external_env,
+    )
     assert done.returncode == 1
     assert "Only HTTPS" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_no_central_credentials_is_a_clear_error(sandbox, tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AWS_CONFIG_FILE": "/nonexistent",
-           "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true"}
-    done = run_cli("ask", "--registry", str(DEMO_REGISTRY), "--mcp-endpoint",
-                   sandbox.mcp_endpoint, "list buckets in prod", env=env)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "AWS_CONFIG_FILE": "/nonexistent",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    done = run_cli(
+        "ask",
+        "--registry",
+        str(DEMO_REGISTRY),
+        "--mcp-endpoint",
+        sandbox.mcp_endpoint,
+        "list buckets in prod",
+        env=env,
+    )
     assert done.returncode == 1
     assert "no AWS credentials" in done.stderr and "Traceback" not in done.stderr

@@ -56,26 +56,51 @@ def dynamodb_url(endpoint: str, table: str) -> str:
 
 
 def _state() -> dict:
-    plan = Plan(accounts=[PRODUCTION], queries=[ResourceQuery(resource_type="ec2:instance",
-                                                              states=["running"])],
-                summary="running EC2 instances in production")
-    result = AccountResult(account_id=PRODUCTION, alias="production", status="ok", elapsed_ms=12,
-                           rows=[Resource(account_id=PRODUCTION, account_alias="production",
-                                          region="us-east-1", resource_type="ec2:instance",
-                                          id="i-0abc", name="web", state="running",
-                                          tags={"team": "web"}, details={"type": "t3.micro"})])
-    answer = Answer(question="List running EC2 instances in production", text="1 running EC2 "
-                    "instance in production.", plan=plan, results=[result])
+    plan = Plan(
+        accounts=[PRODUCTION],
+        queries=[ResourceQuery(resource_type="ec2:instance", states=["running"])],
+        summary="running EC2 instances in production",
+    )
+    result = AccountResult(
+        account_id=PRODUCTION,
+        alias="production",
+        status="ok",
+        elapsed_ms=12,
+        rows=[
+            Resource(
+                account_id=PRODUCTION,
+                account_alias="production",
+                region="us-east-1",
+                resource_type="ec2:instance",
+                id="i-0abc",
+                name="web",
+                state="running",
+                tags={"team": "web"},
+                details={"type": "t3.micro"},
+            )
+        ],
+    )
+    answer = Answer(
+        question="List running EC2 instances in production",
+        text="1 running EC2 instance in production.",
+        plan=plan,
+        results=[result],
+    )
     refusal = Refusal(kind="read_only", message="The agent only reads.")
-    return {"question": answer.question, "plan": plan, "refusal": refusal,
-            "results": [result], "answer": answer,
-            "turns": [{"question": answer.question, "answer": answer.text,
-                       "plan": plan.model_dump()}]}
+    return {
+        "question": answer.question,
+        "plan": plan,
+        "refusal": refusal,
+        "results": [result],
+        "answer": answer,
+        "turns": [{"question": answer.question, "answer": answer.text, "plan": plan.model_dump()}],
+    }
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres", "dynamodb"])
-async def saver(request: pytest.FixtureRequest, tmp_path: Path,
-                dynamodb: str) -> AsyncIterator[BaseCheckpointSaver]:
+async def saver(
+    request: pytest.FixtureRequest, tmp_path: Path, dynamodb: str
+) -> AsyncIterator[BaseCheckpointSaver]:
     url = {
         "memory": "memory://",
         "sqlite": f"sqlite:///{tmp_path}/nested/dir/checkpoints.sqlite",
@@ -98,16 +123,19 @@ async def test_state_round_trips_without_serde_warnings(
     versions = {name: saver.get_next_version(None, None) for name in state}
     checkpoint["channel_values"] = state
     checkpoint["channel_versions"] = versions
-    send = Send("account_worker", {"account_id": PRODUCTION, "plan": state["plan"],
-                                   "user": "alice"})
+    send = Send(
+        "account_worker", {"account_id": PRODUCTION, "plan": state["plan"], "user": "alice"}
+    )
 
     try:
         with caplog.at_level(logging.DEBUG, logger="langgraph"):
-            saved = await saver.aput(thread, checkpoint, {"source": "loop", "step": 1,
-                                                          "user": "alice"}, versions)
+            saved = await saver.aput(
+                thread, checkpoint, {"source": "loop", "step": 1, "user": "alice"}, versions
+            )
             await saver.aput_writes(saved, [("__pregel_tasks", send)], task_id="task-1")
             loaded = await saver.aget_tuple(
-                {"configurable": {"thread_id": thread["configurable"]["thread_id"]}})
+                {"configurable": {"thread_id": thread["configurable"]["thread_id"]}}
+            )
     finally:
         unregister()
 
@@ -122,8 +150,9 @@ async def test_state_round_trips_without_serde_warnings(
     [(_, channel, pending)] = loaded.pending_writes
     assert channel == "__pregel_tasks" and isinstance(pending, Send)
     assert pending.arg["plan"] == state["plan"] and isinstance(pending.arg["plan"], Plan)
-    noisy = [r.getMessage() for r in caplog.records
-             if any(w in r.getMessage() for w in SERDE_WARNINGS)]
+    noisy = [
+        r.getMessage() for r in caplog.records if any(w in r.getMessage() for w in SERDE_WARNINGS)
+    ]
     assert noisy == []
     assert events == []  # no "unregistered type allowed", no "blocked"
 
@@ -143,15 +172,21 @@ def _as_stored_before_the_move(payload: bytes) -> bytes:
     def hook(code: int, data: bytes) -> ormsgpack.Ext:
         if code != EXT_PYDANTIC_V2:
             return ormsgpack.Ext(code, data)
-        module, name, *rest = ormsgpack.unpackb(data, ext_hook=hook,
-                                                option=ormsgpack.OPT_NON_STR_KEYS)
+        module, name, *rest = ormsgpack.unpackb(
+            data, ext_hook=hook, option=ormsgpack.OPT_NON_STR_KEYS
+        )
         assert module == "opsagent.graph.models"
-        return ormsgpack.Ext(code, ormsgpack.packb(["opsagent.graph.state", name, *rest],
-                                                   option=ormsgpack.OPT_NON_STR_KEYS))
+        return ormsgpack.Ext(
+            code,
+            ormsgpack.packb(
+                ["opsagent.graph.state", name, *rest], option=ormsgpack.OPT_NON_STR_KEYS
+            ),
+        )
 
-    legacy = ormsgpack.packb(ormsgpack.unpackb(payload, ext_hook=hook,
-                                               option=ormsgpack.OPT_NON_STR_KEYS),
-                             option=ormsgpack.OPT_NON_STR_KEYS)
+    legacy = ormsgpack.packb(
+        ormsgpack.unpackb(payload, ext_hook=hook, option=ormsgpack.OPT_NON_STR_KEYS),
+        option=ormsgpack.OPT_NON_STR_KEYS,
+    )
     assert b"opsagent.graph.state" in legacy and b"opsagent.graph.models" not in legacy
     return legacy
 
@@ -172,8 +207,11 @@ def test_checkpoints_stored_under_the_old_module_path_still_revive(
         assert not any(w in r.getMessage() for r in caplog.records for w in SERDE_WARNINGS)
         # Without the old path in the allow-list the same bytes come back as plain dicts:
         # the compatibility entries are what keeps old threads working.
-        only_new = JsonPlusSerializer(allowed_msgpack_modules=sorted(
-            t for t in state_model_types() if t[0] != "opsagent.graph.state"))
+        only_new = JsonPlusSerializer(
+            allowed_msgpack_modules=sorted(
+                t for t in state_model_types() if t[0] != "opsagent.graph.state"
+            )
+        )
         unrevived = only_new.loads_typed(stored)
     finally:
         unregister()
@@ -183,11 +221,20 @@ def test_checkpoints_stored_under_the_old_module_path_still_revive(
     assert revived["results"] == state["results"] and revived["turns"] == state["turns"]
     assert isinstance(unrevived["answer"], dict)
     assert {(e["kind"], e["module"]) for e in events} == {
-        ("msgpack_blocked", "opsagent.graph.state")}
+        ("msgpack_blocked", "opsagent.graph.state")
+    }
 
 
-@pytest.mark.parametrize("url", ["redis://localhost", "sqlite://relative.sqlite", "dynamodb://",
-                                 "dynamodb://table?colour=blue", "nonsense"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://localhost",
+        "sqlite://relative.sqlite",
+        "dynamodb://",
+        "dynamodb://table?colour=blue",
+        "nonsense",
+    ],
+)
 async def test_unusable_urls_say_what_to_write(url: str) -> None:
     with pytest.raises(ConfigurationError) as error:
         async with open_checkpointer(url):
@@ -198,8 +245,9 @@ async def test_unusable_urls_say_what_to_write(url: str) -> None:
 # ----------------------------------------------------------------------------- restarts
 
 
-async def _thread_survives_restart(checkpoint_url: str | None, workdir: Path,
-                                   **extra_env: str) -> str:
+async def _thread_survives_restart(
+    checkpoint_url: str | None, workdir: Path, **extra_env: str
+) -> str:
     env = sandbox_env(checkpoint_url, **extra_env)
     service = ServiceProcess(env, workdir)
     with service:
@@ -219,8 +267,10 @@ async def _thread_survives_restart(checkpoint_url: str | None, workdir: Path,
             assert plan["accounts"] == [STAGING]
             assert [q["resource_type"] for q in plan["queries"]] == ["ec2:instance"]
             turns = (await client.get(f"/threads/{thread_id}")).json()["turns"]
-            assert [t["question"] for t in turns] == ["List EC2 instances in production",
-                                                      "what about staging?"]
+            assert [t["question"] for t in turns] == [
+                "List EC2 instances in production",
+                "what about staging?",
+            ]
     for log in (service.log(), restarted.log()):
         assert not any(w in log for w in SERDE_WARNINGS), log
     return thread_id
@@ -235,8 +285,9 @@ async def test_sqlite_thread_survives_a_restart(tmp_path: Path) -> None:
 async def test_postgres_thread_survives_a_restart(tmp_path: Path) -> None:
     thread_id = await _thread_survives_restart(POSTGRES_URL, tmp_path)
     async with await psycopg.AsyncConnection.connect(POSTGRES_URL) as conn:
-        cursor = await conn.execute("SELECT count(*) FROM checkpoints WHERE thread_id = %s",
-                                    (thread_id,))
+        cursor = await conn.execute(
+            "SELECT count(*) FROM checkpoints WHERE thread_id = %s", (thread_id,)
+        )
         row = await cursor.fetchone()
     assert row is not None and row[0] >= 2
 
@@ -244,9 +295,15 @@ async def test_postgres_thread_survives_a_restart(tmp_path: Path) -> None:
 async def test_dynamodb_thread_survives_a_restart(tmp_path: Path, dynamodb: str) -> None:
     table = f"opsagent-{uuid.uuid4().hex[:8]}"
     thread_id = await _thread_survives_restart(
-        dynamodb_url(dynamodb, table), tmp_path,
-        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+        dynamodb_url(dynamodb, table),
+        tmp_path,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+    )
     client = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=dynamodb)
-    items = client.query(TableName=table, KeyConditionExpression="PK = :pk",
-                         ExpressionAttributeValues={":pk": {"S": f"CHECKPOINT_{thread_id}"}})
+    items = client.query(
+        TableName=table,
+        KeyConditionExpression="PK = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"CHECKPOINT_{thread_id}"}},
+    )
     assert items["Count"] >= 2

@@ -122,9 +122,7 @@ async def _run(
         return await session.call_tool("aws___run_script", {"code": code}, meta=meta)
 
 
-def _signed(
-    creds: Credentials, url: str, body: bytes, service: str = "aws-mcp"
-) -> dict[str, str]:
+def _signed(creds: Credentials, url: str, body: bytes, service: str = "aws-mcp") -> dict[str, str]:
     request = AWSRequest(method="POST", url=url, data=body, headers=dict(MCP_HEADERS))
     SigV4Auth(creds, service, "us-east-1").add_auth(request)
     return dict(request.headers.items())
@@ -289,9 +287,12 @@ async def test_run_script_sees_the_callers_instances_only(sandbox: Sandbox, acco
     creds = _assumed(sandbox, account)
     truth = _instance_ids(sandbox, creds, "us-east-1")
     others = set().union(
-        *(_instance_ids(sandbox, _assumed(sandbox, other), region)
-          for other in (*MEMBER_ACCOUNTS, CENTRAL) if other != account
-          for region in REGIONS)
+        *(
+            _instance_ids(sandbox, _assumed(sandbox, other), region)
+            for other in (*MEMBER_ACCOUNTS, CENTRAL)
+            if other != account
+            for region in REGIONS
+        )
     )
     code = (
         "answer = await call_boto3(service_name='ec2', operation_name='DescribeInstances',\n"
@@ -304,10 +305,15 @@ async def test_run_script_sees_the_callers_instances_only(sandbox: Sandbox, acco
     assert ids == truth
     assert not ids & others
     assert {row["owner"] for row in answer["return_value"]} == {account}
-    assert answer["api_calls"] == [{
-        "service": "ec2", "operation": "DescribeInstances", "region": "us-east-1",
-        "status": "success", "error_code": None,
-    }]
+    assert answer["api_calls"] == [
+        {
+            "service": "ec2",
+            "operation": "DescribeInstances",
+            "region": "us-east-1",
+            "status": "success",
+            "error_code": None,
+        }
+    ]
 
 
 async def test_the_signing_identity_decides_the_account(sandbox: Sandbox, truth) -> None:  # type: ignore[no-untyped-def]
@@ -341,9 +347,9 @@ async def test_concurrent_callers_each_stay_in_their_own_account(sandbox: Sandbo
         "sorted({a['Account'] for a in answers})\n"
     )
     accounts = [*MEMBER_ACCOUNTS, *MEMBER_ACCOUNTS]
-    results = await asyncio.gather(*(
-        _run(sandbox.mcp_endpoint, _assumed(sandbox, account), code) for account in accounts
-    ))
+    results = await asyncio.gather(
+        *(_run(sandbox.mcp_endpoint, _assumed(sandbox, account), code) for account in accounts)
+    )
     for account, result in zip(accounts, results, strict=True):
         answer = _success(result)
         assert answer["return_value"] == [account]
@@ -377,8 +383,11 @@ async def test_aws_errors_are_catchable_with_their_code(sandbox: Sandbox) -> Non
     )
     assert MISSING_INSTANCE in value["message"]
     error_call = {
-        "service": "ec2", "operation": "DescribeInstances", "region": "us-east-1",
-        "status": "error", "error_code": "InvalidInstanceID.NotFound",
+        "service": "ec2",
+        "operation": "DescribeInstances",
+        "region": "us-east-1",
+        "status": "error",
+        "error_code": "InvalidInstanceID.NotFound",
     }
     assert _answer(handled)["api_calls"] == [error_call]
     answer = _answer(escaped)
@@ -391,18 +400,21 @@ async def test_aws_errors_are_catchable_with_their_code(sandbox: Sandbox) -> Non
 async def test_unknown_services_and_operations_are_clear_errors(sandbox: Sandbox) -> None:
     creds = _assumed(sandbox, MEMBER_ACCOUNTS[2])
     async with mcp_session(sandbox.mcp_endpoint, creds) as session:
-        snake = await session.call_tool("aws___run_script", {
-            "code": "await call_boto3(service_name='ec2', operation_name='describe_instances')"
-        })
-        service = await session.call_tool("aws___run_script", {
-            "code": "await call_boto3(service_name='ec3', operation_name='DescribeInstances')"
-        })
-        positional = await session.call_tool("aws___run_script", {
-            "code": "await call_boto3('ec2', 'DescribeInstances')"
-        })
+        snake = await session.call_tool(
+            "aws___run_script",
+            {"code": "await call_boto3(service_name='ec2', operation_name='describe_instances')"},
+        )
+        service = await session.call_tool(
+            "aws___run_script",
+            {"code": "await call_boto3(service_name='ec3', operation_name='DescribeInstances')"},
+        )
+        positional = await session.call_tool(
+            "aws___run_script", {"code": "await call_boto3('ec2', 'DescribeInstances')"}
+        )
     snake_answer = _answer(snake)
-    assert snake_answer["error"].startswith("UnknownOperation: Unknown operation "
-                                            "'describe_instances'")
+    assert snake_answer["error"].startswith(
+        "UnknownOperation: Unknown operation 'describe_instances'"
+    )
     assert "'DescribeInstances'" in snake_answer["error"]
     assert snake_answer["api_calls"] == []
     assert "Unknown service: 'ec3'" in _answer(service)["error"]
@@ -529,9 +541,9 @@ async def test_script_latency_makes_scripts_take_that_long(sandbox: Sandbox) -> 
             took = time.perf_counter() - started
             # Two at once: the wait does not block the server.
             started = time.perf_counter()
-            both = await asyncio.gather(*(
-                session.call_tool("aws___run_script", {"code": str(n)}) for n in range(2)
-            ))
+            both = await asyncio.gather(
+                *(session.call_tool("aws___run_script", {"code": str(n)}) for n in range(2))
+            )
             together = time.perf_counter() - started
     finally:
         server.stop()
@@ -573,10 +585,14 @@ async def test_external_endpoint_mode_checks_structure_only(sandbox: Sandbox) ->
         # A wrong secret cannot be detected without the real one; the key still decides
         # the account the script runs in.
         forged = Credentials(creds.access_key, "not-the-secret", creds.token)
-        result = await _run(server.endpoint, forged, (
-            "(await call_boto3(service_name='sts', operation_name='GetCallerIdentity'))"
-            "['Account']"
-        ))
+        result = await _run(
+            server.endpoint,
+            forged,
+            (
+                "(await call_boto3(service_name='sts', operation_name='GetCallerIdentity'))"
+                "['Account']"
+            ),
+        )
         assert _success(result)["return_value"] == MEMBER_ACCOUNTS[1]
         assert server.scripts == [(None, 1)]  # the account of an unresolved key is unknown
     finally:
@@ -596,7 +612,11 @@ async def test_serve_mcp_runs_alone_against_an_endpoint(sandbox: Sandbox) -> Non
         "serve_mcp(sys.argv[1], port=int(sys.argv[2]), script_latency_ms=200)"
     )
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", script, sandbox.aws_endpoint, str(port),
+        sys.executable,
+        "-c",
+        script,
+        sandbox.aws_endpoint,
+        str(port),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -609,10 +629,14 @@ async def test_serve_mcp_runs_alone_against_an_endpoint(sandbox: Sandbox) -> Non
             await asyncio.sleep(0.1)
         creds = _assumed(sandbox, MEMBER_ACCOUNTS[2])
         started = time.perf_counter()
-        result = await _run(endpoint, creds, (
-            "(await call_boto3(service_name='sts', operation_name='GetCallerIdentity'))"
-            "['Account']"
-        ))
+        result = await _run(
+            endpoint,
+            creds,
+            (
+                "(await call_boto3(service_name='sts', operation_name='GetCallerIdentity'))"
+                "['Account']"
+            ),
+        )
         took = time.perf_counter() - started
         assert _success(result)["return_value"] == MEMBER_ACCOUNTS[2]
         assert took >= 0.2

@@ -62,8 +62,14 @@ asyncio.run(main())
 async def test_factory_graph_has_no_checkpointer_and_one_sandbox(tmp_path: Path) -> None:
     # A process of its own, like the server's: one sandbox per process is the rule.
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", FACTORY_CHECK, cwd=tmp_path, env=clean_env(),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        sys.executable,
+        "-c",
+        FACTORY_CHECK,
+        cwd=tmp_path,
+        env=clean_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     output, _ = await asyncio.wait_for(proc.communicate(), 180)
     assert proc.returncode == 0, output.decode()
     assert "factory ok" in output.decode()
@@ -78,10 +84,23 @@ async def test_langgraph_dev_streams_an_all_accounts_run(tmp_path: Path) -> None
     workdir = tmp_path / "cwd"
     workdir.mkdir()
     server = ServiceProcess(
-        env, workdir, port=port, health="/ok", log_dir=tmp_path,
-        command=[str(VENV_BIN / "langgraph"), "dev", "--no-browser", "--no-reload",
-                 "--config", str(ROOT / "langgraph.json"),
-                 "--host", "127.0.0.1", "--port", str(port)],
+        env,
+        workdir,
+        port=port,
+        health="/ok",
+        log_dir=tmp_path,
+        command=[
+            str(VENV_BIN / "langgraph"),
+            "dev",
+            "--no-browser",
+            "--no-reload",
+            "--config",
+            str(ROOT / "langgraph.json"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
     )
     with server:
         client = get_client(url=server.url)
@@ -89,9 +108,12 @@ async def test_langgraph_dev_streams_an_all_accounts_run(tmp_path: Path) -> None
         thread = await client.threads.create()
         custom: list[dict] = []
         final: dict = {}
-        async for part in client.runs.stream(thread["thread_id"], assistant["assistant_id"],
-                                             input={"question": ALL_ACCOUNTS},
-                                             stream_mode=["custom", "values"]):
+        async for part in client.runs.stream(
+            thread["thread_id"],
+            assistant["assistant_id"],
+            input={"question": ALL_ACCOUNTS},
+            stream_mode=["custom", "values"],
+        ):
             if part.event == "custom":
                 custom.append(part.data)
             elif part.event == "values":
@@ -107,13 +129,18 @@ async def test_langgraph_dev_streams_an_all_accounts_run(tmp_path: Path) -> None
         assert all(r["status"] == "ok" for r in answer["results"])
 
         # The server's own checkpointer keeps the thread: a follow-up builds on the plan.
-        follow_up = await client.runs.wait(thread["thread_id"], assistant["assistant_id"],
-                                           input={"question": "what about staging?"})
+        follow_up = await client.runs.wait(
+            thread["thread_id"],
+            assistant["assistant_id"],
+            input={"question": "what about staging?"},
+        )
         assert isinstance(follow_up, dict)
         assert follow_up["answer"]["plan"]["accounts"] == [STAGING]
         state = await client.threads.get_state(thread["thread_id"])
-        assert [t["question"] for t in state["values"]["turns"]] == [ALL_ACCOUNTS,
-                                                                     "what about staging?"]
+        assert [t["question"] for t in state["values"]["turns"]] == [
+            ALL_ACCOUNTS,
+            "what about staging?",
+        ]
     # A graceful stop: uvicorn re-raises the SIGTERM it handled once shutdown is complete.
     assert server.proc is not None and server.proc.returncode in (0, -signal.SIGTERM)
     log = server.log()

@@ -38,8 +38,7 @@ WORKLOAD = {PRODUCTION, STAGING, DEVELOPMENT}
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     workdir = tmp_path_factory.mktemp("service")
-    env = sandbox_env(f"sqlite:///{workdir}/checkpoints.sqlite",
-                      OPSAGENT_SSE_PING_SECONDS="1")
+    env = sandbox_env(f"sqlite:///{workdir}/checkpoints.sqlite", OPSAGENT_SSE_PING_SECONDS="1")
     with ServiceProcess(env, workdir) as proc:
         yield proc
 
@@ -65,13 +64,19 @@ async def test_all_accounts_stream_in_order(client: httpx.AsyncClient) -> None:
     assert plan["queries"][0]["resource_type"] == "s3:bucket"
 
     started = [data["account_id"] for name, data in events if name == "account_started"]
-    finished = {data["account_id"]: (i, data) for i, (name, data) in enumerate(events)
-                if name == "account_finished"}
+    finished = {
+        data["account_id"]: (i, data)
+        for i, (name, data) in enumerate(events)
+        if name == "account_finished"
+    }
     assert sorted(started) == sorted(WORKLOAD) and set(finished) == WORKLOAD
     for account in WORKLOAD:  # each account starts before it finishes
         assert names.index("account_started") <= finished[account][0]
-        start_at = next(i for i, (n, d) in enumerate(events)
-                        if n == "account_started" and d["account_id"] == account)
+        start_at = next(
+            i
+            for i, (n, d) in enumerate(events)
+            if n == "account_started" and d["account_id"] == account
+        )
         assert start_at < finished[account][0]
     answer_at = names.index("answer")
     assert all(i < answer_at for i, _ in finished.values())  # every account before the answer
@@ -83,8 +88,9 @@ async def test_all_accounts_stream_in_order(client: httpx.AsyncClient) -> None:
     InvocationResponse.model_validate({"thread_id": thread_id, **answer})  # the documented shape
     assert {a["account_id"] for a in answer["accounts"]} == WORKLOAD
     assert sum(a["count"] for a in answer["accounts"]) == len(answer["resources"]) > 0
-    assert {finished[a["account_id"]][1]["count"] for a in answer["accounts"]} == \
-        {a["count"] for a in answer["accounts"]}
+    assert {finished[a["account_id"]][1]["count"] for a in answer["accounts"]} == {
+        a["count"] for a in answer["accounts"]
+    }
     assert events[-1][1] == {"thread_id": thread_id, "status": "ok"}
 
 
@@ -92,8 +98,15 @@ async def test_stream_answer_is_the_cli_json(client: httpx.AsyncClient, tmp_path
     events = await stream(client, ALL_ACCOUNTS)
     answer = dict(events)["answer"]
     cli = await asyncio.create_subprocess_exec(
-        OPSAGENT, "ask", "--json", ALL_ACCOUNTS, cwd=tmp_path, env=clean_env(),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        OPSAGENT,
+        "ask",
+        "--json",
+        ALL_ACCOUNTS,
+        cwd=tmp_path,
+        env=clean_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     stdout, stderr = await asyncio.wait_for(cli.communicate(), 180)
     assert cli.returncode == 0, stderr.decode()
     expected = json.loads(stdout)
@@ -124,8 +137,9 @@ async def test_json_mode_without_the_accept_header(client: httpx.AsyncClient) ->
 
 
 async def test_question_key_works_like_prompt(client: httpx.AsyncClient) -> None:
-    response = await ask(client, "How many RDS instances are running in each account?",
-                         key="question")
+    response = await ask(
+        client, "How many RDS instances are running in each account?", key="question"
+    )
     assert response.status_code == 200, response.text
     assert response.json()["plan"]["queries"][0]["resource_type"] == "rds:db-instance"
 
@@ -168,25 +182,35 @@ async def test_follow_ups_in_one_thread(client: httpx.AsyncClient) -> None:
     assert turns.status_code == 200
     history = ThreadResponse.model_validate(turns.json())
     assert [t.question for t in history.turns] == [
-        "List EC2 instances in production", "what about staging?", "only the running ones"]
+        "List EC2 instances in production",
+        "what about staging?",
+        "only the running ones",
+    ]
     assert history.turns[2].answer == body["answer"]
 
 
 async def test_agentcore_session_header_is_the_thread(client: httpx.AsyncClient) -> None:
     session = f"agentcore-session-{uuid.uuid4()}"  # 54 characters
     headers = {SESSION_HEADER: session, USER_HEADER: "alice"}
-    first = await ask(client, "List EC2 instances in production", headers=headers,
-                      thread_id="ignored-when-the-header-is-set")
+    first = await ask(
+        client,
+        "List EC2 instances in production",
+        headers=headers,
+        thread_id="ignored-when-the-header-is-set",
+    )
     assert first.status_code == 200, first.text
     assert first.json()["thread_id"] == session and first.headers[THREAD_HEADER] == session
 
-    events = await stream(client, "what about staging?",
-                          headers={**headers, "Accept": "text/event-stream"})
+    events = await stream(
+        client, "what about staging?", headers={**headers, "Accept": "text/event-stream"}
+    )
     assert events[0] == ("thread", {"thread_id": session})
     assert dict(events)["plan"]["accounts"] == [STAGING]
     turns = (await client.get(f"/threads/{session}")).json()["turns"]
-    assert [t["question"] for t in turns] == ["List EC2 instances in production",
-                                              "what about staging?"]
+    assert [t["question"] for t in turns] == [
+        "List EC2 instances in production",
+        "what about staging?",
+    ]
 
 
 async def test_unknown_thread_is_404(client: httpx.AsyncClient) -> None:
@@ -210,39 +234,87 @@ LONG = "List EC2 instances in production " + "please " * 400  # over 2,000 chara
         pytest.param({}, None, {}, 422, "invalid_request", id="missing"),
         pytest.param({"questoin": "typo"}, None, {}, 422, "invalid_request", id="wrong-key"),
         pytest.param({"prompt": 42}, None, {}, 422, "invalid_request", id="not-a-string"),
-        pytest.param({"prompt": "a", "question": "b"}, None, {}, 422, "invalid_request",
-                     id="two-questions"),
+        pytest.param(
+            {"prompt": "a", "question": "b"}, None, {}, 422, "invalid_request", id="two-questions"
+        ),
         pytest.param(["List EC2"], None, {}, 422, "invalid_request", id="array-body"),
         pytest.param({"prompt": LONG}, None, {}, 413, "question_too_long", id="too-long"),
         pytest.param({"prompt": "x" * 70_000}, None, {}, 413, "body_too_large", id="huge-body"),
-        pytest.param(b'{"prompt": "List EC2', "application/json", {}, 400, "invalid_json",
-                     id="not-json"),
+        pytest.param(
+            b'{"prompt": "List EC2', "application/json", {}, 400, "invalid_json", id="not-json"
+        ),
         pytest.param(b"", "application/json", {}, 422, "invalid_request", id="empty-body"),
-        pytest.param(b"prompt=List+EC2", "application/x-www-form-urlencoded", {}, 415,
-                     "unsupported_media_type", id="form"),
-        pytest.param(b"List EC2 instances", "text/plain", {}, 415, "unsupported_media_type",
-                     id="text"),
-        pytest.param(b"<prompt>List EC2</prompt>", "application/xml", {}, 415,
-                     "unsupported_media_type", id="xml"),
-        pytest.param(b'{"prompt": "List EC2"', "", {}, 400, "invalid_json",
-                     id="untyped-not-json"),
-        pytest.param({"prompt": "List EC2 instances in production"}, None,
-                     {SESSION_HEADER: "too-short"}, 400, "invalid_session_id",
-                     id="short-session"),
-        pytest.param({"prompt": "List EC2 instances in production", "thread_id": "a b#c"}, None,
-                     {}, 422, "invalid_request", id="bad-thread-id"),
-        pytest.param({"prompt": "List EC2 instances in account narnia"}, None, {}, 422,
-                     "unknown_account", id="unknown-account"),
-        pytest.param({"prompt": "Delete every S3 bucket in production"}, None, {}, 403,
-                     "read_only", id="read-only"),
-        pytest.param({"prompt": "what is the meaning of life"}, None, {}, 422, "unsupported",
-                     id="unsupported"),
+        pytest.param(
+            b"prompt=List+EC2",
+            "application/x-www-form-urlencoded",
+            {},
+            415,
+            "unsupported_media_type",
+            id="form",
+        ),
+        pytest.param(
+            b"List EC2 instances", "text/plain", {}, 415, "unsupported_media_type", id="text"
+        ),
+        pytest.param(
+            b"<prompt>List EC2</prompt>",
+            "application/xml",
+            {},
+            415,
+            "unsupported_media_type",
+            id="xml",
+        ),
+        pytest.param(b'{"prompt": "List EC2"', "", {}, 400, "invalid_json", id="untyped-not-json"),
+        pytest.param(
+            {"prompt": "List EC2 instances in production"},
+            None,
+            {SESSION_HEADER: "too-short"},
+            400,
+            "invalid_session_id",
+            id="short-session",
+        ),
+        pytest.param(
+            {"prompt": "List EC2 instances in production", "thread_id": "a b#c"},
+            None,
+            {},
+            422,
+            "invalid_request",
+            id="bad-thread-id",
+        ),
+        pytest.param(
+            {"prompt": "List EC2 instances in account narnia"},
+            None,
+            {},
+            422,
+            "unknown_account",
+            id="unknown-account",
+        ),
+        pytest.param(
+            {"prompt": "Delete every S3 bucket in production"},
+            None,
+            {},
+            403,
+            "read_only",
+            id="read-only",
+        ),
+        pytest.param(
+            {"prompt": "what is the meaning of life"},
+            None,
+            {},
+            422,
+            "unsupported",
+            id="unsupported",
+        ),
     ],
 )
 @pytest.mark.parametrize("accept", ["application/json", "text/event-stream"])
 async def test_bad_input_is_a_readable_4xx(
-    client: httpx.AsyncClient, content: object, content_type: str | None,
-    headers: dict[str, str], status: int, code: str, accept: str,
+    client: httpx.AsyncClient,
+    content: object,
+    content_type: str | None,
+    headers: dict[str, str],
+    status: int,
+    code: str,
+    accept: str,
 ) -> None:
     request_headers = {"Accept": accept, **headers}
     if isinstance(content, bytes):
@@ -264,16 +336,23 @@ async def test_bad_input_is_a_readable_4xx(
         assert body["answer"]["refusal"]["kind"] == "read_only"
 
 
-@pytest.mark.parametrize("content_type", [None, "application/octet-stream",
-                                          "application/json; charset=utf-8",
-                                          "application/vnd.api+json"])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "application/octet-stream",
+        "application/json; charset=utf-8",
+        "application/vnd.api+json",
+    ],
+)
 async def test_untyped_and_json_bodies_are_read_as_json(
     client: httpx.AsyncClient, content_type: str | None
 ) -> None:
     # InvokeAgentRuntime's contentType is optional: AgentCore may pass the payload untyped.
     headers = {"Content-Type": content_type} if content_type else {}
-    response = await client.post("/invocations", headers=headers,
-                                 content=b'{"prompt": "List EC2 instances in production"}')
+    response = await client.post(
+        "/invocations", headers=headers, content=b'{"prompt": "List EC2 instances in production"}'
+    )
     assert response.status_code == 200, response.text
     assert response.json()["plan"]["accounts"] == [PRODUCTION]
 
@@ -285,8 +364,9 @@ async def test_chunked_body_over_the_limit_is_413(client: httpx.AsyncClient) -> 
             yield b"x" * 1024
         yield b'"}'
 
-    response = await client.post("/invocations", content=chunks(),
-                                 headers={"Content-Type": "application/json"})
+    response = await client.post(
+        "/invocations", content=chunks(), headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 413
     assert response.json()["error"] == "body_too_large"
 
@@ -300,8 +380,9 @@ async def test_wrong_method_and_path_are_json(client: httpx.AsyncClient) -> None
 
 async def test_bad_input_leaves_the_service_healthy(client: httpx.AsyncClient) -> None:
     for body in (b"{", b"[]", b'{"prompt": ""}', b"\xff\xfe", b"null", b'"just a string"'):
-        response = await client.post("/invocations", content=body,
-                                     headers={"Content-Type": "application/json"})
+        response = await client.post(
+            "/invocations", content=body, headers={"Content-Type": "application/json"}
+        )
         assert 400 <= response.status_code < 500, (body, response.text)
     ping = (await client.get("/ping")).json()
     assert ping["status"] == "Healthy"
@@ -335,7 +416,8 @@ async def test_openapi_documents_the_contract(client: httpx.AsyncClient) -> None
     assert set(schemas["PingResponse"]["required"]) == {"status", "time_of_last_update"}
     threads = spec["paths"]["/threads/{thread_id}"]["get"]["responses"]
     assert threads["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
-        "/ThreadResponse")
+        "/ThreadResponse"
+    )
     for status in ("401", "403", "404", "422"):  # every error, the same documented shape
         schema = threads[status]["content"]["application/json"]["schema"]
         assert schema["$ref"].endswith("/ErrorResponse")

@@ -160,8 +160,9 @@ async def test_refreshes_before_expiry_not_after(
 
     # botocore's fetcher cache reads the module clock; the credentials get the same one.
     monkeypatch.setattr(botocore.credentials, "_local_now", clock)
-    roles = RoleCredentials(CENTRAL, sts_endpoint_url=sts_url, duration_seconds=3600,
-                            time_fetcher=clock)
+    roles = RoleCredentials(
+        CENTRAL, sts_endpoint_url=sts_url, duration_seconds=3600, time_fetcher=clock
+    )
     credentials = await roles.get(account(), "grace")
     first_key = credentials.get_frozen_credentials().access_key
 
@@ -190,8 +191,7 @@ async def test_unreachable_sts_is_a_readable_error(caplog: pytest.LogCaptureFixt
     with socket.socket() as probe:  # a loopback port with nobody listening
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    roles = RoleCredentials(CENTRAL, sts_endpoint_url=f"http://127.0.0.1:{port}",
-                            max_attempts=1)
+    roles = RoleCredentials(CENTRAL, sts_endpoint_url=f"http://127.0.0.1:{port}", max_attempts=1)
     with pytest.raises(AccountUnreachable) as failed:
         await roles.get(account(), "heidi")
     assert failed.value.status == "error"
@@ -207,8 +207,9 @@ async def test_silent_sts_is_a_timeout(caplog: pytest.LogCaptureFixture) -> None
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         port = silent.getsockname()[1]
-        roles = RoleCredentials(CENTRAL, sts_endpoint_url=f"http://127.0.0.1:{port}",
-                                read_timeout=0.3, max_attempts=1)
+        roles = RoleCredentials(
+            CENTRAL, sts_endpoint_url=f"http://127.0.0.1:{port}", read_timeout=0.3, max_attempts=1
+        )
         with pytest.raises(AccountTimeout) as failed:
             await roles.get(account(), "ivan")
     assert failed.value.status == "timeout"

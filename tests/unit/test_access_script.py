@@ -2,7 +2,7 @@
 
 The template is executed here for real (top-level await, as aws___run_script runs it) with
 a ``call_boto3`` that answers from a table, so pagination, fan-out, per-read errors and
-redaction are checked without a server; tests/test_sandbox_mcp.py and the end-to-end tests
+redaction are checked without a server; tests/e2e/test_sandbox_mcp.py and the end-to-end tests
 run the same scripts on the stand-in.
 """
 
@@ -41,11 +41,25 @@ def _without_plan(tree: ast.Module) -> str:
 
 @pytest.mark.parametrize("value", HOSTILE)
 def test_hostile_values_change_only_the_data_literal(value):
-    read = Read(service="ec2", operation="DescribeInstances", region="us-east-1",
-                params={"Filters": [{"Name": value, "Values": [value]}], value: value},
-                then=[FanOut(each=value, reads=[Read(service="ec2", operation="DescribeTags",
-                                                     region="us-east-1",
-                                                     params={"x": value})])])
+    read = Read(
+        service="ec2",
+        operation="DescribeInstances",
+        region="us-east-1",
+        params={"Filters": [{"Name": value, "Values": [value]}], value: value},
+        then=[
+            FanOut(
+                each=value,
+                reads=[
+                    Read(
+                        service="ec2",
+                        operation="DescribeTags",
+                        region="us-east-1",
+                        params={"x": value},
+                    )
+                ],
+            )
+        ],
+    )
     script = build_script([read], redact={("ec2", "DescribeInstances"): [value]})
     tree = ast.parse(script)
     assert _without_plan(copy.deepcopy(tree)) == _without_plan(template_tree())
@@ -71,8 +85,9 @@ async def run_template(script: str, answers):
     tree = ast.parse(script)
     last = tree.body[-1]
     assert isinstance(last, ast.Expr)
-    tree.body[-1] = ast.Assign(targets=[ast.Name("return_value", ctx=ast.Store())],
-                               value=last.value)
+    tree.body[-1] = ast.Assign(
+        targets=[ast.Name("return_value", ctx=ast.Store())], value=last.value
+    )
     ast.fix_missing_locations(tree)
     scope = {"call_boto3": call_boto3}
     code = compile(tree, "<script>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
@@ -84,15 +99,15 @@ async def run_template(script: str, answers):
 
 class AwsError(Exception):
     def __init__(self, code: str, operation: str):
-        super().__init__(f"An error occurred ({code}) when calling the {operation} operation: "
-                         "no")
+        super().__init__(f"An error occurred ({code}) when calling the {operation} operation: no")
         self.response = {"Error": {"Code": code, "Message": "no"}}
 
 
 def _result(value) -> CallToolResult:
     payload = {"status": "success", "return_value": value, "api_calls": []}
-    return CallToolResult(content=[TextContent(type="text", text=json.dumps(payload))],
-                          structuredContent=payload)
+    return CallToolResult(
+        content=[TextContent(type="text", text=json.dumps(payload))], structuredContent=payload
+    )
 
 
 async def test_pagination_follows_botocore_token_names_and_merges_pages():
@@ -127,17 +142,32 @@ async def test_fan_out_binds_items_batches_and_parent_params():
         if operation == "ListServices":
             return {"serviceArns": [f"{params['cluster']}/s{i}" for i in range(12)]}
         if operation == "DescribeServices":
-            return {"services": [{"serviceName": s, "cluster": params["cluster"]}
-                                 for s in params["services"]]}
+            return {
+                "services": [
+                    {"serviceName": s, "cluster": params["cluster"]} for s in params["services"]
+                ]
+            }
         raise AssertionError(operation)
 
-    describe = Read(service="ecs", operation="DescribeServices", region="us-east-1",
-                    bind={"cluster": "parent.cluster", "services": "item"})
-    services = Read(service="ecs", operation="ListServices", region="us-east-1",
-                    bind={"cluster": "item"},
-                    then=[FanOut(each="serviceArns", reads=[describe], batch=10)])
-    read = Read(service="ecs", operation="ListClusters", region="us-east-1",
-                then=[FanOut(each="clusterArns", reads=[services])])
+    describe = Read(
+        service="ecs",
+        operation="DescribeServices",
+        region="us-east-1",
+        bind={"cluster": "parent.cluster", "services": "item"},
+    )
+    services = Read(
+        service="ecs",
+        operation="ListServices",
+        region="us-east-1",
+        bind={"cluster": "item"},
+        then=[FanOut(each="serviceArns", reads=[describe], batch=10)],
+    )
+    read = Read(
+        service="ecs",
+        operation="ListClusters",
+        region="us-east-1",
+        then=[FanOut(each="clusterArns", reads=[services])],
+    )
     value, calls = await run_template(build_script([read]), answers)
     [result] = parse_script_result(_result(value), [read])
     listed = result.children[0]
@@ -154,8 +184,10 @@ async def test_one_denied_read_keeps_every_other_read():
             raise AwsError("UnauthorizedOperation", operation)
         return {"Reservations": [{"Instances": [{"InstanceId": "i-1"}]}]}
 
-    reads = [Read(service="ec2", operation="DescribeInstances", region=r)
-             for r in ("us-east-1", "us-west-2")]
+    reads = [
+        Read(service="ec2", operation="DescribeInstances", region=r)
+        for r in ("us-east-1", "us-west-2")
+    ]
     value, _ = await run_template(build_script(reads), answers)
     east, west = parse_script_result(_result(value), reads)
     assert east.ok and east.result["Reservations"][0]["Instances"][0]["InstanceId"] == "i-1"
@@ -190,24 +222,37 @@ async def test_unless_skips_items_that_already_carry_the_value():
             return {"Buckets": [{"Name": "a", "BucketRegion": "eu-west-1"}, {"Name": "b"}]}
         return {"LocationConstraint": "us-west-2"}
 
-    location = Read(service="s3", operation="GetBucketLocation", region="us-east-1",
-                    bind={"Bucket": "item.Name"})
-    read = Read(service="s3", operation="ListBuckets", region="us-east-1",
-                then=[FanOut(each="Buckets", reads=[location], unless="BucketRegion")])
+    location = Read(
+        service="s3",
+        operation="GetBucketLocation",
+        region="us-east-1",
+        bind={"Bucket": "item.Name"},
+    )
+    read = Read(
+        service="s3",
+        operation="ListBuckets",
+        region="us-east-1",
+        then=[FanOut(each="Buckets", reads=[location], unless="BucketRegion")],
+    )
     value, calls = await run_template(build_script([read]), answers)
     assert [c[3] for c in calls if c[1] == "GetBucketLocation"] == [{"Bucket": "b"}]
 
 
-@pytest.mark.parametrize("payload, message", [
-    ({"status": "error", "error": "NameError: x"}, "could not run the script: NameError: x"),
-    ({"status": "success", "return_value": {"results": []}}, "not one result per read"),
-    ({"status": "success", "return_value": "not json"}, "non-JSON"),
-    ("just text", "non-JSON"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        ({"status": "error", "error": "NameError: x"}, "could not run the script: NameError: x"),
+        ({"status": "success", "return_value": {"results": []}}, "not one result per read"),
+        ({"status": "success", "return_value": "not json"}, "non-JSON"),
+        ("just text", "non-JSON"),
+    ],
+)
 def test_failed_or_foreign_answers_are_script_errors(payload, message):
     text = payload if isinstance(payload, str) else json.dumps(payload)
-    result = CallToolResult(content=[TextContent(type="text", text=text)],
-                            structuredContent=payload if isinstance(payload, dict) else None)
+    result = CallToolResult(
+        content=[TextContent(type="text", text=text)],
+        structuredContent=payload if isinstance(payload, dict) else None,
+    )
     read = Read(service="s3", operation="ListBuckets", region="us-east-1")
     with pytest.raises(ScriptError, match=message):
         parse_script_result(result, [read])
@@ -215,8 +260,14 @@ def test_failed_or_foreign_answers_are_script_errors(payload, message):
 
 def test_a_return_value_sent_as_text_is_accepted():
     read = Read(service="s3", operation="ListBuckets", region="us-east-1")
-    node = {"operation": "ListBuckets", "params": {}, "result": {"Buckets": []}, "error": None,
-            "truncated": False, "children": []}
+    node = {
+        "operation": "ListBuckets",
+        "params": {},
+        "result": {"Buckets": []},
+        "error": None,
+        "truncated": False,
+        "children": [],
+    }
     for value in (json.dumps({"results": [node]}), repr({"results": [node]})):
         [parsed] = parse_script_result(_result(value), [read])
         assert parsed.ok and parsed.result == {"Buckets": []}

@@ -47,27 +47,40 @@ def jwks_url() -> Iterator[str]:
     server.shutdown()
 
 
-def rs256(sub: str = "olivia", *, groups: object = ("prod-team",), key: object = KEY,
-          kid: str = "key-1", issuer: str = ISSUER, audience: str = "opsagent-client") -> str:
+def rs256(
+    sub: str = "olivia",
+    *,
+    groups: object = ("prod-team",),
+    key: object = KEY,
+    kid: str = "key-1",
+    issuer: str = ISSUER,
+    audience: str = "opsagent-client",
+) -> str:
     now = int(time.time())
-    claims = {"sub": sub, "cognito:groups": list(groups) if isinstance(groups, tuple) else groups,
-              "iss": issuer, "aud": audience, "iat": now, "exp": now + 300}
+    claims = {
+        "sub": sub,
+        "cognito:groups": list(groups) if isinstance(groups, tuple) else groups,
+        "iss": issuer,
+        "aud": audience,
+        "iat": now,
+        "exp": now + 300,
+    }
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})  # type: ignore[arg-type]
 
 
 @pytest.fixture
 def auth(jwks_url: str) -> Authenticator:
-    return Authenticator(Settings(jwt_jwks_url=jwks_url, jwt_issuer=ISSUER,
-                                  jwt_audience="opsagent-client"))
+    return Authenticator(
+        Settings(jwt_jwks_url=jwks_url, jwt_issuer=ISSUER, jwt_audience="opsagent-client")
+    )
 
 
-REGISTRY = parse_registry(demo_registry({"prod-team": ["production"],
-                                         "operators": ["staging", "development"]}))
+REGISTRY = parse_registry(
+    demo_registry({"prod-team": ["production"], "operators": ["staging", "development"]})
+)
 
 
-async def test_a_jwks_signed_token_names_the_caller_and_their_accounts(
-    auth: Authenticator
-) -> None:
+async def test_a_jwks_signed_token_names_the_caller_and_their_accounts(auth: Authenticator) -> None:
     caller = await auth.caller(f"Bearer {rs256(groups=('prod-team', 'operators'))}", None)
     assert caller.user == "olivia" and caller.authenticated
     assert caller.groups == ("prod-team", "operators")
@@ -82,7 +95,7 @@ async def test_groups_may_be_one_string(auth: Authenticator) -> None:
 
 
 async def test_no_groups_means_no_accounts_when_the_registry_has_groups(
-    auth: Authenticator
+    auth: Authenticator,
 ) -> None:
     caller = await auth.caller(f"Bearer {rs256(groups=())}", None)
     assert caller.visible_accounts(REGISTRY) == set()
@@ -98,8 +111,7 @@ async def test_no_groups_means_no_accounts_when_the_registry_has_groups(
     ],
     ids=["wrong-key", "unknown-kid", "wrong-issuer", "wrong-audience"],
 )
-async def test_bad_jwks_tokens_are_refused(auth: Authenticator, token: object,
-                                           reason: str) -> None:
+async def test_bad_jwks_tokens_are_refused(auth: Authenticator, token: object, reason: str) -> None:
     with pytest.raises(AuthError, match=reason):
         await auth.caller(f"Bearer {token()}", None)  # type: ignore[operator]
 

@@ -64,8 +64,10 @@ def member(sandbox):
 @pytest.fixture
 def client(sandbox, member):
     def _client(service: str, region: str, account_id: str = PROD):
-        return member(account_id).client(service, region_name=region,
-                                         endpoint_url=sandbox.aws_endpoint)
+        return member(account_id).client(
+            service, region_name=region, endpoint_url=sandbox.aws_endpoint
+        )
+
     return _client
 
 
@@ -93,8 +95,9 @@ def test_ec2_in_a_denied_region_is_unauthorized_and_the_other_region_answers(
 
     error = denied(lambda: client("ec2", DENIED).describe_instances())
     assert error["Code"] == "UnauthorizedOperation"
-    assert error["Message"] == ("You are not authorized to perform this operation. "
-                                + scp_message("ec2:DescribeInstances"))
+    assert error["Message"] == (
+        "You are not authorized to perform this operation. " + scp_message("ec2:DescribeInstances")
+    )
     answered = client("ec2", ALLOWED).describe_instances()["Reservations"]
     assert {i["InstanceId"] for r in answered for i in r["Instances"]} == set(east)
     # The rule is production's: staging's us-west-2 still answers.
@@ -110,12 +113,13 @@ def test_s3_signed_for_a_denied_region_is_access_denied(deny, client, truth):
     deny(PROD, [DENIED])
     s3 = client("s3", DENIED)
     error = denied(s3.list_buckets)
-    assert (error["Code"], error["Message"]) == ("AccessDenied",
-                                                 scp_message("s3:ListAllMyBuckets"))
+    assert (error["Code"], error["Message"]) == ("AccessDenied", scp_message("s3:ListAllMyBuckets"))
     bucket = sorted(buckets)[0]
     error = denied(lambda: s3.get_bucket_location(Bucket=bucket))
-    assert (error["Code"], error["Message"]) == ("AccessDenied",
-                                                 scp_message("s3:GetBucketLocation"))
+    assert (error["Code"], error["Message"]) == (
+        "AccessDenied",
+        scp_message("s3:GetBucketLocation"),
+    )
     # A HEAD has no body: S3 answers 403 alone, and botocore's code is the status.
     assert denied(lambda: s3.head_bucket(Bucket=bucket))["Code"] == "403"
     assert {b["Name"] for b in client("s3", ALLOWED).list_buckets()["Buckets"]} == buckets
@@ -130,14 +134,16 @@ def test_s3_signed_for_a_denied_region_is_access_denied(deny, client, truth):
         # json, awsQueryCompatible: the query code comes in x-amzn-query-error
         ("sqs", lambda c: c.list_queues(), "AccessDenied", "sqs:ListQueues"),
         # rest-json
-        ("lambda", lambda c: c.list_functions(), "AccessDeniedException",
-         "lambda:ListFunctions"),
+        ("lambda", lambda c: c.list_functions(), "AccessDeniedException", "lambda:ListFunctions"),
         ("eks", lambda c: c.list_clusters(), "AccessDeniedException", "eks:ListClusters"),
         # query
-        ("rds", lambda c: c.describe_db_instances(), "AccessDenied",
-         "rds:DescribeDBInstances"),
-        ("cloudformation", lambda c: c.describe_stacks(), "AccessDenied",
-         "cloudformation:DescribeStacks"),
+        ("rds", lambda c: c.describe_db_instances(), "AccessDenied", "rds:DescribeDBInstances"),
+        (
+            "cloudformation",
+            lambda c: c.describe_stacks(),
+            "AccessDenied",
+            "cloudformation:DescribeStacks",
+        ),
         # smithy-rpc-v2-cbor (CloudWatch, awsQueryCompatible; signed as "monitoring")
         ("cloudwatch", lambda c: c.list_metrics(), "AccessDenied", "cloudwatch:ListMetrics"),
     ],
@@ -171,18 +177,27 @@ def test_global_services_are_signed_in_us_east_1_and_sts_is_exempt(sandbox, deny
     assert (error["Code"], error["Message"]) == ("AccessDenied", scp_message("iam:ListRoles"))
     # STS is the policy's NotAction: the central account still assumes the member role...
     sts = sandbox.central_session().client("sts", endpoint_url=sandbox.aws_endpoint)
-    creds = sts.assume_role(RoleArn=f"arn:aws:iam::{PROD}:role/OpsAgentReadOnly",
-                            RoleSessionName="scp-exempt")["Credentials"]
-    session = boto3.Session(aws_access_key_id=creds["AccessKeyId"],
-                            aws_secret_access_key=creds["SecretAccessKey"],
-                            aws_session_token=creds["SessionToken"])
+    creds = sts.assume_role(
+        RoleArn=f"arn:aws:iam::{PROD}:role/OpsAgentReadOnly", RoleSessionName="scp-exempt"
+    )["Credentials"]
+    session = boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
     # ...and the member's own STS calls in the denied region answer.
-    identity = session.client("sts", region_name=ALLOWED,
-                              endpoint_url=sandbox.aws_endpoint).get_caller_identity()
+    identity = session.client(
+        "sts", region_name=ALLOWED, endpoint_url=sandbox.aws_endpoint
+    ).get_caller_identity()
     assert identity["Account"] == PROD
-    assert denied(lambda: session.client("ec2", region_name=ALLOWED,
-                                         endpoint_url=sandbox.aws_endpoint)
-                  .describe_instances())["Code"] == "UnauthorizedOperation"
+    assert (
+        denied(
+            lambda: session.client(
+                "ec2", region_name=ALLOWED, endpoint_url=sandbox.aws_endpoint
+            ).describe_instances()
+        )["Code"]
+        == "UnauthorizedOperation"
+    )
 
 
 def test_deny_adds_regions_and_allow_all_lifts_them(sandbox, deny):
@@ -211,16 +226,24 @@ def test_the_rule_is_the_documented_region_deny_scp():
     rules = RegionDenials()
     assert rules.policy(PROD) is None
     rules.deny(PROD, ["us-west-2", "eu-west-1"])
-    assert rules.policy(PROD) == region_deny_policy(["eu-west-1", "us-west-2"]) == {
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "DenyRegions",
-            "Effect": "Deny",
-            "NotAction": ["sts:*"],
-            "Resource": "*",
-            "Condition": {"StringEquals": {"aws:RequestedRegion": ["eu-west-1", "us-west-2"]}},
-        }],
-    }
+    assert (
+        rules.policy(PROD)
+        == region_deny_policy(["eu-west-1", "us-west-2"])
+        == {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DenyRegions",
+                    "Effect": "Deny",
+                    "NotAction": ["sts:*"],
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {"aws:RequestedRegion": ["eu-west-1", "us-west-2"]}
+                    },
+                }
+            ],
+        }
+    )
     rules.set(PROD, [])
     assert rules.policy(PROD) is None and not rules.may_deny("us-west-2")
 
@@ -230,10 +253,13 @@ def test_the_ec2_and_query_bodies_are_awss():
     assert status == "403 Forbidden"
     assert b"<Response><Errors><Error><Code>UnauthorizedOperation</Code>" in body
     assert b"<Message>no &lt;way&gt;</Message></Error></Errors><RequestID>" in body
-    _, _, body = ScpDenial("query", "no", xml_namespace="https://iam.amazonaws.com/doc/"
-                           "2010-05-08/").render()
-    assert body.startswith(b'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
-                           b"<Error><Type>Sender</Type><Code>AccessDenied</Code>")
+    _, _, body = ScpDenial(
+        "query", "no", xml_namespace="https://iam.amazonaws.com/doc/2010-05-08/"
+    ).render()
+    assert body.startswith(
+        b'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+        b"<Error><Type>Sender</Type><Code>AccessDenied</Code>"
+    )
     _, headers, body = ScpDenial("rest-json", "no").render()
     assert ("x-amzn-ErrorType", "AccessDeniedException") in headers
     assert body == b'{"message": "no"}'
@@ -246,17 +272,27 @@ def test_the_ec2_and_query_bodies_are_awss():
         ("iam", {"CONTENT_TYPE": "application/x-www-form-urlencoded"}, "query", "iam"),
         ("s3", {}, "rest-xml", "s3"),
         ("lambda", {}, "rest-json", "lambda"),
-        ("dynamodb", {"HTTP_X_AMZ_TARGET": "DynamoDB_20120810.ListTables"}, "json",
-         "dynamodb"),
+        ("dynamodb", {"HTTP_X_AMZ_TARGET": "DynamoDB_20120810.ListTables"}, "json", "dynamodb"),
         # Signing names that are no service's name, and services of several protocols.
-        ("monitoring", {"HTTP_SMITHY_PROTOCOL": "rpc-v2-cbor"}, "smithy-rpc-v2-cbor",
-         "cloudwatch"),
-        ("monitoring", {"CONTENT_TYPE": "application/x-www-form-urlencoded"}, "query",
-         "cloudwatch"),
-        ("states", {"HTTP_X_AMZ_TARGET": "AWSStepFunctions.ListStateMachines"}, "json",
-         "stepfunctions"),
-        ("elasticloadbalancing", {"CONTENT_TYPE": "application/x-www-form-urlencoded"},
-         "query", "elb"),
+        ("monitoring", {"HTTP_SMITHY_PROTOCOL": "rpc-v2-cbor"}, "smithy-rpc-v2-cbor", "cloudwatch"),
+        (
+            "monitoring",
+            {"CONTENT_TYPE": "application/x-www-form-urlencoded"},
+            "query",
+            "cloudwatch",
+        ),
+        (
+            "states",
+            {"HTTP_X_AMZ_TARGET": "AWSStepFunctions.ListStateMachines"},
+            "json",
+            "stepfunctions",
+        ),
+        (
+            "elasticloadbalancing",
+            {"CONTENT_TYPE": "application/x-www-form-urlencoded"},
+            "query",
+            "elb",
+        ),
     ],
 )
 def test_the_protocol_is_the_signing_services_model_s(signing_name, environ, protocol, service):
@@ -268,6 +304,7 @@ def test_the_protocol_is_the_signing_services_model_s(signing_name, environ, pro
 def test_the_code_is_what_botocore_reads_from_each_answer():
     assert ScpDenial("ec2", "m").code == "UnauthorizedOperation"
     assert ScpDenial("query", "m").code == ScpDenial("rest-xml", "m").code == "AccessDenied"
-    assert ScpDenial("json", "m").code == ScpDenial("rest-json", "m").code == (
-        "AccessDeniedException")
+    assert (
+        ScpDenial("json", "m").code == ScpDenial("rest-json", "m").code == ("AccessDeniedException")
+    )
     assert ScpDenial("json", "m", query_compatible=True).code == "AccessDenied"

@@ -48,6 +48,7 @@ from tests.service_helpers import (
     DEVELOPMENT,
     POSTGRES_URL,
     PRODUCTION,
+    ROOT,
     STAGING,
     USER_HEADER,
     ServiceProcess,
@@ -55,7 +56,7 @@ from tests.service_helpers import (
     stream,
 )
 
-DEMO_REGISTRY = Path(__file__).resolve().parents[1] / "opsagent" / "sandbox" / "demo-registry.json"
+DEMO_REGISTRY = ROOT / "opsagent" / "sandbox" / "demo-registry.json"
 WORKLOAD = (PRODUCTION, STAGING, DEVELOPMENT)
 TARGET = STAGING  # the account a fault hits
 OTHERS = (PRODUCTION, DEVELOPMENT)
@@ -67,8 +68,17 @@ ACCOUNT_TIMEOUT = 15.0
 
 # ----------------------------------------------------------------------------- the proxy
 
-HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length",
-              "content-encoding", "accept-encoding", "proxy-connection", "te", "upgrade"}
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "content-encoding",
+    "accept-encoding",
+    "proxy-connection",
+    "te",
+    "upgrade",
+}
 _CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/")
 
 
@@ -105,8 +115,12 @@ class FaultProxy:
     ``start()`` serves again on the same port.
     """
 
-    def __init__(self, upstream: str, account_of: Callable[[Request], str | None],
-                 is_call: Callable[[Request], bool] = lambda request: True) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        account_of: Callable[[Request], str | None],
+        is_call: Callable[[Request], bool] = lambda request: True,
+    ) -> None:
         self.upstream = upstream.rstrip("/")
         self.account_of = account_of
         self.is_call = is_call
@@ -119,8 +133,9 @@ class FaultProxy:
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
-                                        name="fault-proxy")
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, daemon=True, name="fault-proxy"
+        )
         self._thread.start()
         self._client: httpx.AsyncClient = self._run(self._make_client())
 
@@ -143,8 +158,9 @@ class FaultProxy:
         return self
 
     async def _start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port,
-                                                  reuse_address=True)
+        self._server = await asyncio.start_server(
+            self._handle, "127.0.0.1", self.port, reuse_address=True
+        )
         self.port = self._server.sockets[0].getsockname()[1]
 
     def kill(self) -> None:
@@ -215,33 +231,54 @@ class FaultProxy:
         if fault.kind == "drop":
             return None
         if fault.kind == "status":
-            return _response(fault.status, [("Content-Type", fault.content_type)],
-                             fault.body), True
+            return _response(fault.status, [("Content-Type", fault.content_type)], fault.body), True
         if fault.kind == "garbage":
-            return _response(200, [("Content-Type", "application/json")],
-                             b"<html><body><h1>It works!</h1></body></html>"), True
+            return _response(
+                200,
+                [("Content-Type", "application/json")],
+                b"<html><body><h1>It works!</h1></body></html>",
+            ), True
         request_id = json.loads(request[3] or b"{}").get("id", 1)
         if fault.kind == "truncated":
-            whole = json.dumps({"jsonrpc": "2.0", "id": request_id, "result": {
-                "content": [{"type": "text", "text": json.dumps({"status": "success"})}],
-                "isError": False}}).encode()
-            return _response(200, [("Content-Type", "application/json")],
-                             whole[: len(whole) // 2]), True
+            whole = json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "id": request_id,
+                    "result": {
+                        "content": [{"type": "text", "text": json.dumps({"status": "success"})}],
+                        "isError": False,
+                    },
+                }
+            ).encode()
+            return _response(
+                200, [("Content-Type", "application/json")], whole[: len(whole) // 2]
+            ), True
         if fault.kind == "wrong_shape":
-            payload = {"status": "success", "return_value": {"buckets": ["not", "rows"]},
-                       "api_calls": []}
-            answer = {"jsonrpc": "2.0", "id": request_id, "result": {
-                "content": [{"type": "text", "text": json.dumps(payload)}],
-                "structuredContent": payload, "isError": False}}
-            return _response(200, [("Content-Type", "application/json")],
-                             json.dumps(answer).encode()), True
+            payload = {
+                "status": "success",
+                "return_value": {"buckets": ["not", "rows"]},
+                "api_calls": [],
+            }
+            answer = {
+                "jsonrpc": "2.0",
+                "id": request_id,
+                "result": {
+                    "content": [{"type": "text", "text": json.dumps(payload)}],
+                    "structuredContent": payload,
+                    "isError": False,
+                },
+            }
+            return _response(
+                200, [("Content-Type", "application/json")], json.dumps(answer).encode()
+            ), True
         raise AssertionError(f"unknown fault {fault}")
 
     async def _forward(self, request: Request) -> tuple[int, list[tuple[str, str]], bytes]:
         method, target, headers, body = request
         sent = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
-        response = await self._client.request(method, self.upstream + target, headers=sent,
-                                               content=body)
+        response = await self._client.request(
+            method, self.upstream + target, headers=sent, content=body
+        )
         return response.status_code, list(response.headers.items()), response.content
 
 
@@ -252,8 +289,10 @@ async def _read_request(reader: asyncio.StreamReader) -> Request | None:
         return None
     request_line, *lines = head.decode("latin-1").split("\r\n")
     method, target, _ = request_line.split(" ", 2)
-    headers = [(name.strip(), value.strip()) for name, _, value in
-               (line.partition(":") for line in lines if line)]
+    headers = [
+        (name.strip(), value.strip())
+        for name, _, value in (line.partition(":") for line in lines if line)
+    ]
     lookup = {name.lower(): value for name, value in headers}
     if lookup.get("transfer-encoding", "").lower() == "chunked":
         body = b""
@@ -303,10 +342,14 @@ def sts_account(request: Request) -> str | None:
 
 
 STS_THROTTLING = Fault(
-    "status", status=400, content_type="text/xml",
-    body=(b'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error>'
-          b"<Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>"
-          b"<RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ErrorResponse>"),
+    "status",
+    status=400,
+    content_type="text/xml",
+    body=(
+        b'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error>'
+        b"<Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>"
+        b"<RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ErrorResponse>"
+    ),
 )
 
 # ----------------------------------------------------------------------------- fixtures
@@ -352,24 +395,27 @@ def no_faults(request: pytest.FixtureRequest) -> Iterator[None]:
         request.getfixturevalue("stand_in").script_latency_ms = 0
 
 
-def agent_env(sandbox, mcp_proxy: FaultProxy, sts_proxy: FaultProxy, checkpoint_url: str,
-              **extra: str) -> dict[str, str]:
+def agent_env(
+    sandbox, mcp_proxy: FaultProxy, sts_proxy: FaultProxy, checkpoint_url: str, **extra: str
+) -> dict[str, str]:
     """`opsagent serve` on the demo registry, reaching the sandbox through the proxies."""
     creds = sandbox.central_credentials
-    env = clean_env(**{
-        "OPSAGENT_REGISTRY": str(DEMO_REGISTRY),
-        "OPSAGENT_MCP_ENDPOINT": f"{mcp_proxy.url}/mcp",
-        "OPSAGENT_CHECKPOINT_URL": checkpoint_url,
-        "OPSAGENT_MCP_TIMEOUT": str(MCP_TIMEOUT),
-        "OPSAGENT_ACCOUNT_TIMEOUT": str(ACCOUNT_TIMEOUT),
-        "OPSAGENT_SSE_PING_SECONDS": "1",
-        "AWS_ACCESS_KEY_ID": creds.access_key,
-        "AWS_SECRET_ACCESS_KEY": creds.secret_key,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": sandbox.aws_endpoint,
-        "AWS_ENDPOINT_URL_STS": sts_proxy.url,
-        **extra,
-    })
+    env = clean_env(
+        **{
+            "OPSAGENT_REGISTRY": str(DEMO_REGISTRY),
+            "OPSAGENT_MCP_ENDPOINT": f"{mcp_proxy.url}/mcp",
+            "OPSAGENT_CHECKPOINT_URL": checkpoint_url,
+            "OPSAGENT_MCP_TIMEOUT": str(MCP_TIMEOUT),
+            "OPSAGENT_ACCOUNT_TIMEOUT": str(ACCOUNT_TIMEOUT),
+            "OPSAGENT_SSE_PING_SECONDS": "1",
+            "AWS_ACCESS_KEY_ID": creds.access_key,
+            "AWS_SECRET_ACCESS_KEY": creds.secret_key,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": sandbox.aws_endpoint,
+            "AWS_ENDPOINT_URL_STS": sts_proxy.url,
+            **extra,
+        }
+    )
     if creds.token:
         env["AWS_SESSION_TOKEN"] = creds.token
     return env
@@ -388,8 +434,13 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def service(sandbox, mcp_proxy: FaultProxy, sts_proxy: FaultProxy, pg_url: str,
-            tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+def service(
+    sandbox,
+    mcp_proxy: FaultProxy,
+    sts_proxy: FaultProxy,
+    pg_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ServiceProcess]:
     workdir = tmp_path_factory.mktemp("faults")
     with ServiceProcess(agent_env(sandbox, mcp_proxy, sts_proxy, pg_url), workdir) as proc:
         yield proc
@@ -411,8 +462,7 @@ def as_user(name: str) -> dict[str, str]:
 
 def readable(message: str | None) -> str:
     assert message, "no message"
-    assert "\n" not in message and "Traceback" not in message and 'File "' not in message, \
-        message
+    assert "\n" not in message and "Traceback" not in message and 'File "' not in message, message
     assert len(message) < 1500, message
     return message
 
@@ -422,8 +472,11 @@ def accounts_of(answer: dict) -> dict[str, dict]:
 
 
 def names_in(answer: dict, account_id: str, resource_type: str) -> set[str]:
-    return {r["name"] for r in answer["resources"]
-            if r["account_id"] == account_id and r["resource_type"] == resource_type}
+    return {
+        r["name"]
+        for r in answer["resources"]
+        if r["account_id"] == account_id and r["resource_type"] == resource_type
+    }
 
 
 Truth = Callable[[str, str], frozenset[str]]  # (resource type, account) -> names
@@ -457,14 +510,21 @@ async def alive(client: httpx.AsyncClient, service: ServiceProcess) -> None:
     assert ping.status_code == 200 and ping.json()["status"] == "Healthy", ping.text
 
 
-async def ask(client: httpx.AsyncClient, question: str, thread_id: str,
-              headers: dict[str, str]) -> httpx.Response:
-    return await client.post("/invocations", json={"prompt": question, "thread_id": thread_id},
-                             headers=headers)
+async def ask(
+    client: httpx.AsyncClient, question: str, thread_id: str, headers: dict[str, str]
+) -> httpx.Response:
+    return await client.post(
+        "/invocations", json={"prompt": question, "thread_id": thread_id}, headers=headers
+    )
 
 
-async def follow_up_is_right(client: httpx.AsyncClient, thread_id: str, headers: dict[str, str],
-                             truth: Truth, resource_type: str = "s3:bucket") -> dict:
+async def follow_up_is_right(
+    client: httpx.AsyncClient,
+    thread_id: str,
+    headers: dict[str, str],
+    truth: Truth,
+    resource_type: str = "s3:bucket",
+) -> dict:
     """'how many?' on the thread builds on its last completed turn, and is right."""
     response = await ask(client, "how many?", thread_id, headers)
     assert response.status_code == 200, response.text
@@ -490,24 +550,43 @@ async def until(check: Callable[[], Any], within: float = 10.0) -> None:
 # ----------------------------------------------------------------------------- MCP faults
 
 EVERY_REQUEST = {  # the account's MCP session cannot even open
-    "http-500": (Fault("status", status=500, content_type="text/plain",
-                       body=b"Internal Server Error"), "error", "500"),
-    "http-403": (Fault("status", status=403, body=b'{"message": "Forbidden"}'),
-                 "denied", "403"),
-    "http-429": (Fault("status", status=429, body=b'{"message": "Rate exceeded"}'),
-                 "error", "429"),
+    "http-500": (
+        Fault("status", status=500, content_type="text/plain", body=b"Internal Server Error"),
+        "error",
+        "500",
+    ),
+    "http-403": (Fault("status", status=403, body=b'{"message": "Forbidden"}'), "denied", "403"),
+    "http-429": (Fault("status", status=429, body=b'{"message": "Rate exceeded"}'), "error", "429"),
     "garbage": (Fault("garbage"), "error", "not"),
     "drop": (Fault("drop"), "error", "could not open an MCP session"),
 }
 ON_CALLS = {  # the session is open and warm; the run_script call itself fails
-    "slow": (Fault("delay", seconds=MCP_TIMEOUT + 3, calls_only=True), "timeout",
-             f"no answer within {MCP_TIMEOUT:g}s"),
-    "http-500": (Fault("status", status=500, content_type="text/plain",
-                       body=b"Internal Server Error", calls_only=True), "error", "500"),
-    "http-403": (Fault("status", status=403, body=b'{"message": "Forbidden"}',
-                       calls_only=True), "denied", "403"),
-    "http-429": (Fault("status", status=429, body=b'{"message": "Rate exceeded"}',
-                       calls_only=True), "error", "429"),
+    "slow": (
+        Fault("delay", seconds=MCP_TIMEOUT + 3, calls_only=True),
+        "timeout",
+        f"no answer within {MCP_TIMEOUT:g}s",
+    ),
+    "http-500": (
+        Fault(
+            "status",
+            status=500,
+            content_type="text/plain",
+            body=b"Internal Server Error",
+            calls_only=True,
+        ),
+        "error",
+        "500",
+    ),
+    "http-403": (
+        Fault("status", status=403, body=b'{"message": "Forbidden"}', calls_only=True),
+        "denied",
+        "403",
+    ),
+    "http-429": (
+        Fault("status", status=429, body=b'{"message": "Rate exceeded"}', calls_only=True),
+        "error",
+        "429",
+    ),
     "garbage": (Fault("garbage", calls_only=True), "error", "not"),
     "truncated": (Fault("truncated", calls_only=True), "error", "not"),
     "wrong-shape": (Fault("wrong_shape", calls_only=True), "error", "one result per read"),
@@ -516,8 +595,17 @@ ON_CALLS = {  # the session is open and warm; the run_script call itself fails
 }
 
 
-async def _one_fault(client: httpx.AsyncClient, service: ServiceProcess, mcp_proxy: FaultProxy,
-                     truth: Truth, fault: Fault, status: str, says: str, *, warm: bool) -> None:
+async def _one_fault(
+    client: httpx.AsyncClient,
+    service: ServiceProcess,
+    mcp_proxy: FaultProxy,
+    truth: Truth,
+    fault: Fault,
+    status: str,
+    says: str,
+    *,
+    warm: bool,
+) -> None:
     headers, thread_id = as_user("fault"), f"fault-{uuid.uuid4()}"
     if warm:  # a first turn opens every account's session
         first = await ask(client, ALL_ACCOUNTS, thread_id, headers)
@@ -532,8 +620,9 @@ async def _one_fault(client: httpx.AsyncClient, service: ServiceProcess, mcp_pro
     assert faulty["status"] == status, faulty
     assert says in readable(faulty["error"]), faulty
     assert faulty["count"] == 0 and not names_in(answer, TARGET, "s3:bucket")
-    finished = [data for name, data in events if name == "account_finished"
-                and data["account_id"] == TARGET]
+    finished = [
+        data for name, data in events if name == "account_finished" and data["account_id"] == TARGET
+    ]
     assert finished and finished[0]["status"] == status and finished[0]["error"] == faulty["error"]
     assert_rows_are_truth(answer, truth, OTHERS)
     await alive(client, service)
@@ -616,8 +705,12 @@ async def test_sts_throttling_one_account(
 
 @pytest.mark.parametrize("while_", ["scripts-run", "sessions-open"])
 async def test_a_client_that_leaves_mid_flight_frees_the_thread_within_a_second(
-    while_: str, client: httpx.AsyncClient, service: ServiceProcess, mcp_proxy: FaultProxy,
-    stand_in, expected
+    while_: str,
+    client: httpx.AsyncClient,
+    service: ServiceProcess,
+    mcp_proxy: FaultProxy,
+    stand_in,
+    expected,
 ) -> None:
     """Issue 8 item 6: a client that hung up while MCP calls were in flight left its thread
     busy (409) and /ping HealthyBusy for about 5 s."""
@@ -631,8 +724,13 @@ async def test_a_client_that_leaves_mid_flight_frees_the_thread_within_a_second(
         in_flight = mcp_proxy.in_flight
     seen: list[str] = []
     async with httpx.AsyncClient(base_url=service.url, timeout=60) as leaver:
-        async with aconnect_sse(leaver, "POST", "/invocations", headers={**headers},
-                                json={"prompt": ALL_ACCOUNTS, "thread_id": thread_id}) as source:
+        async with aconnect_sse(
+            leaver,
+            "POST",
+            "/invocations",
+            headers={**headers},
+            json={"prompt": ALL_ACCOUNTS, "thread_id": thread_id},
+        ) as source:
             assert source.response.status_code == 200
 
             async def read() -> None:
@@ -652,8 +750,13 @@ async def test_a_client_that_leaves_mid_flight_frees_the_thread_within_a_second(
 
     await until(lambda: _ping_is(client, "Healthy"), within=5)
     healthy_after = time.monotonic() - left
-    async with aconnect_sse(client, "POST", "/invocations", headers={**headers},
-                            json={"prompt": ALL_ACCOUNTS, "thread_id": thread_id}) as source:
+    async with aconnect_sse(
+        client,
+        "POST",
+        "/invocations",
+        headers={**headers},
+        json={"prompt": ALL_ACCOUNTS, "thread_id": thread_id},
+    ) as source:
         accepted_after = time.monotonic() - left
         assert source.response.status_code == 200, await source.response.aread()  # not 409
         events = [(sse.event, json.loads(sse.data)) async for sse in source.aiter_sse()]
@@ -682,8 +785,10 @@ def read_only_checkpoints(pg_url: str) -> Iterator[None]:
             CREATE OR REPLACE FUNCTION refuse_writes() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN RAISE EXCEPTION 'the checkpoint database is read-only'; END $$""")
         for table in tables:
-            conn.execute(f"CREATE TRIGGER refuse_writes BEFORE INSERT OR UPDATE OR DELETE "
-                         f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION refuse_writes()")
+            conn.execute(
+                f"CREATE TRIGGER refuse_writes BEFORE INSERT OR UPDATE OR DELETE "
+                f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION refuse_writes()"
+            )
         try:
             yield
         finally:
@@ -692,8 +797,7 @@ def read_only_checkpoints(pg_url: str) -> Iterator[None]:
 
 
 async def test_a_checkpoint_store_that_fails_on_write(
-    client: httpx.AsyncClient, service: ServiceProcess, mcp_proxy: FaultProxy, pg_url: str,
-    expected
+    client: httpx.AsyncClient, service: ServiceProcess, mcp_proxy: FaultProxy, pg_url: str, expected
 ) -> None:
     headers, thread_id = as_user("readonly"), f"readonly-{uuid.uuid4()}"
     first = await ask(client, ALL_ACCOUNTS, thread_id, headers)
@@ -706,9 +810,13 @@ async def test_a_checkpoint_store_that_fails_on_write(
     stack = contextlib.ExitStack()
     read_only = False
     try:
-        async with aconnect_sse(client, "POST", "/invocations", headers={**headers},
-                                json={"prompt": "what about Lambda?",
-                                      "thread_id": thread_id}) as source:
+        async with aconnect_sse(
+            client,
+            "POST",
+            "/invocations",
+            headers={**headers},
+            json={"prompt": "what about Lambda?", "thread_id": thread_id},
+        ) as source:
             assert source.response.status_code == 200
             async for sse in source.aiter_sse():
                 events.append((sse.event, json.loads(sse.data)))
@@ -729,8 +837,7 @@ async def test_a_checkpoint_store_that_fails_on_write(
         assert body["error"] == "internal" and "read-only" in readable(body["message"])
         assert body["thread_id"] == thread_id
         await alive(client, service)
-        again = await stream(client, "what about Lambda?", thread_id=thread_id,
-                             headers={**headers})
+        again = await stream(client, "what about Lambda?", thread_id=thread_id, headers={**headers})
         assert [name for name, _ in again][-2:] == ["error", "done"], again
         assert "read-only" in readable(again[-2][1]["message"])
         await alive(client, service)
@@ -759,8 +866,14 @@ async def test_sigkill_at_each_stream_event(
 ) -> None:
     """kill -9 when each event of a question's stream arrives; a new process on the same
     SQLite file shows the thread's completed turns, and a follow-up builds on the last one."""
-    env = agent_env(sandbox, mcp_proxy, sts_proxy, f"sqlite:///{tmp_path}/checkpoints.sqlite",
-                    OPSAGENT_MCP_TIMEOUT="60", OPSAGENT_ACCOUNT_TIMEOUT="90")
+    env = agent_env(
+        sandbox,
+        mcp_proxy,
+        sts_proxy,
+        f"sqlite:///{tmp_path}/checkpoints.sqlite",
+        OPSAGENT_MCP_TIMEOUT="60",
+        OPSAGENT_ACCOUNT_TIMEOUT="90",
+    )
     process = await asyncio.to_thread(ServiceProcess(env, tmp_path).start)
     try:
         for event in KILL_AT:
@@ -769,13 +882,20 @@ async def test_sigkill_at_each_stream_event(
                 first = await ask(http_client, ALL_ACCOUNTS, thread_id, {})
                 assert first.status_code == 200, first.text
                 # Production answers last, so one account_finished comes while it still runs.
-                mcp_proxy.faults.update({
-                    PRODUCTION: Fault("delay", seconds=1.2, calls_only=True),
-                    STAGING: Fault("delay", seconds=0.2, calls_only=True),
-                    DEVELOPMENT: Fault("delay", seconds=0.2, calls_only=True)})
+                mcp_proxy.faults.update(
+                    {
+                        PRODUCTION: Fault("delay", seconds=1.2, calls_only=True),
+                        STAGING: Fault("delay", seconds=0.2, calls_only=True),
+                        DEVELOPMENT: Fault("delay", seconds=0.2, calls_only=True),
+                    }
+                )
                 seen: list[str] = []
-                async with aconnect_sse(http_client, "POST", "/invocations",
-                                        json={"prompt": SECOND, "thread_id": thread_id}) as src:
+                async with aconnect_sse(
+                    http_client,
+                    "POST",
+                    "/invocations",
+                    json={"prompt": SECOND, "thread_id": thread_id},
+                ) as src:
                     async for sse in src.aiter_sse():
                         seen.append(sse.event)
                         if sse.event == event:
@@ -793,10 +913,17 @@ async def test_sigkill_at_each_stream_event(
                 assert history.status_code == 200, history.text
                 questions = [t["question"] for t in history.json()["turns"]]
                 completed = event in ("answer", "done")
-                assert questions == ([ALL_ACCOUNTS, SECOND] if completed else [ALL_ACCOUNTS]), \
-                    (event, questions)
-                await follow_up_is_right(http_client, thread_id, {}, expected,
-                                         "lambda:function" if completed else "s3:bucket")
+                assert questions == ([ALL_ACCOUNTS, SECOND] if completed else [ALL_ACCOUNTS]), (
+                    event,
+                    questions,
+                )
+                await follow_up_is_right(
+                    http_client,
+                    thread_id,
+                    {},
+                    expected,
+                    "lambda:function" if completed else "s3:bucket",
+                )
                 assert (await http_client.get("/ping")).json()["status"] == "Healthy"
     finally:
         await asyncio.to_thread(process.stop)

@@ -79,10 +79,16 @@ def _normalized(text: str) -> str:
 
 def test_held_out_questions_are_not_in_the_planner_tests(questions):
     planner_tests = "".join(
-        _normalized(p.read_text()) for p in sorted((ROOT / "tests").glob("test_planner*.py"))
+        _normalized(p.read_text()) for p in sorted((ROOT / "tests").rglob("test_planner*.py"))
     )
-    used = [q.id for q in questions if q.heldout and len(_normalized(q.question)) > 12
-            and _normalized(q.question) in planner_tests]
+    assert planner_tests, "the planner's unit tests were not found"
+    used = [
+        q.id
+        for q in questions
+        if q.heldout
+        and len(_normalized(q.question)) > 12
+        and _normalized(q.question) in planner_tests
+    ]
     assert used == [], "held-out questions must stay out of the planner's unit tests"
 
 
@@ -102,11 +108,27 @@ def test_questions_cover_every_resource_type_condition_and_refusal_kind(question
     assert groupings >= {"account", "region", None}
     assert {q.refusal for q in questions} >= {"unsupported", "read_only", "unknown_account"}
     covers = {c for q in questions for c in q.covers}
-    for needed in ("product", "synonym", "account:id", "account:alias", "account:environment",
-                   "account:all", "account:several", "account:exclude", "region:code",
-                   "region:name", "region:every", "filter:state", "filter:tag", "filter:name",
-                   "intent:describe", "group:account", "group:region", "multi-type",
-                   "followup"):
+    for needed in (
+        "product",
+        "synonym",
+        "account:id",
+        "account:alias",
+        "account:environment",
+        "account:all",
+        "account:several",
+        "account:exclude",
+        "region:code",
+        "region:name",
+        "region:every",
+        "filter:state",
+        "filter:tag",
+        "filter:name",
+        "intent:describe",
+        "group:account",
+        "group:region",
+        "multi-type",
+        "followup",
+    ):
         assert needed in covers, needed
     threads = Counter(q.thread for q in questions if q.thread)
     assert sum(1 for n in threads.values() if n >= 3) >= 3, "multi-turn follow-up threads"
@@ -125,15 +147,33 @@ def test_a_malformed_question_file_is_refused_with_the_reason(tmp_path):
     bad.write_text(json.dumps([{"id": "x", "question": "list VMs", "refusal": "maybe"}]))
     with pytest.raises(QuestionFileError, match="refusal must be one of"):
         load_questions(bad)
-    bad.write_text(json.dumps([{"id": "x", "question": "list VMs",
-                                "plan": {"accounts": [PROD], "queries": [{"type": "x"}]}}]))
+    bad.write_text(
+        json.dumps(
+            [
+                {
+                    "id": "x",
+                    "question": "list VMs",
+                    "plan": {"accounts": [PROD], "queries": [{"type": "x"}]},
+                }
+            ]
+        )
+    )
     with pytest.raises(QuestionFileError, match="resource_type"):
         load_questions(bad)
-    bad.write_text(json.dumps([
-        {"id": "x", "question": "list VMs", "plan": {
-            "accounts": ["999999999999"],
-            "queries": [{"resource_type": "ec2:toaster", "conditions": ["unattached"]}]}},
-    ]))
+    bad.write_text(
+        json.dumps(
+            [
+                {
+                    "id": "x",
+                    "question": "list VMs",
+                    "plan": {
+                        "accounts": ["999999999999"],
+                        "queries": [{"resource_type": "ec2:toaster", "conditions": ["unattached"]}],
+                    },
+                },
+            ]
+        )
+    )
     problems = validate_questions(load_questions(bad), load_registry(DEMO_REGISTRY))
     assert any("999999999999" in p for p in problems)
     assert any("ec2:toaster" in p for p in problems)
@@ -142,17 +182,22 @@ def test_a_malformed_question_file_is_refused_with_the_reason(tmp_path):
 # ----- plan scoring -----
 
 
-SPEC = {"accounts": [PROD, STAGING],
-        "queries": [{"resource_type": "ec2:instance", "states": ["running"],
-                     "tags": {"team": "web"}}],
-        "group_by": "account"}
+SPEC = {
+    "accounts": [PROD, STAGING],
+    "queries": [{"resource_type": "ec2:instance", "states": ["running"], "tags": {"team": "web"}}],
+    "group_by": "account",
+}
 
 
 def _plan(**changes) -> Plan:
     query = {"resource_type": "ec2:instance", "states": ["running"], "tags": {"team": "web"}}
     query.update(changes.pop("query", {}))
-    fields = {"accounts": [STAGING, PROD], "queries": [ResourceQuery(**query)],
-              "group_by": "account", "summary": "whatever the planner says"}
+    fields = {
+        "accounts": [STAGING, PROD],
+        "queries": [ResourceQuery(**query)],
+        "group_by": "account",
+        "summary": "whatever the planner says",
+    }
     fields.update(changes)
     return Plan(**fields)
 
@@ -163,25 +208,33 @@ def test_the_right_plan_scores_one():
     assert plan_score(SPEC, _plan(query={"states": ["Running"], "tags": {"Team": "Web"}})) == 1
 
 
-@pytest.mark.parametrize("wrong", [
-    {"accounts": [PROD]},
-    {"accounts": WORKLOAD},
-    {"regions": ["us-east-1"]},
-    {"group_by": None},
-    {"group_by": "region"},
-    {"query": {"resource_type": "rds:db-instance"}},
-    {"query": {"states": []}},
-    {"query": {"states": ["stopped"]}},
-    {"query": {"tags": {}}},
-    {"query": {"tags": {"team": "data"}}},
-    {"query": {"intent": "count"}},
-    {"query": {"name_contains": "web"}},
-    {"query": {"ids": ["i-123"]}},
-    {"queries": [ResourceQuery(resource_type="ec2:instance", states=["running"],
-                               tags={"team": "web"}),
-                 ResourceQuery(resource_type="s3:bucket")]},
-    {"freeform": "find out yourself"},
-])
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        {"accounts": [PROD]},
+        {"accounts": WORKLOAD},
+        {"regions": ["us-east-1"]},
+        {"group_by": None},
+        {"group_by": "region"},
+        {"query": {"resource_type": "rds:db-instance"}},
+        {"query": {"states": []}},
+        {"query": {"states": ["stopped"]}},
+        {"query": {"tags": {}}},
+        {"query": {"tags": {"team": "data"}}},
+        {"query": {"intent": "count"}},
+        {"query": {"name_contains": "web"}},
+        {"query": {"ids": ["i-123"]}},
+        {
+            "queries": [
+                ResourceQuery(
+                    resource_type="ec2:instance", states=["running"], tags={"team": "web"}
+                ),
+                ResourceQuery(resource_type="s3:bucket"),
+            ]
+        },
+        {"freeform": "find out yourself"},
+    ],
+)
 def test_a_wrong_plan_scores_zero(wrong):
     assert plan_score(SPEC, _plan(**wrong)) == 0
 
@@ -192,14 +245,23 @@ def test_a_refusal_or_no_plan_scores_zero_for_a_plan_question():
 
 
 def test_alternatives_and_region_cover():
-    spec = {"accounts": {"any_of": [WORKLOAD, [PROD]]},
-            "regions": {"covers": ["us-east-1", "us-west-2"]},
-            "group_by": {"any_of": ["account", None]},
-            "queries": [{"resource_type": "ec2:instance", "intent": {"any_of": ["list", "count"]}}]}
+    spec = {
+        "accounts": {"any_of": [WORKLOAD, [PROD]]},
+        "regions": {"covers": ["us-east-1", "us-west-2"]},
+        "group_by": {"any_of": ["account", None]},
+        "queries": [{"resource_type": "ec2:instance", "intent": {"any_of": ["list", "count"]}}],
+    }
 
     def plan(**kw) -> Plan:
-        return Plan(**{"accounts": WORKLOAD, "queries": [ResourceQuery(
-            resource_type="ec2:instance", intent=kw.pop("intent", "list"))], **kw})
+        return Plan(
+            **{
+                "accounts": WORKLOAD,
+                "queries": [
+                    ResourceQuery(resource_type="ec2:instance", intent=kw.pop("intent", "list"))
+                ],
+                **kw,
+            }
+        )
 
     assert plan_score(spec, plan()) == 1
     assert plan_score(spec, plan(accounts=[PROD], group_by="account", intent="count")) == 1
@@ -208,27 +270,48 @@ def test_alternatives_and_region_cover():
     assert plan_score(spec, plan(accounts=[STAGING])) == 0
     assert plan_score(spec, plan(group_by="region")) == 0
     assert plan_score(spec, plan(intent="describe")) == 0
-    whole = {"any_of": [
-        {"accounts": [PROD], "queries": [{"resource_type": "rds:db-instance", "ids": ["db-1"]}]},
-        {"accounts": [PROD], "queries": [{"resource_type": "rds:db-instance",
-                                          "name_contains": "db-1"}]},
-    ]}
-    by_id = Plan(accounts=[PROD], queries=[ResourceQuery(resource_type="rds:db-instance",
-                                                         ids=["db-1"])])
-    by_name = Plan(accounts=[PROD], queries=[ResourceQuery(resource_type="rds:db-instance",
-                                                           name_contains="DB-1")])
+    whole = {
+        "any_of": [
+            {
+                "accounts": [PROD],
+                "queries": [{"resource_type": "rds:db-instance", "ids": ["db-1"]}],
+            },
+            {
+                "accounts": [PROD],
+                "queries": [{"resource_type": "rds:db-instance", "name_contains": "db-1"}],
+            },
+        ]
+    }
+    by_id = Plan(
+        accounts=[PROD], queries=[ResourceQuery(resource_type="rds:db-instance", ids=["db-1"])]
+    )
+    by_name = Plan(
+        accounts=[PROD],
+        queries=[ResourceQuery(resource_type="rds:db-instance", name_contains="DB-1")],
+    )
     assert plan_score(whole, by_id) == plan_score(whole, by_name) == 1
-    assert plan_score(whole, Plan(accounts=[PROD], queries=[
-        ResourceQuery(resource_type="rds:db-instance")])) == 0
+    assert (
+        plan_score(
+            whole, Plan(accounts=[PROD], queries=[ResourceQuery(resource_type="rds:db-instance")])
+        )
+        == 0
+    )
     assert canonical_plan(whole)["queries"][0]["ids"] == ["db-1"]
     assert canonical_plan(spec)["regions"] == ["us-east-1", "us-west-2"]
 
 
 def test_several_queries_match_in_any_order():
-    spec = {"accounts": [PROD], "queries": [{"resource_type": "ec2:instance"},
-                                            {"resource_type": "rds:db-instance"}]}
-    plan = Plan(accounts=[PROD], queries=[ResourceQuery(resource_type="rds:db-instance"),
-                                          ResourceQuery(resource_type="ec2:instance")])
+    spec = {
+        "accounts": [PROD],
+        "queries": [{"resource_type": "ec2:instance"}, {"resource_type": "rds:db-instance"}],
+    }
+    plan = Plan(
+        accounts=[PROD],
+        queries=[
+            ResourceQuery(resource_type="rds:db-instance"),
+            ResourceQuery(resource_type="ec2:instance"),
+        ],
+    )
     assert plan_score(spec, plan) == 1
     assert plan_score(spec, Plan(accounts=[PROD], queries=plan.queries[:1])) == 0
 
@@ -237,18 +320,28 @@ def test_several_queries_match_in_any_order():
 
 
 def _row(account: str, rid: str, rtype: str = "ec2:instance") -> Resource:
-    return Resource(account_id=account, account_alias=account[:4], region="us-east-1",
-                    resource_type=rtype, id=rid)
+    return Resource(
+        account_id=account,
+        account_alias=account[:4],
+        region="us-east-1",
+        resource_type=rtype,
+        id=rid,
+    )
 
 
 def _answer(rows_by_account: dict[str, list[str]], status: str = "ok") -> Answer:
     results = [
-        AccountResult(account_id=a, alias=a[:4], status=status if a == DEV else "ok",
-                      rows=[_row(a, rid) for rid in ids])
+        AccountResult(
+            account_id=a,
+            alias=a[:4],
+            status=status if a == DEV else "ok",
+            rows=[_row(a, rid) for rid in ids],
+        )
         for a, ids in rows_by_account.items()
     ]
-    plan = Plan(accounts=list(rows_by_account),
-                queries=[ResourceQuery(resource_type="ec2:instance")])
+    plan = Plan(
+        accounts=list(rows_by_account), queries=[ResourceQuery(resource_type="ec2:instance")]
+    )
     return Answer(question="q", text="t", plan=plan, results=results)
 
 
@@ -262,16 +355,19 @@ def test_the_right_answer_scores_one():
     assert answer_score(EXPECTED, _answer({PROD: ["i-2", "i-1"], DEV: []})) == 1
 
 
-@pytest.mark.parametrize("answer", [
-    _answer({PROD: ["i-1"], DEV: []}),  # a row missing
-    _answer({PROD: ["i-1", "i-2", "i-3"], DEV: []}),  # a row too many
-    _answer({PROD: ["i-1", "i-2"]}),  # an account not queried
-    _answer({PROD: ["i-1", "i-2"], DEV: [], STAGING: []}),  # an account too many
-    _answer({PROD: ["i-1"], DEV: ["i-2"]}),  # the right ids in the wrong account
-    _answer({PROD: ["i-1", "i-2"], DEV: []}, status="denied"),  # an account failed
-    Answer(question="q", text="no", refusal=Refusal(kind="unsupported", message="no")),
-    None,
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        _answer({PROD: ["i-1"], DEV: []}),  # a row missing
+        _answer({PROD: ["i-1", "i-2", "i-3"], DEV: []}),  # a row too many
+        _answer({PROD: ["i-1", "i-2"]}),  # an account not queried
+        _answer({PROD: ["i-1", "i-2"], DEV: [], STAGING: []}),  # an account too many
+        _answer({PROD: ["i-1"], DEV: ["i-2"]}),  # the right ids in the wrong account
+        _answer({PROD: ["i-1", "i-2"], DEV: []}, status="denied"),  # an account failed
+        Answer(question="q", text="no", refusal=Refusal(kind="unsupported", message="no")),
+        None,
+    ],
+)
 def test_a_wrong_answer_scores_zero(answer):
     assert answer_score(EXPECTED, answer) == 0
     assert answer_problems(EXPECTED, answer)
@@ -294,9 +390,16 @@ def test_refusal_scoring():
 
 
 def _truth(**kw) -> TruthRow:
-    fields = {"account_id": PROD, "region": "us-east-1", "resource_type": "ec2:instance",
-              "id": "i-0abc", "name": "prod-web-1", "state": "running",
-              "tags": (("Name", "prod-web-1"), ("team", "web")), "conditions": frozenset()}
+    fields = {
+        "account_id": PROD,
+        "region": "us-east-1",
+        "resource_type": "ec2:instance",
+        "id": "i-0abc",
+        "name": "prod-web-1",
+        "state": "running",
+        "tags": (("Name", "prod-web-1"), ("team", "web")),
+        "conditions": frozenset(),
+    }
     fields.update(kw)
     return TruthRow(**fields)
 
@@ -314,27 +417,45 @@ def test_ground_truth_filters():
     assert row_matches(row, {"ids": ["prod-web-1"]}) and row_matches(row, {"ids": ["i-0abc"]})
     assert not row_matches(row, {"ids": ["prod-web-2"]})
     assert not row_matches(row, {"conditions": ["unattached"]})
-    assert row_matches(_truth(conditions=frozenset({"unattached"})),
-                       {"conditions": ["unattached"]})
+    assert row_matches(_truth(conditions=frozenset({"unattached"})), {"conditions": ["unattached"]})
 
 
 # ----- the report -----
 
 
-def _result(heldout: bool, *, plan_ok=None, answer_ok=None, refusal_ok=None,
-            latency=10.0) -> QuestionResult:
-    return QuestionResult(id="x", question="q", heldout=heldout, thread=None, covers=[],
-                          expected="e", got="g", latency_ms=latency, plan_ok=plan_ok,
-                          answer_ok=answer_ok, refusal_ok=refusal_ok)
+def _result(
+    heldout: bool, *, plan_ok=None, answer_ok=None, refusal_ok=None, latency=10.0
+) -> QuestionResult:
+    return QuestionResult(
+        id="x",
+        question="q",
+        heldout=heldout,
+        thread=None,
+        covers=[],
+        expected="e",
+        got="g",
+        latency_ms=latency,
+        plan_ok=plan_ok,
+        answer_ok=answer_ok,
+        refusal_ok=refusal_ok,
+    )
 
 
 def test_report_scores_and_threshold():
-    results = [_result(False, plan_ok=True, answer_ok=True, latency=5),
-               _result(True, plan_ok=True, answer_ok=False, latency=15),
-               _result(True, refusal_ok=True, latency=25),
-               _result(False, refusal_ok=False, latency=35)]
-    report = EvalReport(results=results, threshold=0.9, moto_unchanged=True, moto_changes=[],
-                        planner="rule", elapsed_s=1.0)
+    results = [
+        _result(False, plan_ok=True, answer_ok=True, latency=5),
+        _result(True, plan_ok=True, answer_ok=False, latency=15),
+        _result(True, refusal_ok=True, latency=25),
+        _result(False, refusal_ok=False, latency=35),
+    ]
+    report = EvalReport(
+        results=results,
+        threshold=0.9,
+        moto_unchanged=True,
+        moto_changes=[],
+        planner="rule",
+        elapsed_s=1.0,
+    )
     everything, heldout = report.scores(), report.scores(heldout_only=True)
     assert everything.plan == (2, 2) and everything.answer == (1, 2)
     assert everything.refusal == (1, 2)
@@ -368,8 +489,9 @@ def _env() -> dict[str, str]:
 
 
 def _eval(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([OPSAGENT, "eval", *args], capture_output=True, text=True,
-                          env=_env(), timeout=300, cwd=ROOT)
+    return subprocess.run(
+        [OPSAGENT, "eval", *args], capture_output=True, text=True, env=_env(), timeout=300, cwd=ROOT
+    )
 
 
 def test_eval_exits_non_zero_below_the_threshold(tmp_path):

@@ -61,7 +61,10 @@ def _sts(sandbox: Sandbox, session: boto3.Session):  # type: ignore[no-untyped-d
 
 
 def _assume(
-    sandbox: Sandbox, session: boto3.Session, account: str, role: str = READ_ONLY_ROLE,
+    sandbox: Sandbox,
+    session: boto3.Session,
+    account: str,
+    role: str = READ_ONLY_ROLE,
     **extra: str,
 ) -> dict[str, str]:
     return _sts(sandbox, session).assume_role(
@@ -194,9 +197,7 @@ def test_assume_role_checks_the_external_id(
     assert _sts(sandbox, _session(creds)).get_caller_identity()["Account"] == account
 
 
-def test_assume_role_checks_the_trusted_principal(
-    sandbox: Sandbox, central: boto3.Session
-) -> None:
+def test_assume_role_checks_the_trusted_principal(sandbox: Sandbox, central: boto3.Session) -> None:
     # OrganizationAccountAccessRole of production trusts the central account only: a role
     # session of another member account is refused, as AWS refuses it.
     staging = _session(_assume(sandbox, central, MEMBER_ACCOUNTS[1]))

@@ -80,20 +80,31 @@ class ScriptedChatModel(BaseChatModel):
 
 def plan_call(**args: Any) -> AIMessage:
     """The model's structured answer: a call of the PlanOutput tool."""
-    return AIMessage(content="", tool_calls=[
-        {"name": "PlanOutput", "args": args, "id": f"call_{uuid.uuid4().hex[:8]}"}
-    ])
+    return AIMessage(
+        content="",
+        tool_calls=[{"name": "PlanOutput", "args": args, "id": f"call_{uuid.uuid4().hex[:8]}"}],
+    )
 
 
-def aws_call(operation: str, region: str = "us-east-1", service: str = "ec2",
-             **params: Any) -> AIMessage:
+def aws_call(
+    operation: str, region: str = "us-east-1", service: str = "ec2", **params: Any
+) -> AIMessage:
     """The model's call of the structured read tool."""
-    return AIMessage(content="", tool_calls=[{
-        "name": "aws_read",
-        "args": {"service": service, "operation": operation, "region": region,
-                 "params": params},
-        "id": f"call_{uuid.uuid4().hex[:8]}",
-    }])
+    return AIMessage(
+        content="",
+        tool_calls=[
+            {
+                "name": "aws_read",
+                "args": {
+                    "service": service,
+                    "operation": operation,
+                    "region": region,
+                    "params": params,
+                },
+                "id": f"call_{uuid.uuid4().hex[:8]}",
+            }
+        ],
+    )
 
 
 class RecordingFallback:
@@ -127,20 +138,35 @@ async def plan_with(registry, *replies, previous=None, fallback=None):
 
 
 async def test_structured_output_becomes_a_plan(registry):
-    outcome, model = await plan_with(registry, plan_call(
-        outcome="plan",
-        accounts=["staging", PROD, "prod"],
-        regions=["us-west-2"],
-        queries=[{"resource_type": "ec2:instance", "intent": "count", "states": ["Running"],
-                  "tags": {"team": "payments"}}],
-        group_by="account",
-        summary="running EC2 instances tagged team=payments in prod and staging",
-    ))
+    outcome, model = await plan_with(
+        registry,
+        plan_call(
+            outcome="plan",
+            accounts=["staging", PROD, "prod"],
+            regions=["us-west-2"],
+            queries=[
+                {
+                    "resource_type": "ec2:instance",
+                    "intent": "count",
+                    "states": ["Running"],
+                    "tags": {"team": "payments"},
+                }
+            ],
+            group_by="account",
+            summary="running EC2 instances tagged team=payments in prod and staging",
+        ),
+    )
     assert outcome == Plan(
         accounts=[PROD, STAGING],
         regions=["us-west-2"],
-        queries=[ResourceQuery(resource_type="ec2:instance", intent="count",
-                               states=["running"], tags={"team": "payments"})],
+        queries=[
+            ResourceQuery(
+                resource_type="ec2:instance",
+                intent="count",
+                states=["running"],
+                tags={"team": "payments"},
+            )
+        ],
         group_by="account",
         summary="running EC2 instances tagged team=payments in prod and staging",
     )
@@ -149,25 +175,40 @@ async def test_structured_output_becomes_a_plan(registry):
     assert isinstance(system, SystemMessage)
     # The prompt carries every account (id, name, alias, environment, central or workload),
     # the resource types, the conditions and the read-only rule.
-    for text in (CENTRAL, PROD, "Central Operations", "prod", "production", "central",
-                 "workload", "ec2:instance", "iam:role", "open-to-world", "read_only"):
+    for text in (
+        CENTRAL,
+        PROD,
+        "Central Operations",
+        "prod",
+        "production",
+        "central",
+        "workload",
+        "ec2:instance",
+        "iam:role",
+        "open-to-world",
+        "read_only",
+    ):
         assert text in system.content
 
 
 async def test_all_accounts_and_no_account_mean_the_workload_accounts(registry):
     for accounts in (["all"], []):
-        outcome, _ = await plan_with(registry, plan_call(
-            outcome="plan", accounts=accounts, queries=[{"resource_type": "s3:bucket"}]
-        ))
+        outcome, _ = await plan_with(
+            registry,
+            plan_call(outcome="plan", accounts=accounts, queries=[{"resource_type": "s3:bucket"}]),
+        )
         assert isinstance(outcome, Plan)
         assert outcome.accounts == WORKLOAD
 
 
 @pytest.mark.parametrize("invented", ["999999999999", "payments-prod", "qa"])
 async def test_an_invented_account_is_refused(registry, invented):
-    outcome, _ = await plan_with(registry, plan_call(
-        outcome="plan", accounts=[PROD, invented], queries=[{"resource_type": "ec2:instance"}]
-    ))
+    outcome, _ = await plan_with(
+        registry,
+        plan_call(
+            outcome="plan", accounts=[PROD, invented], queries=[{"resource_type": "ec2:instance"}]
+        ),
+    )
     assert isinstance(outcome, Refusal)
     assert outcome.kind == "unknown_account"
     assert invented in outcome.message
@@ -175,26 +216,34 @@ async def test_an_invented_account_is_refused(registry, invented):
         assert known in outcome.message
 
 
-@pytest.mark.parametrize("query, regions, says", [
-    ({"resource_type": "ec2:ami"}, None, "ec2:ami"),
-    ({"resource_type": "ec2:instance", "conditions": ["open-to-world"]}, None, "open-to-world"),
-    ({"resource_type": "ec2:instance"}, ["us-middle-9"], "us-middle-9"),
-    ({"resource_type": "ec2:instance"}, ["Oregon"], "Oregon"),
-])
+@pytest.mark.parametrize(
+    "query, regions, says",
+    [
+        ({"resource_type": "ec2:ami"}, None, "ec2:ami"),
+        ({"resource_type": "ec2:instance", "conditions": ["open-to-world"]}, None, "open-to-world"),
+        ({"resource_type": "ec2:instance"}, ["us-middle-9"], "us-middle-9"),
+        ({"resource_type": "ec2:instance"}, ["Oregon"], "Oregon"),
+    ],
+)
 async def test_what_the_agent_cannot_read_is_refused(registry, query, regions, says):
-    outcome, _ = await plan_with(registry, plan_call(
-        outcome="plan", accounts=[PROD], regions=regions, queries=[query]
-    ))
+    outcome, _ = await plan_with(
+        registry, plan_call(outcome="plan", accounts=[PROD], regions=regions, queries=[query])
+    )
     assert isinstance(outcome, Refusal)
     assert outcome.kind == "unsupported"
     assert says in outcome.message
 
 
 async def test_conditions_of_their_own_type_and_region_codes_pass(registry):
-    outcome, _ = await plan_with(registry, plan_call(
-        outcome="plan", accounts=["dev"], regions=["EU-West-1", "eu-west-1"],
-        queries=[{"resource_type": "ec2:volume", "conditions": ["unattached"]}],
-    ))
+    outcome, _ = await plan_with(
+        registry,
+        plan_call(
+            outcome="plan",
+            accounts=["dev"],
+            regions=["EU-West-1", "eu-west-1"],
+            queries=[{"resource_type": "ec2:volume", "conditions": ["unattached"]}],
+        ),
+    )
     assert isinstance(outcome, Plan)
     assert outcome.accounts == [DEV]
     assert outcome.regions == ["eu-west-1"]
@@ -202,28 +251,43 @@ async def test_conditions_of_their_own_type_and_region_codes_pass(registry):
 
 
 async def test_a_model_refusal_is_a_refusal(registry):
-    outcome, _ = await plan_with(registry, plan_call(
-        outcome="refuse", refusal_kind="read_only",
-        refusal_message="I can't terminate instances; I am read-only.",
-    ))
-    assert outcome == Refusal(kind="read_only",
-                              message="I can't terminate instances; I am read-only.")
+    outcome, _ = await plan_with(
+        registry,
+        plan_call(
+            outcome="refuse",
+            refusal_kind="read_only",
+            refusal_message="I can't terminate instances; I am read-only.",
+        ),
+    )
+    assert outcome == Refusal(
+        kind="read_only", message="I can't terminate instances; I am read-only."
+    )
 
 
 async def test_a_model_unknown_account_refusal_names_the_known_accounts(registry):
-    outcome, _ = await plan_with(registry, plan_call(
-        outcome="refuse", refusal_kind="unknown_account", refusal_message="No account 'qa'.",
-    ))
+    outcome, _ = await plan_with(
+        registry,
+        plan_call(
+            outcome="refuse",
+            refusal_kind="unknown_account",
+            refusal_message="No account 'qa'.",
+        ),
+    )
     assert isinstance(outcome, Refusal) and outcome.kind == "unknown_account"
     assert "Production (222222222222, production)" in outcome.message
 
 
 async def test_a_freeform_task_sets_plan_freeform(registry):
-    outcome, _ = await plan_with(registry, plan_call(
-        outcome="plan", accounts=["prod"], queries=[],
-        freeform="Find the security groups that no network interface uses.",
-        summary="unused security groups in production",
-    ))
+    outcome, _ = await plan_with(
+        registry,
+        plan_call(
+            outcome="plan",
+            accounts=["prod"],
+            queries=[],
+            freeform="Find the security groups that no network interface uses.",
+            summary="unused security groups in production",
+        ),
+    )
     assert isinstance(outcome, Plan)
     assert outcome.accounts == [PROD]
     assert outcome.queries == []
@@ -236,20 +300,35 @@ async def test_a_plan_with_nothing_to_do_is_refused(registry):
 
 
 async def test_one_query_per_resource_type(registry):
-    outcome, _ = await plan_with(registry, plan_call(
-        outcome="plan", accounts=["prod"],
-        queries=[{"resource_type": "ec2:instance", "states": ["running"]},
-                 {"resource_type": "ec2:instance", "states": ["stopped"]}],
-    ))
+    outcome, _ = await plan_with(
+        registry,
+        plan_call(
+            outcome="plan",
+            accounts=["prod"],
+            queries=[
+                {"resource_type": "ec2:instance", "states": ["running"]},
+                {"resource_type": "ec2:instance", "states": ["stopped"]},
+            ],
+        ),
+    )
     assert isinstance(outcome, Refusal) and outcome.kind == "unsupported"
 
 
 async def test_a_follow_up_sees_the_previous_plan(registry):
-    previous = Plan(accounts=[PROD], queries=[ResourceQuery(resource_type="rds:db-instance")],
-                    summary="RDS instances in production")
-    outcome, model = await plan_with(registry, plan_call(
-        outcome="plan", accounts=[STAGING], queries=[{"resource_type": "rds:db-instance"}],
-    ), previous=previous)
+    previous = Plan(
+        accounts=[PROD],
+        queries=[ResourceQuery(resource_type="rds:db-instance")],
+        summary="RDS instances in production",
+    )
+    outcome, model = await plan_with(
+        registry,
+        plan_call(
+            outcome="plan",
+            accounts=[STAGING],
+            queries=[{"resource_type": "rds:db-instance"}],
+        ),
+        previous=previous,
+    )
     assert isinstance(outcome, Plan) and outcome.accounts == [STAGING]
     system = model.prompts[0][0].content
     assert "Previous plan" in system and "rds:db-instance" in system
@@ -257,25 +336,33 @@ async def test_a_follow_up_sees_the_previous_plan(registry):
 
 
 def throttled() -> ClientError:
-    return ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}},
-                       "Converse")
+    return ClientError(
+        {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "Converse"
+    )
 
 
-@pytest.mark.parametrize("failure, reason", [
-    (throttled(), "ThrottlingException"),
-    (NoCredentialsError(), "NoCredentialsError"),
-    (AIMessage(content="I think you want EC2 instances."), "ValueError"),  # no tool call
-    (AIMessage(content="", tool_calls=[{"name": "PlanOutput", "args": {"outcome": "maybe"},
-                                        "id": "c1"}]), "ValidationError"),
-])
+@pytest.mark.parametrize(
+    "failure, reason",
+    [
+        (throttled(), "ThrottlingException"),
+        (NoCredentialsError(), "NoCredentialsError"),
+        (AIMessage(content="I think you want EC2 instances."), "ValueError"),  # no tool call
+        (
+            AIMessage(
+                content="",
+                tool_calls=[{"name": "PlanOutput", "args": {"outcome": "maybe"}, "id": "c1"}],
+            ),
+            "ValidationError",
+        ),
+    ],
+)
 async def test_model_failures_fall_back_to_the_rule_planner(registry, failure, reason):
     fallback = RecordingFallback()
     outcome, _ = await plan_with(registry, failure, fallback=fallback)
     assert fallback.calls == ["the question"]
     assert isinstance(outcome, Plan) and outcome.accounts == [PROD]
     assert outcome.summary == (
-        f"EC2 instances in production (model unavailable ({reason}); "
-        "planned by the rule planner)"
+        f"EC2 instances in production (model unavailable ({reason}); planned by the rule planner)"
     )
 
 
@@ -294,8 +381,9 @@ async def test_a_hanging_model_falls_back(registry):
 
 
 def test_validate_output_accepts_ids_only_from_the_registry(registry):
-    output = PlanOutput(outcome="plan", accounts=["111111111111"],
-                        queries=[{"resource_type": "iam:role"}])
+    output = PlanOutput(
+        outcome="plan", accounts=["111111111111"], queries=[{"resource_type": "iam:role"}]
+    )
     assert validate_output(output, registry).accounts == [CENTRAL]
 
 
@@ -323,8 +411,9 @@ def test_bedrock_model_needs_a_known_setting_and_a_region(monkeypatch, tmp_path)
 def fake_aws_tool(calls: list[str], *, deny_account: bool = False) -> BaseTool:
     """A stand-in for the guarded aws_read tool: refuses writes the way the guard does."""
 
-    async def aws_read(service: str, operation: str, region: str,
-                       params: dict | None = None) -> str:
+    async def aws_read(
+        service: str, operation: str, region: str, params: dict | None = None
+    ) -> str:
         if deny_account:
             raise AccountAccessDenied(PROD, "AssumeRole was denied")
         label = f"{service} {operation} {region}"
@@ -333,8 +422,9 @@ def fake_aws_tool(calls: list[str], *, deny_account: bool = False) -> BaseTool:
         calls.append(label + (f" {params}" if params else ""))
         return json.dumps({"Reservations": [{"Instances": [{"InstanceId": "i-0abc"}]}]})
 
-    return StructuredTool.from_function(coroutine=aws_read, name="aws_read",
-                                        description="Run one read-only AWS API call.")
+    return StructuredTool.from_function(
+        coroutine=aws_read, name="aws_read", description="Run one read-only AWS API call."
+    )
 
 
 def prod(registry):
@@ -343,10 +433,12 @@ def prod(registry):
 
 async def test_freeform_loop_runs_tools_and_returns_the_answer(registry):
     calls: list[str] = []
-    model = ScriptedChatModel(script=[
-        aws_call("DescribeInstances"),
-        AIMessage(content="Production has 1 instance: i-0abc."),
-    ])
+    model = ScriptedChatModel(
+        script=[
+            aws_call("DescribeInstances"),
+            AIMessage(content="Production has 1 instance: i-0abc."),
+        ]
+    )
     worker = ToolLoopWorker(model, lambda account, user: [fake_aws_tool(calls)])
     note = await worker(prod(registry), "alice", "Which instances have no owner tag?")
     assert note == "Production has 1 instance: i-0abc."
@@ -359,10 +451,12 @@ async def test_freeform_loop_runs_tools_and_returns_the_answer(registry):
 
 async def test_a_refused_command_goes_back_to_the_model(registry):
     calls: list[str] = []
-    model = ScriptedChatModel(script=[
-        aws_call("TerminateInstances", InstanceIds=["i-0abc"]),
-        AIMessage(content="I cannot terminate instances: I am read-only."),
-    ])
+    model = ScriptedChatModel(
+        script=[
+            aws_call("TerminateInstances", InstanceIds=["i-0abc"]),
+            AIMessage(content="I cannot terminate instances: I am read-only."),
+        ]
+    )
     worker = ToolLoopWorker(model, lambda account, user: [fake_aws_tool(calls)])
     note = await worker(prod(registry), "alice", "Terminate i-0abc")
     assert note == "I cannot terminate instances: I am read-only."
@@ -374,9 +468,9 @@ async def test_a_refused_command_goes_back_to_the_model(registry):
 
 async def test_the_loop_stops_at_its_step_bound(registry):
     calls: list[str] = []
-    model = ScriptedChatModel(script=[
-        aws_call("DescribeInstances", MaxResults=5 + n) for n in range(10)
-    ])
+    model = ScriptedChatModel(
+        script=[aws_call("DescribeInstances", MaxResults=5 + n) for n in range(10)]
+    )
 
     async def tools(account, user):  # AccountSessions.tools may be async
         return [fake_aws_tool(calls)]
@@ -421,14 +515,25 @@ async def test_an_invented_account_is_never_queried(registry):
         freeform_calls.append(account.id)
         return "should not run"
 
-    model = ScriptedChatModel(script=[plan_call(
-        outcome="plan", accounts=["777777777777"], queries=[{"resource_type": "ec2:instance"}],
-        freeform="look around",
-    )])
-    context = Context(registry=registry, run_reads=run, planner=ModelPlanner(
-        model, RecordingFallback()), freeform_worker=freeform)
-    state = await build_graph().ainvoke({"question": "EC2 in account 777777777777?"},
-                                        context=context)
+    model = ScriptedChatModel(
+        script=[
+            plan_call(
+                outcome="plan",
+                accounts=["777777777777"],
+                queries=[{"resource_type": "ec2:instance"}],
+                freeform="look around",
+            )
+        ]
+    )
+    context = Context(
+        registry=registry,
+        run_reads=run,
+        planner=ModelPlanner(model, RecordingFallback()),
+        freeform_worker=freeform,
+    )
+    state = await build_graph().ainvoke(
+        {"question": "EC2 in account 777777777777?"}, context=context
+    )
     answer = state["answer"]
     assert answer.refusal is not None and answer.refusal.kind == "unknown_account"
     assert "777777777777" in answer.text and "Production" in answer.text
@@ -440,21 +545,31 @@ async def test_a_freeform_plan_runs_the_tool_loop_in_each_planned_account(regist
     from opsagent.graph.graph import build_graph
 
     calls: list[str] = []
-    planner_model = ScriptedChatModel(script=[plan_call(
-        outcome="plan", accounts=["prod"], freeform="Which instances have no owner tag?",
-        summary="instances without an owner tag in production",
-    )])
-    worker_model = ScriptedChatModel(script=[
-        aws_call("DescribeInstances"),
-        AIMessage(content="i-0abc has no owner tag."),
-    ])
+    planner_model = ScriptedChatModel(
+        script=[
+            plan_call(
+                outcome="plan",
+                accounts=["prod"],
+                freeform="Which instances have no owner tag?",
+                summary="instances without an owner tag in production",
+            )
+        ]
+    )
+    worker_model = ScriptedChatModel(
+        script=[
+            aws_call("DescribeInstances"),
+            AIMessage(content="i-0abc has no owner tag."),
+        ]
+    )
     context = Context(
-        registry=registry, run_reads=RecordingRun(),
+        registry=registry,
+        run_reads=RecordingRun(),
         planner=ModelPlanner(planner_model, RecordingFallback()),
         freeform_worker=ToolLoopWorker(worker_model, lambda a, u: [fake_aws_tool(calls)]),
     )
-    state = await build_graph().ainvoke({"question": "Which prod instances lack an owner?"},
-                                        context=context)
+    state = await build_graph().ainvoke(
+        {"question": "Which prod instances lack an owner?"}, context=context
+    )
     answer = state["answer"]
     assert answer.plan.freeform == "Which instances have no owner tag?"
     assert [r.status for r in answer.results] == ["ok"]
@@ -471,10 +586,13 @@ async def sandbox_sessions(sandbox):
     """AccountSessions on the session sandbox, the way the runtime builds them."""
     from opsagent.access import AccountSessions
 
-    sessions = AccountSessions(mcp_endpoint=sandbox.mcp_endpoint,
-                               central=sandbox.central_session(),
-                               sts_endpoint_url=sandbox.aws_endpoint,
-                               mcp_service=sandbox.mcp_service, mcp_region=sandbox.mcp_region)
+    sessions = AccountSessions(
+        mcp_endpoint=sandbox.mcp_endpoint,
+        central=sandbox.central_session(),
+        sts_endpoint_url=sandbox.aws_endpoint,
+        mcp_service=sandbox.mcp_service,
+        mcp_region=sandbox.mcp_region,
+    )
     yield sessions
     await sessions.aclose()
 
@@ -498,10 +616,12 @@ async def test_freeform_tool_calls_go_through_the_real_mcp_session(
 ):
     instance_id, region, _ = first_instance(truth, PROD)
     expected = truth.ec2_instances(PROD, regions=(region,))
-    model = ScriptedChatModel(script=[
-        aws_call("DescribeInstances", region),
-        AIMessage(content=f"Production has {len(expected)} instances in {region}."),
-    ])
+    model = ScriptedChatModel(
+        script=[
+            aws_call("DescribeInstances", region),
+            AIMessage(content=f"Production has {len(expected)} instances in {region}."),
+        ]
+    )
     worker = ToolLoopWorker(model, sandbox_sessions.tools)
     note = await worker(sandbox_registry.get(PROD), "alice", "How many instances, really?")
     assert note == f"Production has {len(expected)} instances in {region}."
@@ -516,10 +636,12 @@ async def test_a_mutating_tool_call_is_refused_and_nothing_reaches_moto(
     sandbox_sessions, sandbox_registry, truth, caplog
 ):
     instance_id, region, state = first_instance(truth, PROD)
-    model = ScriptedChatModel(script=[
-        aws_call("TerminateInstances", region, InstanceIds=[instance_id]),
-        AIMessage(content="I cannot terminate instances: opsagent is read-only."),
-    ])
+    model = ScriptedChatModel(
+        script=[
+            aws_call("TerminateInstances", region, InstanceIds=[instance_id]),
+            AIMessage(content="I cannot terminate instances: opsagent is read-only."),
+        ]
+    )
     worker = ToolLoopWorker(model, sandbox_sessions.tools)
     with caplog.at_level("INFO", logger="opsagent.audit"):
         note = await worker(sandbox_registry.get(PROD), "mallory", f"Terminate {instance_id}")
@@ -528,35 +650,46 @@ async def test_a_mutating_tool_call_is_refused_and_nothing_reaches_moto(
     assert isinstance(refusal, ToolMessage) and refusal.status == "error"
     assert "read-only" in str(refusal.content) and "TerminateInstances" in str(refusal.content)
     # The guard refused it before anything was sent, and the instance is untouched in moto.
-    records = [r.audit for r in caplog.records
-               if getattr(r, "audit", {}).get("operation") == "TerminateInstances"]
+    records = [
+        r.audit
+        for r in caplog.records
+        if getattr(r, "audit", {}).get("operation") == "TerminateInstances"
+    ]
     assert [r["event"] for r in records] == ["guard.refused"]
     assert records[0]["user"] == "mallory" and records[0]["account_id"] == PROD
     # Refused before any script was built: no run_script went out for this user.
-    assert not [r for r in caplog.records
-                if getattr(r, "audit", {}).get("event") == "aws.script"
-                and r.audit.get("user") == "mallory"]
+    assert not [
+        r
+        for r in caplog.records
+        if getattr(r, "audit", {}).get("event") == "aws.script" and r.audit.get("user") == "mallory"
+    ]
     assert truth.ec2_instances(PROD, regions=(region,)).get(instance_id) == state
 
 
-async def test_the_model_path_end_to_end_on_the_sandbox(
-    sandbox_sessions, sandbox_registry, truth
-):
+async def test_the_model_path_end_to_end_on_the_sandbox(sandbox_sessions, sandbox_registry, truth):
     """Model planner → freeform worker in the planned account → the merged answer."""
     from opsagent.graph.context import Context
     from opsagent.graph.graph import build_graph
 
     instance_id, region, state = first_instance(truth, STAGING)
-    planner_model = ScriptedChatModel(script=[plan_call(
-        outcome="plan", accounts=["staging"], regions=[region],
-        queries=[{"resource_type": "ec2:instance", "intent": "count"}],
-        freeform=f"Tell me about {instance_id}, and stop it if it is idle.",
-    )])
-    worker_model = ScriptedChatModel(script=[
-        aws_call("DescribeInstances", region, InstanceIds=[instance_id]),
-        aws_call("StopInstances", region, InstanceIds=[instance_id]),
-        AIMessage(content=f"{instance_id} is {state}; I may not stop it."),
-    ])
+    planner_model = ScriptedChatModel(
+        script=[
+            plan_call(
+                outcome="plan",
+                accounts=["staging"],
+                regions=[region],
+                queries=[{"resource_type": "ec2:instance", "intent": "count"}],
+                freeform=f"Tell me about {instance_id}, and stop it if it is idle.",
+            )
+        ]
+    )
+    worker_model = ScriptedChatModel(
+        script=[
+            aws_call("DescribeInstances", region, InstanceIds=[instance_id]),
+            aws_call("StopInstances", region, InstanceIds=[instance_id]),
+            AIMessage(content=f"{instance_id} is {state}; I may not stop it."),
+        ]
+    )
     context = Context(
         registry=sandbox_registry,
         run_reads=sandbox_sessions.run_reads,
@@ -617,10 +750,15 @@ async def test_without_a_model_questions_are_answered_by_the_rule_planner(
 
     monkeypatch.delenv("OPSAGENT_MODEL", raising=False)
     planner, freeform = model_deps(Settings(), sandbox_sessions)
-    context = Context(registry=sandbox_registry, run_reads=sandbox_sessions.run_reads,
-                      planner=planner, freeform_worker=freeform)
-    state = await build_graph().ainvoke({"question": "List EC2 instances in production"},
-                                        context=context)
+    context = Context(
+        registry=sandbox_registry,
+        run_reads=sandbox_sessions.run_reads,
+        planner=planner,
+        freeform_worker=freeform,
+    )
+    state = await build_graph().ainvoke(
+        {"question": "List EC2 instances in production"}, context=context
+    )
     answer = state["answer"]
     assert answer.plan is not None and answer.plan.freeform is None
     assert answer.plan.accounts == [PROD]
@@ -631,8 +769,9 @@ async def test_a_model_failure_falls_back_to_the_real_rule_planner(sandbox_regis
     from opsagent.service.runtime import rule_planner
 
     planner = ModelPlanner(ScriptedChatModel(script=[throttled()]), rule_planner)
-    outcome = await planner("How many EC2 instances are running in production?",
-                            sandbox_registry, None)
+    outcome = await planner(
+        "How many EC2 instances are running in production?", sandbox_registry, None
+    )
     assert isinstance(outcome, Plan)
     assert outcome.accounts == [PROD]
     assert [q.resource_type for q in outcome.queries] == ["ec2:instance"]

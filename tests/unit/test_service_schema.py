@@ -52,24 +52,59 @@ def _schema(spec: dict[str, Any], name: str) -> tuple[set[str], set[str]]:
 def _answers() -> list[Answer]:
     """Answers that between them write every key: describe and list rows, a failed account,
     a refusal."""
-    plan = Plan(accounts=[PRODUCTION, STAGING], summary="databases and buckets",
-                queries=[ResourceQuery(resource_type="rds:db-instance", intent="describe"),
-                         ResourceQuery(resource_type="s3:bucket")])
-    database = Resource(account_id=PRODUCTION, account_alias="production", region="us-east-1",
-                        resource_type="rds:db-instance", id="orders", name="orders",
-                        state="available", tags={"team": "core"},
-                        details={"engine": "postgres", "allocated_storage_gb": 20})
-    bucket = Resource(account_id=PRODUCTION, account_alias="production", region="us-east-1",
-                      resource_type="s3:bucket", id="logs", name="logs")
-    described = Answer(question="Describe the databases, and list buckets", text="1 database.",
-                       plan=plan, results=[
-                           AccountResult(account_id=PRODUCTION, alias="production", status="ok",
-                                         rows=[database, bucket], elapsed_ms=12),
-                           AccountResult(account_id=STAGING, alias="staging", status="denied",
-                                         error="AccessDenied", elapsed_ms=3),
-                       ])
-    refused = Answer(question="Delete the buckets", text="I only read.",
-                     refusal=Refusal(kind="read_only", message="I only read."))
+    plan = Plan(
+        accounts=[PRODUCTION, STAGING],
+        summary="databases and buckets",
+        queries=[
+            ResourceQuery(resource_type="rds:db-instance", intent="describe"),
+            ResourceQuery(resource_type="s3:bucket"),
+        ],
+    )
+    database = Resource(
+        account_id=PRODUCTION,
+        account_alias="production",
+        region="us-east-1",
+        resource_type="rds:db-instance",
+        id="orders",
+        name="orders",
+        state="available",
+        tags={"team": "core"},
+        details={"engine": "postgres", "allocated_storage_gb": 20},
+    )
+    bucket = Resource(
+        account_id=PRODUCTION,
+        account_alias="production",
+        region="us-east-1",
+        resource_type="s3:bucket",
+        id="logs",
+        name="logs",
+    )
+    described = Answer(
+        question="Describe the databases, and list buckets",
+        text="1 database.",
+        plan=plan,
+        results=[
+            AccountResult(
+                account_id=PRODUCTION,
+                alias="production",
+                status="ok",
+                rows=[database, bucket],
+                elapsed_ms=12,
+            ),
+            AccountResult(
+                account_id=STAGING,
+                alias="staging",
+                status="denied",
+                error="AccessDenied",
+                elapsed_ms=3,
+            ),
+        ],
+    )
+    refused = Answer(
+        question="Delete the buckets",
+        text="I only read.",
+        refusal=Refusal(kind="read_only", message="I only read."),
+    )
     return [described, refused]
 
 
@@ -105,8 +140,11 @@ async def test_docs_describe_errors_from_the_one_table(spec: dict[str, Any]) -> 
     invocations = spec["paths"]["/invocations"]["post"]["responses"]
     for status in {error.status for error in ERRORS if not error.routing} - {404}:
         described = invocations[str(status)]["description"]
-        assert all(f"`{e.code}`" in described for e in ERRORS if e.status == status
-                   and not e.routing and e.code != "thread_not_found"), status
+        assert all(
+            f"`{e.code}`" in described
+            for e in ERRORS
+            if e.status == status and not e.routing and e.code != "thread_not_found"
+        ), status
     threads = spec["paths"]["/threads/{thread_id}"]["get"]["responses"]
     assert "`thread_not_found`" in threads["404"]["description"]
     assert "400 invalid_json" in spec["info"]["description"]
@@ -121,24 +159,27 @@ def test_every_refusal_and_error_has_its_status_in_the_table() -> None:
 
 def test_the_readme_lists_the_tables_status_codes() -> None:
     readme = (ROOT / "README.md").read_text()
-    bullet = re.search(r"^- Bad input gets a JSON error.*?(?=^- |^\S|\Z)", readme,
-                       re.MULTILINE | re.DOTALL)
+    bullet = re.search(
+        r"^- Bad input gets a JSON error.*?(?=^- |^\S|\Z)", readme, re.MULTILINE | re.DOTALL
+    )
     assert bullet, "README: the service section's bullet of status codes is gone"
-    listed = {int(code) for code in re.findall(r"(?<![\d,.])\b[45]\d\d\b(?![\d,])",
-                                               bullet.group())}
+    listed = {int(code) for code in re.findall(r"(?<![\d,.])\b[45]\d\d\b(?![\d,])", bullet.group())}
     assert listed == {error.status for error in ERRORS}
     assert "opsagent/service/http/errors.py" in bullet.group()
 
 
 def test_the_wiring_settings_and_cli_do_not_load_the_http_service() -> None:
     """(The MCP client loads uvicorn and sse_starlette itself; FastAPI is ours alone.)"""
-    code = ("import sys\n"
-            "import opsagent.service.cli, opsagent.service.runtime, opsagent.service.settings\n"
-            "import opsagent.service.checkpoints\n"
-            "loaded = sorted(m for m in sys.modules if m.startswith('opsagent.service.http')\n"
-            "                or m.split('.')[0] == 'fastapi')\n"
-            "print(','.join(loaded))\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, cwd=ROOT)
+    code = (
+        "import sys\n"
+        "import opsagent.service.cli, opsagent.service.runtime, opsagent.service.settings\n"
+        "import opsagent.service.checkpoints\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('opsagent.service.http')\n"
+        "                or m.split('.')[0] == 'fastapi')\n"
+        "print(','.join(loaded))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
