@@ -20,7 +20,9 @@ import pytest
 from cfnlint.api import lint_file
 from cfnlint.decode import decode
 
-INFRASTRUCTURE = Path(__file__).resolve().parent.parent / "infrastructure"
+from tests.conftest import ROOT
+
+INFRASTRUCTURE = ROOT / "infrastructure"
 MEMBER_ROLE = INFRASTRUCTURE / "member-read-only-role.yaml"
 MCP_KEY = "aws:ViaAWSMCPService"
 
