@@ -42,15 +42,32 @@ def query_sentence(query: ResourceQuery, plan: Plan, results: list[AccountResult
     return sentence + "."
 
 
+# Accounts named one by one in the answer's text; past this, the rest are counted. Every
+# account's status and error stay in the answer's per-account results either way.
+NAMED_FAILURES = 5
+
+
 def failure_sentences(results: list[AccountResult]) -> list[str]:
     """What went wrong where: accounts that failed, and accounts that answered in part (some
-    reads failed or stopped at the page limit; their other rows are in the answer)."""
-    return [
+    reads failed or stopped at the page limit; their other rows are in the answer). Past
+    NAMED_FAILURES accounts, a count by status comes first and only the first few are
+    named, so 5,000 failing accounts make one paragraph, not 5,000 sentences."""
+    troubled = [r for r in results if r.status != "ok" or r.error]
+    named = [
         f"{r.alias} ({r.account_id}) could not be queried: {r.status}: {r.error}."
         if r.status != "ok"
         else f"{r.alias} ({r.account_id}) answered in part: {r.error}."
-        for r in results
-        if r.status != "ok" or r.error
+        for r in troubled[:NAMED_FAILURES]
+    ]
+    if len(troubled) <= NAMED_FAILURES:
+        return named
+    counts = Counter("answered in part" if r.status == "ok" else r.status for r in troubled)
+    summary = ", ".join(f"{status} {n:,}" for status, n in counts.most_common())
+    return [
+        f"{len(troubled):,} accounts did not answer in full ({summary}); the first "
+        f"{NAMED_FAILURES}:",
+        *named,
+        f"The other {len(troubled) - NAMED_FAILURES:,} are in the per-account results.",
     ]
 
 
