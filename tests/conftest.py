@@ -85,6 +85,21 @@ class GroundTruth:
         }
 
 
+def sandbox_pool(sandbox, **options):
+    """AccountSessions on the session sandbox, the way the runtime builds them; ``options``
+    override the endpoint, timeout and the rest."""
+    from opsagent.access import AccountSessions
+
+    return AccountSessions(
+        mcp_endpoint=options.pop("mcp_endpoint", sandbox.mcp_endpoint),
+        central=options.pop("central", None) or sandbox.central_session(),
+        sts_endpoint_url=sandbox.aws_endpoint,
+        mcp_service=sandbox.mcp_service,
+        mcp_region=sandbox.mcp_region,
+        **options,
+    )
+
+
 @pytest.fixture(scope="session")
 def truth(sandbox) -> GroundTruth:
     return GroundTruth(sandbox)

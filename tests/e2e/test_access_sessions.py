@@ -22,6 +22,7 @@ from opsagent.access import (
     ReadOnlyViolation,
 )
 from opsagent.registry import Account, Registry, load_registry
+from tests.conftest import sandbox_pool
 
 PRODUCTION, STAGING = "222222222222", "333333333333"
 REGIONS = ("us-east-1", "us-west-2")
@@ -38,14 +39,7 @@ def central(sandbox) -> boto3.Session:
 
 
 def make_pool(sandbox, central, **options) -> AccountSessions:
-    return AccountSessions(
-        mcp_endpoint=options.pop("mcp_endpoint", sandbox.mcp_endpoint),
-        central=central,
-        sts_endpoint_url=sandbox.aws_endpoint,
-        mcp_service=sandbox.mcp_service,
-        mcp_region=sandbox.mcp_region,
-        **options,
-    )
+    return sandbox_pool(sandbox, central=central, **options)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from moto.iam.models import iam_backends
 
-from opsagent.access import AccountSessions
 from opsagent.graph.answer import build_answer
 from opsagent.graph.context import Context
 from opsagent.graph.graph import build_graph
@@ -16,6 +15,7 @@ from opsagent.graph.worker import run_account
 from opsagent.registry import Account, load_registry
 from opsagent.sandbox.identity import PARTITION
 from opsagent.sandbox.seed import CENTRAL, READ_ONLY_ROLE, trust_policy
+from tests.conftest import sandbox_pool
 
 # An account of its own, so what this module seeds changes no other test's ground truth.
 PAGED = "555555555555"
@@ -25,13 +25,7 @@ EXTRA_ROLES = 130  # moto's ListRoles answers 100 per page
 
 @pytest.fixture(scope="module")
 async def sessions(sandbox):
-    pool = AccountSessions(
-        mcp_endpoint=sandbox.mcp_endpoint,
-        central=sandbox.central_session(),
-        sts_endpoint_url=sandbox.aws_endpoint,
-        mcp_service=sandbox.mcp_service,
-        mcp_region=sandbox.mcp_region,
-    )
+    pool = sandbox_pool(sandbox)
     yield pool
     await pool.aclose()
 

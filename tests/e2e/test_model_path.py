@@ -33,7 +33,7 @@ from opsagent.graph.planner.model import (
     validate_output,
 )
 from opsagent.registry import load_registry
-from tests.conftest import ROOT
+from tests.conftest import ROOT, sandbox_pool
 
 DEMO_REGISTRY = ROOT / "opsagent" / "sandbox" / "demo-registry.json"
 PROD, STAGING, DEV, CENTRAL = "222222222222", "333333333333", "444444444444", "111111111111"
@@ -583,16 +583,7 @@ async def test_a_freeform_plan_runs_the_tool_loop_in_each_planned_account(regist
 
 @pytest.fixture(scope="module")
 async def sandbox_sessions(sandbox):
-    """AccountSessions on the session sandbox, the way the runtime builds them."""
-    from opsagent.access import AccountSessions
-
-    sessions = AccountSessions(
-        mcp_endpoint=sandbox.mcp_endpoint,
-        central=sandbox.central_session(),
-        sts_endpoint_url=sandbox.aws_endpoint,
-        mcp_service=sandbox.mcp_service,
-        mcp_region=sandbox.mcp_region,
-    )
+    sessions = sandbox_pool(sandbox)
     yield sessions
     await sessions.aclose()
 
