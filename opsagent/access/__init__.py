@@ -5,6 +5,8 @@ carries an account's reads to ``aws___run_script``."""
 from opsagent.access.credentials import CentralIdentity, RoleCredentials, role_session_name
 from opsagent.access.errors import (
     ACCESS_DENIED_CODES,
+    REGION_MAYBE_NOT_ENABLED_CODES,
+    REGION_NOT_ENABLED,
     AccessError,
     AccountAccessDenied,
     AccountTimeout,
@@ -17,16 +19,21 @@ from opsagent.access.errors import (
 )
 from opsagent.access.guard import check_read, sensitive_output_paths
 from opsagent.access.pool import KNOWLEDGE_TOOLS, AccountSessions
+from opsagent.access.read_cache import ReadCache
 from opsagent.access.reads import FanOut, Read, ReadError, ReadResult
 from opsagent.access.script import RUN_SCRIPT_TOOL, ScriptError, build_script
+from opsagent.access.slots import AccountSlots
 
 __all__ = [
     "ACCESS_DENIED_CODES",
     "KNOWLEDGE_TOOLS",
+    "REGION_MAYBE_NOT_ENABLED_CODES",
+    "REGION_NOT_ENABLED",
     "RUN_SCRIPT_TOOL",
     "AccessError",
     "AccountAccessDenied",
     "AccountSessions",
+    "AccountSlots",
     "AccountTimeout",
     "AccountUnreachable",
     "AwsCommandError",
@@ -36,6 +43,7 @@ __all__ = [
     "FanOut",
     "Read",
     "ReadError",
+    "ReadCache",
     "ReadOnlyViolation",
     "ReadResult",
     "RoleCredentials",

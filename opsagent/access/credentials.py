@@ -5,30 +5,54 @@ read-only role, with the account's ExternalId when it has one and a RoleSessionN
 names the person asking (``opsagent-alice``), so CloudTrail in the member account says who
 asked. Real AWS and the sandbox share this code; only the STS endpoint URL differs.
 
-Caching and refreshing are botocore's: an ``AssumeRoleCredentialFetcher`` behind
-``DeferredRefreshableCredentials``, the pair botocore itself uses for ``role_arn`` profiles.
-They refresh ahead of expiry (advisory 15 min before, mandatory 10 min before), and the
-same object is handed to the MCP client's SigV4 signer, so signing always sees current keys.
-Blocking STS calls run in a worker thread (``RoleCredentials.get``), never on the event loop.
+Refreshing is botocore's ``DeferredRefreshableCredentials``: AssumeRole on first use and
+again ahead of expiry (advisory 15 min, mandatory 10 min before), and the same object is
+handed to the MCP client's SigV4 signer, so signing always sees current keys. A chained role
+session (central role -> member role) lasts at most one hour (DurationSeconds 900..3600 s)
+and the service runs for days:
+https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use.html
+https://repost.aws/knowledge-center/iam-role-chaining-limit
+https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/sts/aws.sdk.kotlin.services.sts.model/-assume-role-request/duration-seconds.html
+
+At organization scale (hundreds of accounts per question):
+- STS calls run on a thread pool of our own (``max_concurrent_assume_roles``), not the loop's
+  default executor (min(32, cpus + 4) threads), through ONE shared STS client (thread-safe;
+  a connection pool as large as the thread pool; one retry quota for every account).
+- botocore's "standard" retry mode retries throttling with exponential backoff and full
+  jitter, rand(0,1) * min(2 ** (attempt - 1), 20) s, within ``max_attempts`` and the
+  client-wide retry quota: STS answers ``Throttling`` ("Rate exceeded", HTTP 400); botocore
+  also knows ThrottlingException, RequestLimitExceeded, TooManyRequestsException & co, HTTP
+  429, 5xx and connection errors. AssumeRole models no throttling error; IDPCommunicationError
+  is AssumeRoleWithWebIdentity's. "adaptive" mode is not meant for multi-tenant clients.
+  https://repost.aws/knowledge-center/iam-sts-throttling-error
+  https://docs.aws.amazon.com/boto3/latest/guide/retries.html
+  https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html
+- ``get(deadline_s=...)`` (or the caller's own timeout) bounds the wait. A thread cannot be
+  cancelled, so once its caller stops waiting it makes no further attempt (a ``needs-retry``
+  hook); credentials it still gets are kept for the next caller.
+- ``forget`` drops one (account, user) entry, so many users do not grow memory for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import concurrent.futures
+import contextvars
 import re
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
+from logging import WARNING
 from typing import Any, TypeAlias
 
 import boto3
 from botocore.config import Config
 from botocore.credentials import (
-    AssumeRoleCredentialFetcher,
     Credentials,
     DeferredRefreshableCredentials,
+    ReadOnlyCredentials,
     RefreshableCredentials,
 )
 from botocore.exceptions import (
@@ -59,7 +83,14 @@ _SESSION_NAME_BAD_CHARS = re.compile(r"[^\w+=,.@-]", flags=re.ASCII)
 # STS error codes that mean "this role will not have you" rather than "something broke".
 _DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException"})
 _BAD_CENTRAL_CODES = frozenset(
-    {"InvalidClientTokenId", "ExpiredToken", "SignatureDoesNotMatch", "UnrecognizedClientException"}
+    {"InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException", "SignatureDoesNotMatch"}
+    | {"UnrecognizedClientException"}
+)
+# "Slow down" codes (botocore's standard mode retries these and more): for the audit trail
+# and the message; botocore decides what to retry.
+_THROTTLE_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException"}
+    | {"RequestThrottled", "RequestLimitExceeded", "TooManyRequestsException"}
 )
 
 
@@ -69,12 +100,27 @@ def role_session_name(user: str) -> str:
     return (SESSION_NAME_PREFIX + cleaned)[:_SESSION_NAME_MAX]
 
 
+@dataclass
+class _Waiter:
+    """Whoever waits on an AssumeRole: whether they stopped waiting, what the thread met."""
+
+    abandoned: threading.Event = field(default_factory=threading.Event)
+    throttled: list[str] = field(default_factory=list)  # codes of throttled attempts
+
+
+# Set on an STS thread for the get() it serves, then (with the audit fields) for the call.
+_WAITER: contextvars.ContextVar[_Waiter | None] = contextvars.ContextVar("sts_waiter", default=None)
+_CALL: contextvars.ContextVar[tuple[dict[str, Any], _Waiter] | None] = contextvars.ContextVar(
+    "sts_call", default=None
+)
+
+
 class RoleCredentials:
     """Assumed-role credentials per (account, user), created once and refreshed by botocore.
 
     ``for_account`` is cheap and makes no call: the first AssumeRole happens on first use.
-    ``get`` makes sure usable credentials exist (calling STS in a worker thread if they are
-    missing or due for refresh) and turns every failure into a typed ``AccessError``.
+    ``get`` makes sure usable credentials exist (calling STS on the STS thread pool if they
+    are missing or due for refresh) and turns every failure into a typed ``AccessError``.
     """
 
     def __init__(
@@ -86,7 +132,8 @@ class RoleCredentials:
         duration_seconds: int = 3600,
         connect_timeout: float = 5.0,
         read_timeout: float = 10.0,
-        max_attempts: int = 2,
+        max_attempts: int = 4,
+        max_concurrent_assume_roles: int = 64,
         time_fetcher: Callable[[], datetime] | None = None,
     ) -> None:
         self._session = central if isinstance(central, boto3.Session) else boto3.Session()
@@ -100,129 +147,232 @@ class RoleCredentials:
         self._client_config = Config(
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
-            retries={"max_attempts": max_attempts, "mode": "standard"},
+            # total_max_attempts counts the first try; Config's "max_attempts" would not.
+            retries={"total_max_attempts": max_attempts, "mode": "standard"},
+            # Every STS thread may hold a connection; botocore's default pool is 10.
+            max_pool_connections=max_concurrent_assume_roles,
         )
         self._time_fetcher = time_fetcher
-        self._cache: dict[tuple[str, str, str | None, str], RefreshableCredentials] = {}
-        self._lock = threading.Lock()  # get/for_account may run in several threads at once
-        # boto3 Sessions are not thread-safe, and refreshes create STS clients in threads.
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max_concurrent_assume_roles, thread_name_prefix="opsagent-sts"
+        )
+        self._closed = False
+        # (account id, user) -> ((role ARN, external id) it was made for, credentials)
+        self._cache: dict[tuple[str, str], tuple[tuple[str, str | None], RefreshableCredentials]]
+        self._cache = {}
+        self._lock = threading.Lock()  # get/for_account/forget may run in several threads
+        # One STS client for all accounts, remade only when the central keys change.
         self._client_lock = threading.Lock()
+        self._client: Any = None
+        self._client_source: ReadOnlyCredentials | None = None
+
+    @property
+    def cached_count(self) -> int:
+        """How many (account, user) credential sets are held (not ``__len__``: an empty
+        instance must stay truthy for ``credentials or RoleCredentials(...)``)."""
+        return len(self._cache)
 
     def for_account(self, account: Account, user: str) -> RefreshableCredentials:
         """The (lazy, self-refreshing) credentials for this account and user; no STS call."""
-        key = (account.id, account.role_arn, account.external_id, user)
+        key, made_for = (account.id, user), (account.role_arn, account.external_id)
         with self._lock:
-            credentials = self._cache.get(key)
-            if credentials is None:
-                credentials = self._create(account, user)
-                self._cache[key] = credentials
-            return credentials
+            entry = self._cache.get(key)
+            if entry is None or entry[0] != made_for:  # new, or the registry changed the role
+                clock = {"time_fetcher": self._time_fetcher} if self._time_fetcher else {}
+                refresh = self._refresher(account, user)
+                entry = (made_for, DeferredRefreshableCredentials(refresh, "assume-role", **clock))
+                self._cache[key] = entry
+            return entry[1]
 
-    async def get(self, account: Account, user: str) -> RefreshableCredentials:
+    def forget(self, account_id: str, user: str) -> None:
+        """Drop the credentials held for (account, user); the next use assumes the role anew."""
+        with self._lock:
+            self._cache.pop((account_id, user), None)
+
+    async def get(
+        self, account: Account, user: str, *, deadline_s: float | None = None
+    ) -> RefreshableCredentials:
         """Credentials good for at least the mandatory-refresh window, or a typed error.
 
-        Raises AccountAccessDenied (status denied) when STS refuses the role,
-        AccountTimeout when STS does not answer in time, AccountUnreachable (status error)
-        for anything else (endpoint down, bad central credentials…).
+        ``deadline_s`` bounds the whole wait, retries and backoff included (the caller's own
+        timeout or cancellation works too). Raises AccountAccessDenied (status denied) when
+        STS refuses the role, AccountTimeout when STS does not answer in time, and
+        AccountUnreachable (status error) for anything else (endpoint down, bad central
+        credentials, throttled on every attempt…).
         """
+        if self._closed:
+            raise RuntimeError("RoleCredentials is closed")
         credentials = self.for_account(account, user)
+        if not credentials.refresh_needed():
+            return credentials  # the common case: no thread hop at all
+        waiter = _Waiter()
+        loop = asyncio.get_running_loop()
+        done = False
         try:
-            # get_frozen_credentials refreshes first when due; that is the blocking STS call.
-            await asyncio.to_thread(credentials.get_frozen_credentials)
-        except Exception as exc:  # every failure becomes one of our typed errors
-            raise assume_role_error(account, exc) from exc
+            async with asyncio.timeout(deadline_s):
+                try:
+                    await loop.run_in_executor(self._executor, _freeze, credentials, waiter)
+                    done = True
+                except Exception as exc:  # every failure becomes one of our typed errors
+                    done = True
+                    raise assume_role_error(account, exc) from exc
+        except TimeoutError:
+            met = (
+                f"AssumeRole was throttled {len(waiter.throttled)} times ({waiter.throttled[-1]})"
+                if waiter.throttled
+                else "STS was slow to answer"
+            )
+            raise AccountTimeout(
+                account.id,
+                f"{account.alias} ({account.id}): no credentials from STS within "
+                f"{deadline_s:g}s: {met}; no further attempts will be made",
+            ) from None
+        finally:
+            if not done:  # timed out or cancelled: the thread must not try again
+                waiter.abandoned.set()
         return credentials
 
-    def _create(self, account: Account, user: str) -> RefreshableCredentials:
+    def close(self) -> None:
+        """Stop the STS threads; queued work is cancelled, running calls end on their own."""
+        self._closed = True
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _refresher(self, account: Account, user: str) -> Callable[[], dict[str, Any]]:
         session_name = role_session_name(user)
-        extra_args: dict[str, Any] = {
+        params: dict[str, Any] = {
+            "RoleArn": account.role_arn,
             "RoleSessionName": session_name,
             "DurationSeconds": self._duration_seconds,
         }
         if account.external_id:
-            extra_args["ExternalId"] = account.external_id
+            params["ExternalId"] = account.external_id
+        fields: dict[str, Any] = {
+            "user": user,
+            "account_id": account.id,
+            "account_alias": account.alias,
+            "role_arn": account.role_arn,
+            "role_session_name": session_name,
+            "external_id_used": bool(account.external_id),
+        }
 
-        def client_creator(service_name: str, **kwargs: Any) -> Any:
-            # The fetcher passes the central keys; we add where STS is and how long to wait.
-            with self._client_lock:
-                client = self._session.client(
-                    service_name,
-                    region_name=self._sts_region,
-                    endpoint_url=self._sts_endpoint_url,
-                    config=self._client_config,
-                    **kwargs,
-                )
-            _audit_assume_role(client, account, user, session_name)
-            return client
-
-        fetcher = AssumeRoleCredentialFetcher(
-            client_creator=client_creator,
-            source_credentials=self._source,
-            role_arn=account.role_arn,
-            extra_args=extra_args,
-        )
-        options: dict[str, Any] = {}
-        if self._time_fetcher is not None:
-            options["time_fetcher"] = self._time_fetcher
-        return DeferredRefreshableCredentials(
-            refresh_using=fetcher.fetch_credentials, method="assume-role", **options
-        )
-
-
-def _audit_assume_role(client: Any, account: Account, user: str, session_name: str) -> None:
-    """Log every AssumeRole this client makes, with its outcome, through botocore's events."""
-    started: dict[str, float] = {}
-    base: dict[str, Any] = {
-        "user": user,
-        "account_id": account.id,
-        "account_alias": account.alias,
-        "role_arn": account.role_arn,
-        "role_session_name": session_name,
-        "external_id_used": bool(account.external_id),
-    }
-
-    def before(**_: Any) -> None:
-        started["t"] = time.monotonic()
-
-    def elapsed_ms() -> int:
-        return int((time.monotonic() - started.get("t", time.monotonic())) * 1000)
-
-    def after(http_response: Any, parsed: dict[str, Any], **_: Any) -> None:
-        if http_response.status_code < 300:
+        def refresh() -> dict[str, Any]:
+            # Runs in whichever thread refreshes: an STS worker, or rarely the signer's.
+            # No waiter when the signer refreshes on its own (get() keeps that rare).
+            waiter = _WAITER.get() or _Waiter()
+            token = _CALL.set((fields, waiter))
+            started = time.monotonic()
+            try:
+                response = self._sts_client().assume_role(**params)
+            except Exception as exc:
+                _audit_failure(exc, fields, waiter, started)
+                raise
+            finally:
+                _CALL.reset(token)
+            creds = response["Credentials"]
             audit(
                 "sts.assume_role",
                 outcome="ok",
-                assumed_role_arn=parsed.get("AssumedRoleUser", {}).get("Arn"),
-                expires=parsed.get("Credentials", {}).get("Expiration"),
-                elapsed_ms=elapsed_ms(),
-                **base,
+                assumed_role_arn=response.get("AssumedRoleUser", {}).get("Arn"),
+                access_key_id=creds["AccessKeyId"],  # not secret; CloudTrail shows it too
+                expires=creds["Expiration"],
+                attempts=_attempts(response),
+                elapsed_ms=_ms_since(started),
+                **fields,
             )
-        else:
-            error = parsed.get("Error", {})
-            audit(
-                "sts.assume_role",
-                level=logging.WARNING,
-                outcome="denied" if error.get("Code") in _DENIED_CODES else "error",
-                error_code=error.get("Code"),
-                error=error.get("Message"),
-                elapsed_ms=elapsed_ms(),
-                **base,
-            )
+            return {
+                "access_key": creds["AccessKeyId"],
+                "secret_key": creds["SecretAccessKey"],
+                "token": creds["SessionToken"],
+                "expiry_time": creds["Expiration"].isoformat(),
+                "account_id": account.id,
+            }
 
-    def after_error(exception: Exception, **_: Any) -> None:
+        return refresh
+
+    def _sts_client(self) -> Any:
+        """The shared STS client, signed with the central identity's current keys."""
+        source = self._source.get_frozen_credentials()  # may refresh the central identity
+        with self._client_lock:  # boto3 Sessions are not thread-safe; clients are
+            if self._client is None or self._client_source != source:
+                client = self._session.client(
+                    "sts",
+                    region_name=self._sts_region,
+                    endpoint_url=self._sts_endpoint_url,
+                    config=self._client_config,
+                    aws_access_key_id=source.access_key,
+                    aws_secret_access_key=source.secret_key,
+                    aws_session_token=source.token,
+                )
+                client.meta.events.register_first("needs-retry.sts.AssumeRole", _before_retry)
+                self._client, self._client_source = client, source
+            return self._client
+
+
+def _freeze(credentials: RefreshableCredentials, waiter: _Waiter) -> None:
+    """On an STS thread: refresh if due (the blocking STS call), saying for whom."""
+    token = _WAITER.set(waiter)
+    try:
+        credentials.get_frozen_credentials()
+    finally:
+        _WAITER.reset(token)
+
+
+def _before_retry(
+    attempts: int,
+    response: tuple[Any, dict[str, Any]] | None,
+    caught_exception: Exception | None,
+    **_: Any,
+) -> None:
+    """botocore's needs-retry hook, run before its standard retry handler decides to sleep.
+
+    Audits each throttled attempt, and ends the call (re-raising its error) when the get()
+    that started it stopped waiting: a thread cannot be cancelled, so it stops itself here.
+    """
+    call = _CALL.get()
+    status = response[0].status_code if response is not None else None
+    if call is None or (caught_exception is None and (status or 0) < 300):
+        return  # not ours, or a success
+    fields, waiter = call
+    parsed = response[1] if response is not None else {}
+    code = parsed.get("Error", {}).get("Code")
+    if code in _THROTTLE_CODES or status == 429:
+        waiter.throttled.append(code or "HTTP 429")
         audit(
-            "sts.assume_role",
-            level=logging.WARNING,
-            outcome="timeout" if _is_timeout(exception) else "error",
-            error=str(exception),
-            elapsed_ms=elapsed_ms(),
-            **base,
+            "sts.assume_role.throttled", level=WARNING, attempt=attempts, error_code=code, **fields
         )
+    if waiter.abandoned.is_set():
+        if caught_exception is not None:
+            raise caught_exception
+        parsed.setdefault("ResponseMetadata", {})["RetryAttempts"] = attempts - 1
+        raise ClientError(parsed, "AssumeRole")
 
-    events = client.meta.events
-    events.register("before-call.sts.AssumeRole", before)
-    events.register("after-call.sts.AssumeRole", after)
-    events.register("after-call-error.sts.AssumeRole", after_error)
+
+def _audit_failure(exc: Exception, fields: dict[str, Any], waiter: _Waiter, started: float) -> None:
+    code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+    outcome = (
+        "denied" if code in _DENIED_CODES else "throttled" if code in _THROTTLE_CODES else None
+    )
+    audit(
+        "sts.assume_role",
+        level=WARNING,
+        outcome=outcome or ("timeout" if _is_timeout(exc) else "error"),
+        error_code=code,
+        error=str(exc),
+        attempts=_attempts(exc.response) if isinstance(exc, ClientError) else None,
+        throttled_attempts=len(waiter.throttled),
+        abandoned=waiter.abandoned.is_set(),
+        elapsed_ms=_ms_since(started),
+        **fields,
+    )
+
+
+def _attempts(response: Any) -> int | None:
+    retries = response.get("ResponseMetadata", {}).get("RetryAttempts")
+    return None if retries is None else retries + 1
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
 
 
 def _is_timeout(exc: BaseException) -> bool:
@@ -246,6 +396,15 @@ def assume_role_error(account: Account, exc: BaseException) -> AccessError:
             return AccountUnreachable(
                 account.id,
                 f"{where}: STS rejected the central identity's credentials ({code}): {message}",
+            )
+        if code in _THROTTLE_CODES:
+            attempts = _attempts(exc.response)
+            tries = f" on every attempt ({attempts})" if attempts else ""
+            return AccountUnreachable(
+                account.id,
+                f"{where}: STS throttled AssumeRole into {account.role_arn}{tries} "
+                f"({code}: {message}); too many STS calls from the central account, "
+                "try again shortly",
             )
         return AccountUnreachable(
             account.id, f"{where}: AssumeRole into {account.role_arn} failed ({code}): {message}"

@@ -34,6 +34,16 @@ def is_denied(code: str | None) -> bool:
     return code in ACCESS_DENIED_CODES
 
 
+# A region the account has not enabled (an opt-in region: af-south-1, ap-east-1, ...) answers
+# OptInRequired, or fails the credentials: AuthFailure (EC2), UnrecognizedClientException /
+# InvalidClientTokenId (most others), because the account's keys do not exist there. See
+# https://docs.aws.amazon.com/accounts/latest/reference/manage-acct-regions.html
+REGION_NOT_ENABLED = "OptInRequired"
+REGION_MAYBE_NOT_ENABLED_CODES = frozenset(
+    {"AuthFailure", "UnrecognizedClientException", "InvalidClientTokenId"}
+)
+
+
 class AccessError(Exception):
     """Reaching an account, or running a command in it, failed."""
 

@@ -19,8 +19,9 @@ import asyncio
 import json
 import logging
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool
@@ -73,6 +74,10 @@ KNOWLEDGE_TOOLS = frozenset(
 READ_TOOL_NAME = "aws_read"
 # What a model sees of one read's answer: enough to answer from, not a megabyte.
 MAX_TOOL_RESULT_CHARS = 20_000
+# The pool's bounds (OPSAGENT_MAX_SESSIONS, OPSAGENT_SESSION_IDLE_SECONDS): a session holds
+# about 1 MB and a connection, and one is opened per (account, caller).
+DEFAULT_MAX_SESSIONS = 1000
+DEFAULT_IDLE_SECONDS = 900.0
 
 ToolHandler = Callable[[MCPToolCallRequest], Awaitable[MCPToolCallResult]]
 
@@ -101,6 +106,8 @@ class AccountSessions:
         mcp_region: str = "us-east-1",
         call_timeout: float = 60.0,
         credentials: RoleCredentials | None = None,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
+        idle_seconds: float = DEFAULT_IDLE_SECONDS,
     ) -> None:
         # Fail at startup, not on the first question: SigV4 over plain HTTP is only allowed
         # to loopback.
@@ -109,13 +116,23 @@ class AccountSessions:
         self.mcp_service = mcp_service
         self.mcp_region = mcp_region
         self.call_timeout = call_timeout
-        self.credentials = credentials or RoleCredentials(
-            central, sts_endpoint_url=sts_endpoint_url
+        self.credentials = (
+            credentials
+            if credentials is not None
+            else RoleCredentials(central, sts_endpoint_url=sts_endpoint_url)
         )
-        self._sessions: dict[tuple[str, str], OwnedSession] = {}
+        if max_sessions < 1 or idle_seconds <= 0:
+            raise ValueError("the session pool needs room for one session and an idle time > 0")
+        self.max_sessions = max_sessions
+        self.idle_seconds = idle_seconds
+        # Least recently used first: eviction takes from the front.
+        self._sessions: OrderedDict[tuple[str, str], OwnedSession] = OrderedDict()
         self._tools: dict[tuple[str, str], list[BaseTool]] = {}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+        self.evicted = 0  # sessions closed for idleness or room, since start
 
     # ----- the public API -----
 
@@ -126,8 +143,11 @@ class AccountSessions:
         reads: Sequence[Read],
         *,
         allowed: Collection[tuple[str, str]] | None = None,
+        fresh: bool = True,
     ) -> list[ReadResult]:
         """Run the reads in the account as ONE aws___run_script call; one result per read.
+
+        Always reads (``fresh`` is for the signature ``read_cache.ReadCache`` shares).
 
         Every read (fan-outs included) passes the guard first: a refused one raises
         ReadOnlyViolation and nothing is sent, not even AssumeRole. ``allowed`` is the
@@ -160,6 +180,9 @@ class AccountSessions:
             result = await self._execute(account, user, request)
             try:
                 results = parse_script_result(result, reads, account_id=account.id)
+                read_at = datetime.now(UTC)
+                for read_result in results:
+                    read_result.read_at = read_at
             except ScriptError as exc:  # say which account, as every other message does
                 raise ScriptError(
                     f"{account.alias} ({account.id}): {exc}", account_id=account.id
@@ -196,6 +219,7 @@ class AccountSessions:
             if cached is not None:
                 return cached
         session = await self._session(account, user)
+        session.in_use += 1
         try:
             async with asyncio.timeout(self.call_timeout):
                 loaded = await load_mcp_tools(
@@ -217,6 +241,8 @@ class AccountSessions:
             if is_broken_session(exc):
                 await self._drop(account, user, session)
             raise mcp_error(account, exc, endpoint=self.mcp_endpoint) from exc
+        finally:
+            session.in_use -= 1
         tools = [self._read_tool(account, user)]
         tools += [tool for tool in loaded if tool.name in KNOWLEDGE_TOOLS]
         self._tools[key] = tools
@@ -224,10 +250,18 @@ class AccountSessions:
 
     async def aclose(self) -> None:
         """Close every session (each in its owner task). The pool may be used again after."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         sessions = list(self._sessions.values())
         self._sessions.clear()
         self._tools.clear()
-        await asyncio.gather(*(s.aclose() for s in sessions), return_exceptions=True)
+        closing = [*self._closing]
+        await asyncio.gather(*(s.aclose() for s in sessions), *closing, return_exceptions=True)
+
+    def __len__(self) -> int:
+        """Sessions open now."""
+        return len(self._sessions)
 
     # ----- the model path -----
 
@@ -336,6 +370,7 @@ class AccountSessions:
                             f"{', '.join(sorted(session.tools)) or 'no tools'}); point "
                             "OPSAGENT_MCP_ENDPOINT at the AWS MCP Server",
                         )
+                    session.in_use += 1
                     try:
                         return await session.call_tool(request.name, request.args)
                     except Exception as exc:
@@ -351,6 +386,9 @@ class AccountSessions:
                         logger.info(
                             "MCP session for %s broke (%s); reopening", where, describe(exc)
                         )
+                    finally:
+                        session.in_use -= 1
+                        session.last_used = time.monotonic()
         except TimeoutError:
             raise AccountTimeout(
                 account.id, f"{where}: no answer within {self.call_timeout:g}s"
@@ -367,6 +405,7 @@ class AccountSessions:
             session = self._sessions.get(key)
             if session is not None and session.usable():
                 session.fresh = False
+                self._touch(key, session)
                 return session
             if session is not None:
                 self._sessions.pop(key, None)
@@ -381,6 +420,8 @@ class AccountSessions:
             )
             await session.start(account)
             self._sessions[key] = session
+            self._touch(key, session)
+            self._evict(keep=key)
             return session
 
     async def _drop(self, account: Account, user: str, session: OwnedSession) -> None:
@@ -389,6 +430,46 @@ class AccountSessions:
             self._sessions.pop(key, None)
         await session.aclose()
 
+    # ----- the pool's size: a cap, and idle sessions closed -----
+
+    def _touch(self, key: tuple[str, str], session: OwnedSession) -> None:
+        session.last_used = time.monotonic()
+        self._sessions.move_to_end(key)
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.create_task(self._sweep(), name="mcp-session-sweeper")
+
+    def _evict(self, keep: tuple[str, str] | None = None) -> None:
+        """Close sessions idle past ``idle_seconds``, and the least recently used ones while
+        the pool is over ``max_sessions``; a session with a call in flight is never closed
+        (the fan-out limit keeps those below the cap)."""
+        now = time.monotonic()
+        for key, session in list(self._sessions.items()):  # least recently used first
+            idle = now - session.last_used > self.idle_seconds
+            if not idle and len(self._sessions) <= self.max_sessions:
+                break  # the rest were used more recently still
+            if session.in_use or key == keep:
+                continue
+            self._forget(key, session)
+
+    def _forget(self, key: tuple[str, str], session: OwnedSession) -> None:
+        self._sessions.pop(key, None)
+        self._tools.pop(key, None)
+        lock = self._locks.get(key)
+        if lock is not None and not lock.locked():
+            self._locks.pop(key, None)
+        self.credentials.forget(*key)
+        self.evicted += 1
+        # Closing waits for the owner task to leave its contexts: not on the caller's time.
+        task = asyncio.create_task(session.aclose(), name=f"close {session.label}")
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _sweep(self) -> None:
+        """Close idle sessions even when no question comes to do it."""
+        while self._sessions:
+            await asyncio.sleep(min(self.idle_seconds / 2, 60.0))
+            self._evict()
+
     def _key(self, account: Account, user: str) -> tuple[str, str]:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
@@ -396,7 +477,10 @@ class AccountSessions:
             # runs asyncio.run per question) starts over. The old owner tasks died with it.
             self._loop = loop
             self._sessions.clear()
+            self._tools.clear()
             self._locks.clear()
+            self._closing.clear()
+            self._sweeper = None
         return (account.id, user)
 
     def _lock(self, key: tuple[str, str]) -> asyncio.Lock:

@@ -25,6 +25,7 @@ value at that path, so a per-item read runs only where the list answer lacked it
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -110,6 +111,8 @@ class ReadResult(BaseModel):
     # One entry per FanOut of the read, in order: the results of its reads for every item
     # (or batch), item by item.
     children: list[list[ReadResult]] = Field(default_factory=list)
+    # When AWS answered it (UTC); a result reused from ``read_cache`` keeps its first time.
+    read_at: datetime | None = None
 
     @property
     def ok(self) -> bool:

@@ -33,12 +33,14 @@ from __future__ import annotations
 
 import ast
 import json
+import random
 import re
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
 import botocore.session
+from botocore.retries.standard import ThrottledRetryableChecker
 from mcp.types import CallToolResult, TextContent
 from pydantic import ValidationError
 
@@ -52,6 +54,22 @@ DEFAULT_MAX_PAGES = 20
 # Reads in flight at once inside one script: enough for parallel regions and fan-outs,
 # few enough not to meet the account's API throttling.
 DEFAULT_CONCURRENCY = 8
+
+# A read AWS throttles is retried inside the script after these waits: exponential backoff
+# with full jitter ("Exponential Backoff And Jitter", AWS Architecture Blog, 2015:
+# https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/), drawn here
+# because the script has no random module. The budget: at most RETRY_BASE_S * (2**n - 1)
+# seconds of waiting per read, 3.5 s, well inside OPSAGENT_ACCOUNT_TIMEOUT.
+RETRY_ATTEMPTS = 3
+RETRY_BASE_S = 0.5
+# botocore's own list of throttling error codes (its standard retry mode's).
+THROTTLING_CODES = tuple(ThrottledRetryableChecker._THROTTLED_ERROR_CODES)
+
+
+def retry_delays(attempts: int = RETRY_ATTEMPTS, base_s: float = RETRY_BASE_S) -> list[float]:
+    """Full-jitter waits before each retry: uniform in [0, base * 2**i], rounded to 10 ms."""
+    return [round(random.uniform(0, base_s * 2**i), 2) for i in range(attempts)]
+
 
 SCRIPT_TEMPLATE = """\
 import asyncio
@@ -126,13 +144,19 @@ def bind(read, item, batched, parent):
 
 
 async def call(read, params):
-    async with gate:
-        return await call_boto3(
-            service_name=read["service"],
-            operation_name=read["operation"],
-            region_name=read["region"],
-            params=params,
-        )
+    for delay in PLAN["retry"]["delays"] + [None]:
+        try:
+            async with gate:
+                return await call_boto3(
+                    service_name=read["service"],
+                    operation_name=read["operation"],
+                    region_name=read["region"],
+                    params=params,
+                )
+        except Exception as exc:
+            if delay is None or error_of(exc)["code"] not in PLAN["retry"]["codes"]:
+                raise
+        await asyncio.sleep(delay)
 
 
 async def run(read, params):
@@ -206,12 +230,14 @@ def build_script(
     redact: Mapping[tuple[str, str], Sequence[str]] | None = None,
     max_pages: int = DEFAULT_MAX_PAGES,
     concurrency: int = DEFAULT_CONCURRENCY,
+    retry_base_s: float = RETRY_BASE_S,
 ) -> str:
     """The template with ``reads`` as its data literal. ``redact`` maps (service, operation)
     to the output paths the guard says carry secrets (``guard.sensitive_output_paths``)."""
     plan = {
         "max_pages": int(max_pages),
         "concurrency": int(concurrency),
+        "retry": {"codes": list(THROTTLING_CODES), "delays": retry_delays(base_s=retry_base_s)},
         "reads": [_literal(read, redact or {}) for read in reads],
     }
     literal = repr(plan)

@@ -84,6 +84,8 @@ class OwnedSession:
         self.tools: frozenset[str] = frozenset()  # what the server's tools/list offered
         self.closed = False
         self.fresh = True  # opened for the current call; a failure now is not a stale session
+        self.in_use = 0  # calls in flight over it: the pool never evicts a busy session
+        self.last_used = 0.0  # time.monotonic() of its last use
 
     @property
     def client(self) -> ClientSession:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 
 from opsagent.graph.catalogue.phrases import describe_query, names
 from opsagent.graph.models import AccountResult, Answer, Plan, Refusal, ResourceQuery
@@ -71,6 +72,39 @@ def failure_sentences(results: list[AccountResult]) -> list[str]:
     ]
 
 
+def regions_not_enabled(results: list[AccountResult]) -> list[str]:
+    """'af-south-1 is not enabled in prod, dev.' per region: an opt-in region an account has
+    not turned on holds nothing of it; that is a fact about the account, not a failure."""
+    by_region: dict[str, list[str]] = {}
+    for result in results:
+        for region in result.regions_not_enabled:
+            by_region.setdefault(region, []).append(result.alias)
+    sentences = []
+    for region, aliases in sorted(by_region.items()):
+        shown = ", ".join(aliases[:NAMED_FAILURES])
+        more = len(aliases) - NAMED_FAILURES
+        sentences.append(
+            f"{region} is not enabled in {shown}"
+            + (f" and {more:,} more" if more > 0 else "")
+            + " (an opt-in region; nothing was read there)."
+        )
+    return sentences
+
+
+def data_age(results: list[AccountResult], now: datetime | None = None) -> str | None:
+    """'Data read 2 min ago, reused from an earlier question; ask for fresh data to read
+    again.' when any account's answer reused earlier reads (OPSAGENT_DATA_MAX_AGE)."""
+    reused = [r.read_at for r in results if r.reused and r.read_at is not None]
+    if not reused:
+        return None
+    seconds = max(0, int(((now or datetime.now(UTC)) - min(reused)).total_seconds()))
+    age = f"{seconds} s" if seconds < 120 else f"{seconds // 60} min"
+    return (
+        f"Data read {age} ago, reused from an earlier question; ask for fresh data "
+        '(--fresh, or "fresh": true) to read again.'
+    )
+
+
 def nothing_answered(plan: Plan, results: list[AccountResult]) -> str:
     """'None of the 3 accounts could be queried, so I have no answer about S3 buckets.'"""
     kinds = " or ".join(dict.fromkeys(names(q.resource_type)[1] for q in plan.queries))
@@ -101,5 +135,9 @@ def build_answer(
         )
     sentences = [query_sentence(q, plan, ordered) for q in plan.queries]
     sentences += [f"{r.alias}: {r.note}" for r in ordered if r.note]
+    sentences += regions_not_enabled(ordered)
     sentences += failure_sentences(ordered)
+    age = data_age(ordered)
+    if age:
+        sentences.append(age)
     return Answer(question=question, text=" ".join(sentences), plan=plan, results=ordered)

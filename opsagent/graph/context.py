@@ -10,7 +10,7 @@ in ``graph/planner``, ``RunReads`` and ``FreeformWorker`` in ``graph/worker.py``
 
 The live fields are left out of the context's JSON schema (a LangGraph server shows and
 filters a run's context by that schema); ``user``, ``visible_accounts`` and
-``account_timeout`` are what a client may send as JSON.
+``account_timeout`` and ``fresh`` are what a client may send as JSON.
 """
 
 from __future__ import annotations
@@ -21,12 +21,16 @@ from typing import Annotated
 from pydantic import ConfigDict
 from pydantic.json_schema import SkipJsonSchema
 
+from opsagent.access import AccountSlots
 from opsagent.graph.planner import Planner
 from opsagent.graph.worker import FreeformWorker, RunReads
 from opsagent.registry import Registry
 
 DEFAULT_USER = "anonymous"
-DEFAULT_ACCOUNT_TIMEOUT = 60.0
+# OPSAGENT_ACCOUNT_TIMEOUT's default: the one deadline of an account's work (AssumeRole,
+# session, script), from when its worker gets its slot. The real AWS MCP Server takes about
+# 13-15 s for a one-call script (awslabs/mcp PR #4584): 90 s leaves room for a slow one.
+DEFAULT_ACCOUNT_TIMEOUT = 90.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,10 @@ class Context:
     visible_accounts: frozenset[str] | None = None
     account_timeout: float = DEFAULT_ACCOUNT_TIMEOUT
     freeform_worker: Annotated[FreeformWorker | None, SkipJsonSchema()] = None
+    # Process-wide bound on accounts in flight (shared by every run); None: no bound.
+    account_slots: Annotated[AccountSlots | None, SkipJsonSchema()] = None
+    # Read every account again instead of reusing recent reads (OPSAGENT_DATA_MAX_AGE).
+    fresh: bool = False
 
 
 __all__ = ["DEFAULT_USER", "Context"]

@@ -12,7 +12,7 @@ Progress is emitted as custom stream events (``stream_mode="custom"``, through
 can show the work as it happens:
 
     {"event": "plan", "plan": {...}} | {"event": "refusal", ...}
-    {"event": "account_started", "account_id", "alias"}
+    {"event": "account_started", "account_id", "alias"}   (once it has its fan-out slot)
     {"event": "account_finished", "account_id", "alias", "status", "count", "elapsed_ms", "error"}
 
 The final state carries ``answer`` (an Answer); the state is ``graph/state.py``.
@@ -21,6 +21,7 @@ The final state carries ``answer`` (an Answer); the state is ``graph/state.py``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -89,15 +90,18 @@ async def account_worker(state: WorkerInput, runtime: Runtime[Context]) -> dict:
     """One account's reads for the plan; whatever goes wrong becomes its status."""
     ctx, write = runtime.context, runtime.stream_writer
     account = ctx.registry.get(state["account_id"])
-    write({"event": "account_started", "account_id": account.id, "alias": account.alias})
-    result = await run_account(
-        account,
-        state["plan"],
-        ctx.user,
-        ctx.run_reads,
-        deadline_s=ctx.account_timeout,
-        freeform=ctx.freeform_worker,
-    )
+    async with ctx.account_slots.hold() if ctx.account_slots else contextlib.nullcontext():
+        # Started once it has its slot: its deadline starts now, not while it waited.
+        write({"event": "account_started", "account_id": account.id, "alias": account.alias})
+        result = await run_account(
+            account,
+            state["plan"],
+            ctx.user,
+            ctx.run_reads,
+            deadline_s=ctx.account_timeout,
+            freeform=ctx.freeform_worker,
+            fresh=ctx.fresh,
+        )
     write(
         {
             "event": "account_finished",

@@ -6,6 +6,7 @@ The graph's own state (what LangGraph checkpoints per thread) is in ``graph/stat
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -77,6 +78,12 @@ class AccountResult(BaseModel):
     elapsed_ms: int = 0
     # What a model-driven worker concluded for a freeform task, in its own words.
     note: str | None = None
+    # When the oldest of its data was read from AWS (UTC); earlier than the question when
+    # the answer reused recent reads (OPSAGENT_DATA_MAX_AGE).
+    read_at: datetime | None = None
+    reused: bool = False  # some of its data came from an earlier read
+    # Regions the account has not enabled (opt-in regions): reported, not a failure.
+    regions_not_enabled: list[str] = Field(default_factory=list)
 
     @property
     def count(self) -> int:
@@ -117,6 +124,9 @@ class Answer(BaseModel):
                     "error": r.error,
                     "count": r.count,
                     "elapsed_ms": r.elapsed_ms,
+                    "read_at": r.read_at.isoformat() if r.read_at else None,
+                    "reused": r.reused,
+                    "regions_not_enabled": r.regions_not_enabled,
                 }
                 for r in self.results
             ],

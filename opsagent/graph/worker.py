@@ -16,9 +16,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
-from opsagent.access import AccessError, Read, ReadResult, is_denied
+from opsagent.access import (
+    REGION_MAYBE_NOT_ENABLED_CODES,
+    REGION_NOT_ENABLED,
+    AccessError,
+    Read,
+    ReadResult,
+    is_denied,
+)
 from opsagent.graph.catalogue import CATALOGUE, CATALOGUE_READS, GLOBAL, GLOBAL_REGION, matches
 from opsagent.graph.models import AccountResult, AccountStatus, Plan, Resource, ResourceQuery
 from opsagent.registry import Account
@@ -26,7 +35,8 @@ from opsagent.registry import Account
 
 @runtime_checkable
 class RunReads(Protocol):
-    """(account, user, reads, *, allowed) -> one result per read; AccountSessions.run_reads."""
+    """(account, user, reads, *, allowed, fresh) -> one result per read: AccountSessions.run_reads,
+    or a ReadCache over it (``fresh`` reads again instead of reusing recent results)."""
 
     async def __call__(
         self,
@@ -35,6 +45,7 @@ class RunReads(Protocol):
         reads: Sequence[Read],
         *,
         allowed: Collection[tuple[str, str]] | None = None,
+        fresh: bool = ...,
     ) -> list[ReadResult]: ...
 
 
@@ -54,15 +65,19 @@ async def run_account(
     *,
     deadline_s: float,
     freeform: FreeformWorker | None = None,
+    fresh: bool = False,
 ) -> AccountResult:
+    """The account's answer within ``deadline_s`` from now (OPSAGENT_ACCOUNT_TIMEOUT)."""
     started = time.monotonic()
+    asked_at = datetime.now(UTC)
     note: str | None = None
     status: AccountStatus = "ok"
     error: str | None = None
-    rows: list[Resource] = []
+    found = _Found()
     try:
         async with asyncio.timeout(deadline_s):
-            rows, status, error = await _query(account, plan, user, run)
+            await _query(account, plan, user, run, fresh, found)
+            status, error = found.status, found.error
             if plan.freeform:
                 if freeform is None:
                     raise RuntimeError("this question needs a model; none is configured")
@@ -72,23 +87,41 @@ async def run_account(
     except AccessError as exc:  # denied, timeout, unreachable, script failed, guard refusal
         status, error = exc.status, str(exc)
     except TimeoutError:
-        status, error = "timeout", f"no answer from {account.alias} within {deadline_s:g}s"
+        status, error = (
+            "timeout",
+            f"no answer from {account.alias} within {deadline_s:g}s (OPSAGENT_ACCOUNT_TIMEOUT)",
+        )
     except BaseException as exc:  # noqa: BLE001 - any other failure stays this account's
         status, error = "error", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    read_ats = [r for r in found.read_at if r is not None]
     return AccountResult(
         account_id=account.id,
         alias=account.alias,
         status=status,
-        rows=sorted(rows, key=lambda r: (r.resource_type, r.region, r.name or "", r.id)),
+        rows=sorted(found.rows, key=lambda r: (r.resource_type, r.region, r.name or "", r.id)),
         error=error,
         elapsed_ms=int((time.monotonic() - started) * 1000),
         note=note,
+        read_at=min(read_ats) if read_ats else None,
+        reused=any(r < asked_at for r in read_ats),
+        regions_not_enabled=sorted(found.regions_not_enabled),
     )
 
 
+@dataclass
+class _Found:
+    """What the account's reads gave: its rows, status and message, and where the data is from."""
+
+    rows: list[Resource] = field(default_factory=list)
+    status: AccountStatus = "ok"
+    error: str | None = None
+    read_at: list[datetime | None] = field(default_factory=list)
+    regions_not_enabled: set[str] = field(default_factory=set)
+
+
 async def _query(
-    account: Account, plan: Plan, user: str, run: RunReads
-) -> tuple[list[Resource], AccountStatus, str | None]:
+    account: Account, plan: Plan, user: str, run: RunReads, fresh: bool, found: _Found
+) -> None:
     """Every query in every region as one run; rows, the account's status and message."""
     regions = plan.regions or account.regions
     planned: list[tuple[ResourceQuery, str, Read]] = []
@@ -97,13 +130,21 @@ async def _query(
         for region in [GLOBAL_REGION] if kind.is_global else regions:
             planned.append((query, region, kind.read(region, query)))
     if not planned:
-        return [], "ok", None
-    results = await run(account, user, [read for _, _, read in planned], allowed=CATALOGUE_READS)
-    rows: list[Resource] = []
+        return
+    results = await run(
+        account, user, [read for _, _, read in planned], allowed=CATALOGUE_READS, fresh=fresh
+    )
+    found.read_at = [result.read_at for result in results]
+    off = _regions_not_enabled(
+        [(read, result) for (_, _, read), result in zip(planned, results, strict=True)]
+    )
+    found.regions_not_enabled = off
     failed: list[tuple[Read, str | None, str]] = []  # (read, code, message)
     truncated: list[Read] = []
     answered = 0
     for (query, region, read), result in zip(planned, results, strict=True):
+        if region in off and not result.ok:
+            continue  # reported once per region, not as a failed read
         expected = {code for r in read.walk() for code in r.expected_errors}
         for node in result.walk():
             if node.error is not None and node.error.code not in expected:
@@ -114,14 +155,31 @@ async def _query(
             continue
         answered += 1
         kind = CATALOGUE[query.resource_type]
-        found = kind.rows(account, region, query, result)
+        rows = kind.rows(account, region, query, result)
         if kind.is_global and plan.regions:  # a global service's rows may live in a region (S3)
-            found = [r for r in found if r.region in (GLOBAL, *plan.regions)]
-        rows.extend(r for r in found if matches(r, query))
-    if answered == 0:  # nothing came back: the account could not be queried
+            rows = [r for r in rows if r.region in (GLOBAL, *plan.regions)]
+        found.rows.extend(r for r in rows if matches(r, query))
+    if answered == 0 and failed:  # nothing came back: the account could not be queried
         denied = all(is_denied(code) for _, code, _ in failed)
-        return [], "denied" if denied else "error", _failures(failed, truncated, "every read")
-    return rows, "ok", _failures(failed, truncated, None) if failed or truncated else None
+        found.status = "denied" if denied else "error"
+        found.error = _failures(failed, truncated, "every read")
+    elif failed or truncated:
+        found.error = _failures(failed, truncated, None)
+
+
+def _regions_not_enabled(answers: list[tuple[Read, ReadResult]]) -> set[str]:
+    """Regions the account has not enabled: a read there said OptInRequired, or failed its
+    credentials (AuthFailure, UnrecognizedClientException...) while another region of the same
+    account accepted them, so the keys are good and the region is what is missing."""
+    answered = {read.region for read, result in answers if result.ok}
+    off = set()
+    for read, result in answers:
+        code = result.error.code if result.error else None
+        if code == REGION_NOT_ENABLED or (
+            code in REGION_MAYBE_NOT_ENABLED_CODES and answered - {read.region}
+        ):
+            off.add(read.region)
+    return off - answered
 
 
 def _failures(

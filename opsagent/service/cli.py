@@ -222,6 +222,7 @@ async def _ask(
     thread: str | None,
     user: str | None,
     quiet: bool = False,
+    fresh: bool = False,
 ) -> int:
     from opsagent.service.checkpoints import open_checkpointer
     from opsagent.service.runtime import open_agent
@@ -234,7 +235,7 @@ async def _ask(
         open_checkpointer(store) as checkpointer,
         open_agent(settings, checkpointer=checkpointer) as agent,
     ):
-        config = agent.config(thread_id=thread, user=user)
+        config = agent.config(thread_id=thread, user=user, fresh=fresh)
         for question in questions:
             answer: Answer | None = None
             async for item in agent.stream(question, config):
@@ -298,9 +299,13 @@ def _read_question(question: str) -> str:
 
 @app.command()
 def ask(
-    question: Annotated[
-        str,
-        typer.Argument(help="A question in plain English, or - to read it from standard input."),
+    questions: Annotated[
+        list[str],
+        typer.Argument(
+            help="A question in plain English, or - to read it from standard input. Several "
+            "are asked in order in one conversation: later ones are follow-ups.",
+            show_default=False,
+        ),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     registry: Annotated[Path | None, typer.Option(help="Account registry JSON file.")] = None,
@@ -312,15 +317,29 @@ def ask(
     user: Annotated[
         str | None, typer.Option(help="Who is asking (names the role session).")
     ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh",
+            help="Read every account again; by default a follow-up reuses reads younger "
+            "than OPSAGENT_DATA_MAX_AGE.",
+        ),
+    ] = False,
 ) -> None:
-    """Ask one question across the accounts and print the merged answer.
+    """Ask a question across the accounts and print the merged answer (several: in order,
+    in one conversation).
 
     Exit codes: 0 answered, 1 configuration error, 2 a question it cannot answer or an
     unknown account, 3 a request to change something, 4 accounts you may not see, 5 no
     account could be queried."""
-    question = _read_question(question)
+    if questions.count("-") > 1:
+        _error("standard input (-) can give only one of the questions")
+        raise typer.Exit(EXIT_CANNOT_ANSWER)
+    asked = [_read_question(question) for question in questions]
     settings = _settings(registry, mcp_endpoint)
-    raise typer.Exit(_run(_ask([question], settings, as_json=as_json, thread=thread, user=user)))
+    raise typer.Exit(
+        _run(_ask(asked, settings, as_json=as_json, thread=thread, user=user, fresh=fresh))
+    )
 
 
 @app.command()

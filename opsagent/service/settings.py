@@ -7,13 +7,25 @@ demo organization and a local stand-in for the AWS MCP Server.
 from __future__ import annotations
 
 import getpass
+import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from opsagent.access.pool import DEFAULT_IDLE_SECONDS, DEFAULT_MAX_SESSIONS
+from opsagent.graph.context import DEFAULT_ACCOUNT_TIMEOUT
 
 # The managed AWS MCP Server; see README "Pointing it at real accounts".
 AWS_MCP_ENDPOINT = "https://aws-mcp.us-east-1.api.aws/mcp"
+# Measured with benchmarks/fan_out.py (README "Organization scale").
+DEFAULT_ACCOUNTS_IN_FLIGHT = 64
+DEFAULT_DATA_MAX_AGE = 300.0
+# Settings that were read once and are not any more: set, they stop the start with this.
+RETIRED = {
+    "OPSAGENT_MCP_TIMEOUT": "OPSAGENT_ACCOUNT_TIMEOUT is the one deadline of an account's "
+    "work, its script included; set that instead",
+}
 
 
 def _default_user() -> str:
@@ -34,14 +46,21 @@ class Settings(BaseSettings):
     mcp_region: str = "us-east-1"
     # Who asks, when no authenticated caller is known (CLI): names the STS role session.
     user: str = Field(default_factory=_default_user)
-    # The real AWS MCP Server takes about 13–15 s for a one-call script (awslabs/mcp PR
-    # #4584), so a run_script call gets a minute and an account, which may wait for its
-    # credentials and a session first, a minute and a half.
-    mcp_timeout: float = Field(default=60.0, gt=0)
     # Each script on the embedded sandbox's stand-in takes at least this long, to show the real
     # server's shape (about 15000) in a demo or a benchmark; 0 answers at once.
     sandbox_script_latency_ms: int = Field(default=0, ge=0, le=600_000)
-    account_timeout: float = Field(default=90.0, gt=0)
+    # ----- scale: the one timeout, the fan-out, the session pool, reuse of recent reads -----
+    # THE timeout: an account's whole work (AssumeRole, MCP session, its script), counted
+    # from when its worker gets a fan-out slot. Every wait inside is bounded by it.
+    account_timeout: float = Field(default=DEFAULT_ACCOUNT_TIMEOUT, gt=0)
+    # Accounts in flight at once across all questions (measured: benchmarks/fan_out.py).
+    max_accounts_in_flight: int = Field(default=DEFAULT_ACCOUNTS_IN_FLIGHT, ge=1, le=10_000)
+    # MCP sessions kept open (one per account and caller), and how long an unused one stays.
+    max_sessions: int = Field(default=DEFAULT_MAX_SESSIONS, ge=1)
+    session_idle_seconds: float = Field(default=DEFAULT_IDLE_SECONDS, gt=0)
+    # Reads younger than this are reused by the next question (follow-ups that narrow or
+    # regroup); 0 reads every time. A request's "fresh" reads again regardless.
+    data_max_age: float = Field(default=DEFAULT_DATA_MAX_AGE, ge=0)
     # Conversation checkpoints: sqlite:///path, postgresql://..., dynamodb://table, memory://
     checkpoint_url: str = "sqlite:///.opsagent/checkpoints.sqlite"
     # A Bedrock model for planning (bedrock:<model id>); None means the rule planner.
@@ -59,6 +78,19 @@ class Settings(BaseSettings):
     jwt_jwks_url: str | None = None  # e.g. a Cognito user pool's .well-known/jwks.json
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
+
+    @model_validator(mode="after")
+    def _no_retired_settings(self) -> Settings:
+        for name, instead in RETIRED.items():
+            if os.environ.get(name) is not None:
+                raise ValueError(f"{name} is no longer read: {instead}")
+        if self.max_sessions < self.max_accounts_in_flight:
+            raise ValueError(
+                f"OPSAGENT_MAX_SESSIONS ({self.max_sessions}) must be at least "
+                f"OPSAGENT_MAX_ACCOUNTS_IN_FLIGHT ({self.max_accounts_in_flight}): every "
+                "account in flight holds a session"
+            )
+        return self
 
     @property
     def uses_sandbox(self) -> bool:

@@ -9,7 +9,7 @@ The graph's nodes take their dependencies from the run's Context (graph/context.
 Studio can only send a run's context as JSON. So Studio's graph is the same graph compiled
 with `context_schema=StudioContext`: LangGraph builds the run's context from that JSON
 (`StudioContext(**json)`, after filtering it by the schema, which shows only `user`,
-`visible_accounts` and `account_timeout`) and StudioContext fills in the live parts from
+`visible_accounts`, `account_timeout` and `fresh`) and StudioContext fills in the live parts from
 the process's shared agent: its registry, MCP sessions and planner, on the sandbox.
 
 The server's checkpointer uses langgraph-api's serializer, which cannot be given a msgpack
@@ -52,6 +52,7 @@ class StudioContext(Context):
         user: str | None = None,
         visible_accounts: list[str] | None = None,
         account_timeout: float | None = None,
+        fresh: bool | None = None,
         **_ignored: Any,
     ) -> None:
         agent = _holder().agent
@@ -63,6 +64,8 @@ class StudioContext(Context):
         fields = {f.name: getattr(context, f.name) for f in dataclasses.fields(Context)}
         if account_timeout is not None:
             fields["account_timeout"] = float(account_timeout)
+        if fresh is not None:
+            fields["fresh"] = bool(fresh)
         Context.__init__(self, **fields)
 
 

@@ -169,7 +169,7 @@ async def test_the_agent_answers_a_question_with_a_denied_region_in_part(
 
 @pytest.mark.parametrize("exc", [SystemExit(3), KeyboardInterrupt(), ValueError("bad")])
 async def test_anything_raised_below_the_worker_is_that_accounts_error(registry, exc):
-    async def explode(account, user, reads, *, allowed=None):
+    async def explode(account, user, reads, *, allowed=None, fresh=True):
         raise exc
 
     production = registry.get("222222222222")

@@ -285,3 +285,30 @@ def test_no_central_credentials_is_a_clear_error(sandbox, tmp_path):
     )
     assert done.returncode == 1
     assert "no AWS credentials" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("fresh", [False, True])
+def test_several_questions_are_one_conversation_and_follow_ups_reuse_reads(
+    sandbox, external_env, truth, fresh
+):
+    """`opsagent ask Q1 Q2`: Q2 is a follow-up of Q1 that only narrows it, answered from Q1's
+    reads unless --fresh; one JSON line per question."""
+    done = run_cli(
+        "ask",
+        "--json",
+        *(["--fresh"] if fresh else []),
+        "--registry",
+        str(DEMO_REGISTRY),
+        "--mcp-endpoint",
+        sandbox.mcp_endpoint,
+        "List EC2 instances in staging",
+        "only the stopped ones",
+        env=external_env,
+    )
+    assert done.returncode == 0, done.stderr
+    first, second = (json.loads(line) for line in done.stdout.splitlines())
+    stopped = {i for i, s in truth.ec2_instances("333333333333").items() if s == "stopped"}
+    assert {r["id"] for r in second["resources"]} == stopped
+    assert second["accounts"][0]["reused"] is (not fresh)
+    assert ("reused from an earlier question" in second["answer"]) is (not fresh)
+    assert first["accounts"][0]["reused"] is False

@@ -413,6 +413,28 @@ def test_a_bad_setting_is_one_line(args: list[str]):
 
 
 @pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        (
+            {"OPSAGENT_MCP_TIMEOUT": "30"},
+            "OPSAGENT_MCP_TIMEOUT is no longer read: OPSAGENT_ACCOUNT_TIMEOUT is the one deadline",
+        ),
+        (
+            {"OPSAGENT_MAX_SESSIONS": "10", "OPSAGENT_MAX_ACCOUNTS_IN_FLIGHT": "50"},
+            "OPSAGENT_MAX_SESSIONS (10) must be at least OPSAGENT_MAX_ACCOUNTS_IN_FLIGHT (50)",
+        ),
+        ({"OPSAGENT_MAX_ACCOUNTS_IN_FLIGHT": "0"}, "OPSAGENT_MAX_ACCOUNTS_IN_FLIGHT"),
+        ({"OPSAGENT_DATA_MAX_AGE": "-1"}, "OPSAGENT_DATA_MAX_AGE"),
+    ],
+)
+def test_scale_settings_that_cannot_work_stop_the_start_in_one_line(env, says):
+    result = _cli("ask", "list buckets", env=env)
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("error: invalid settings")
+    assert says in result.output and result.output.count("\n") == 1
+
+
+@pytest.mark.parametrize(
     ("stdin", "says"),
     [
         (b"list buckets \xff", "not UTF-8"),

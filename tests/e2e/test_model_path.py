@@ -497,7 +497,7 @@ class RecordingRun:
     def __init__(self):
         self.calls: list[tuple[str, list]] = []
 
-    async def __call__(self, account, user, reads, *, allowed=None):
+    async def __call__(self, account, user, reads, *, allowed=None, fresh=True):
         from opsagent.access import ReadResult
 
         self.calls.append((account.id, list(reads)))

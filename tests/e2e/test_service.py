@@ -115,6 +115,7 @@ async def test_stream_answer_is_the_cli_json(client: httpx.AsyncClient, tmp_path
         doc = json.loads(json.dumps(doc))
         for account in doc["accounts"]:
             account.pop("elapsed_ms")
+            account.pop("read_at")  # when each side read it
         # The CLI seeds its own sandbox: generated ids differ, names and counts do not.
         doc["resources"] = sorted((r["account_id"], r["name"]) for r in doc["resources"])
         return doc
@@ -401,7 +402,12 @@ async def test_openapi_documents_the_contract(client: httpx.AsyncClient) -> None
     invocations = spec["paths"]["/invocations"]["post"]
     body_ref = invocations["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert body_ref.endswith("/InvocationRequest")
-    assert set(schemas["InvocationRequest"]["properties"]) == {"prompt", "question", "thread_id"}
+    assert set(schemas["InvocationRequest"]["properties"]) == {
+        "prompt",
+        "question",
+        "thread_id",
+        "fresh",
+    }
     ok = invocations["responses"]["200"]["content"]
     assert ok["application/json"]["schema"]["$ref"].endswith("/InvocationResponse")
     assert "account_finished" in ok["text/event-stream"]["schema"]["description"]
@@ -422,3 +428,29 @@ async def test_openapi_documents_the_contract(client: httpx.AsyncClient) -> None
         schema = threads[status]["content"]["application/json"]["schema"]
         assert schema["$ref"].endswith("/ErrorResponse")
     assert "HTTPValidationError" not in schemas  # FastAPI's own 422 shape is never sent
+
+
+async def test_a_follow_up_reuses_recent_reads_and_fresh_reads_again(
+    client: httpx.AsyncClient,
+) -> None:
+    thread = f"reuse-{uuid.uuid4()}"
+
+    async def post(question: str, **extra: object) -> dict:
+        body = {"prompt": question, "thread_id": thread, **extra}
+        response = await client.post("/invocations", json=body)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    first = await post("List EC2 instances in staging", fresh=True)
+    [account] = first["accounts"]
+    assert account["reused"] is False and account["read_at"]
+    narrowed = await post("only the stopped ones")
+    [again] = narrowed["accounts"]
+    assert again["reused"] is True and again["read_at"] == account["read_at"]
+    assert "reused from an earlier question" in narrowed["answer"]
+    assert {r["state"] for r in narrowed["resources"]} <= {"stopped"}
+    fresh = await post("only the stopped ones", fresh=True)
+    assert fresh["accounts"][0]["reused"] is False
+    assert fresh["accounts"][0]["read_at"] > account["read_at"]
+    assert "reused" not in fresh["answer"]
+    assert fresh["resources"] == narrowed["resources"]

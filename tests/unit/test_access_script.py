@@ -16,7 +16,12 @@ import pytest
 from mcp.types import CallToolResult, TextContent
 
 from opsagent.access import FanOut, Read, ScriptError, build_script
-from opsagent.access.script import parse_script_result, plan_assignment, template_tree
+from opsagent.access.script import (
+    parse_script_result,
+    plan_assignment,
+    retry_delays,
+    template_tree,
+)
 
 HOSTILE = [
     'quote"s',
@@ -196,12 +201,54 @@ async def test_one_denied_read_keeps_every_other_read():
 
 async def test_an_exception_without_a_response_still_gets_its_code_from_the_text():
     def answers(service, operation, region, params):
-        raise RuntimeError("An error occurred (Throttling) when calling the X operation: slow")
+        raise RuntimeError("An error occurred (InternalError) when calling the X operation: no")
 
     read = Read(service="ec2", operation="DescribeVpcs", region="us-east-1")
     value, _ = await run_template(build_script([read]), answers)
     [result] = parse_script_result(_result(value), [read])
-    assert result.error.code == "Throttling"
+    assert result.error.code == "InternalError"
+
+
+async def test_a_throttled_read_is_retried_and_then_answers():
+    attempts = []
+
+    def answers(service, operation, region, params):
+        attempts.append(operation)
+        if len(attempts) <= 2:
+            raise AwsError("RequestLimitExceeded", operation)
+        return {"Vpcs": [{"VpcId": "vpc-1"}]}
+
+    read = Read(service="ec2", operation="DescribeVpcs", region="us-east-1")
+    value, _ = await run_template(build_script([read], retry_base_s=0.01), answers)
+    [result] = parse_script_result(_result(value), [read])
+    assert result.ok and result.result == {"Vpcs": [{"VpcId": "vpc-1"}]}
+    assert len(attempts) == 3
+
+
+async def test_a_read_throttled_past_its_retries_fails_alone_and_other_errors_are_not_retried():
+    calls = []
+
+    def answers(service, operation, region, params):
+        calls.append(operation)
+        if operation == "DescribeVpcs":
+            raise AwsError("Throttling", operation)
+        raise AwsError("UnauthorizedOperation", operation)
+
+    reads = [
+        Read(service="ec2", operation="DescribeVpcs", region="us-east-1"),
+        Read(service="ec2", operation="DescribeSubnets", region="us-east-1"),
+    ]
+    value, _ = await run_template(build_script(reads, retry_base_s=0.01), answers)
+    vpcs, subnets = parse_script_result(_result(value), reads)
+    assert vpcs.error.code == "Throttling" and calls.count("DescribeVpcs") == 4
+    assert subnets.error.code == "UnauthorizedOperation" and calls.count("DescribeSubnets") == 1
+
+
+def test_retry_waits_are_full_jitter_within_the_budget():
+    for _ in range(200):
+        delays = retry_delays()
+        assert len(delays) == 3
+        assert all(0 <= d <= 0.5 * 2**i for i, d in enumerate(delays))
 
 
 async def test_redaction_removes_secret_members_before_the_answer_leaves_the_server():

@@ -71,3 +71,27 @@ def test_when_nothing_answered_the_failures_are_counted_too():
     text = _answer(results).text
     assert text.startswith("None of the 40 accounts could be queried")
     assert "40 accounts did not answer in full (error 40); the first 5:" in text
+
+
+def test_regions_not_enabled_are_reported_per_region_and_are_not_failures():
+    results = [_result(n, "ok", rows=1) for n in range(1, 9)]
+    for result in results[:7]:
+        result.regions_not_enabled = ["af-south-1"]
+    results[0].regions_not_enabled = ["af-south-1", "ap-east-1"]
+    text = _answer(results).text
+    assert "af-south-1 is not enabled in acct-1, acct-2, acct-3, acct-4, acct-5 and 2 more" in text
+    assert "ap-east-1 is not enabled in acct-1 (" in text
+    assert "did not answer" not in text and "could not be queried" not in text
+
+
+def test_an_answer_from_reused_reads_says_how_old_they_are():
+    from datetime import UTC, datetime, timedelta
+
+    results = [_result(1, "ok", rows=1), _result(2, "ok", rows=1)]
+    fresh_text = _answer(results).text
+    assert "reused" not in fresh_text
+    results[1].read_at = datetime.now(UTC) - timedelta(minutes=4)
+    results[1].reused = True
+    text = _answer(results).text
+    assert "Data read 4 min ago, reused from an earlier question" in text
+    assert "--fresh" in text

@@ -36,6 +36,11 @@ class InvocationRequest(BaseModel):
         default=None, description="The question (AgentCore's usual key). Up to 2,000 characters."
     )
     question: str | None = Field(default=None, description="The question, if `prompt` is unset.")
+    fresh: bool = Field(
+        default=False,
+        description="Read every account again, even if recent reads (younger than "
+        "OPSAGENT_DATA_MAX_AGE) could answer.",
+    )
     thread_id: str | None = Field(
         default=None,
         min_length=1,

@@ -1,0 +1,127 @@
+"""Recent reads are reused, failures are not, and identical reads in flight share one script."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from opsagent.access import Read, ReadCache, ReadError, ReadResult
+from opsagent.registry import Account
+
+PROD = Account(
+    id="222222222222",
+    name="Production",
+    alias="prod",
+    environment="production",
+    regions=["us-east-1"],
+    role_arn="arn:aws:iam::222222222222:role/OpsAgentReadOnly",
+)
+EAST = Read(service="ec2", operation="DescribeInstances", region="us-east-1")
+WEST = Read(service="ec2", operation="DescribeInstances", region="us-west-2")
+
+
+class FakeAws:
+    """run_reads that counts its scripts and answers each read with its region."""
+
+    def __init__(self, *, delay: float = 0.0, fail: set[str] | None = None) -> None:
+        self.scripts: list[list[str]] = []
+        self.delay = delay
+        self.fail = fail or set()
+
+    async def __call__(self, account, user, reads, *, allowed=None, fresh=True):
+        self.scripts.append([read.region for read in reads])
+        await asyncio.sleep(self.delay)
+        return [
+            ReadResult(error=ReadError(code="Throttling", message="slow down"))
+            if read.region in self.fail
+            else ReadResult(result={"region": read.region, "script": len(self.scripts)})
+            for read in reads
+        ]
+
+
+async def test_a_second_ask_within_the_age_reuses_and_says_when_it_was_read():
+    aws = FakeAws()
+    cache = ReadCache(aws, max_age_s=60)
+    first = await cache(PROD, "alice", [EAST, WEST], allowed=set())
+    again = await cache(PROD, "alice", [WEST], allowed=set())
+    assert len(aws.scripts) == 1
+    assert again[0].result == first[1].result and again[0].read_at == first[1].read_at
+
+
+async def test_fresh_reads_again_and_only_missing_reads_go_out():
+    aws = FakeAws()
+    cache = ReadCache(aws, max_age_s=60)
+    await cache(PROD, "alice", [EAST], allowed=set())
+    await cache(PROD, "alice", [EAST, WEST], allowed=set())
+    assert aws.scripts == [["us-east-1"], ["us-west-2"]]  # the second script read only west
+    await cache(PROD, "alice", [EAST], allowed=set(), fresh=True)
+    assert aws.scripts[-1] == ["us-east-1"] and len(aws.scripts) == 3
+
+
+async def test_nothing_is_reused_past_the_age_or_across_callers():
+    aws = FakeAws()
+    cache = ReadCache(aws, max_age_s=0.05)
+    await cache(PROD, "alice", [EAST], allowed=set())
+    await cache(PROD, "bob", [EAST], allowed=set())  # another caller: its own role session
+    await asyncio.sleep(0.1)
+    await cache(PROD, "alice", [EAST], allowed=set())
+    assert len(aws.scripts) == 3
+    assert len(cache) == 1  # the expired ones are gone
+
+
+async def test_zero_age_never_reuses():
+    aws = FakeAws()
+    cache = ReadCache(aws, max_age_s=0)
+    await cache(PROD, "alice", [EAST], allowed=set())
+    await cache(PROD, "alice", [EAST], allowed=set())
+    assert len(aws.scripts) == 2
+
+
+async def test_a_failed_read_is_asked_again():
+    aws = FakeAws(fail={"us-west-2"})
+    cache = ReadCache(aws, max_age_s=60)
+    first = await cache(PROD, "alice", [EAST, WEST], allowed=set())
+    assert first[1].error is not None
+    await cache(PROD, "alice", [EAST, WEST], allowed=set())
+    assert aws.scripts == [["us-east-1", "us-west-2"], ["us-west-2"]]
+
+
+async def test_identical_reads_in_flight_share_one_script():
+    aws = FakeAws(delay=0.1)
+    cache = ReadCache(aws, max_age_s=0)  # nothing kept: only the sharing is at work
+    answers = await asyncio.gather(*(cache(PROD, "alice", [EAST], allowed=set()) for _ in range(5)))
+    assert len(aws.scripts) == 1 and cache.shared == 4
+    assert all(a[0].result == answers[0][0].result for a in answers)
+
+
+async def test_one_waiter_giving_up_does_not_cancel_the_script_for_the_others():
+    aws = FakeAws(delay=0.2)
+    cache = ReadCache(aws, max_age_s=60)
+    impatient = asyncio.ensure_future(cache(PROD, "alice", [EAST], allowed=set()))
+    await asyncio.sleep(0.01)
+    patient = asyncio.ensure_future(cache(PROD, "alice", [EAST], allowed=set()))
+    await asyncio.sleep(0.01)
+    impatient.cancel()
+    [result] = await patient
+    assert result.ok and len(aws.scripts) == 1
+    with pytest.raises(asyncio.CancelledError):
+        await impatient
+
+
+async def test_the_model_path_and_the_catalogue_path_do_not_share_results():
+    # allowed=None (a model's read) is redacted differently from the catalogue's reads.
+    aws = FakeAws()
+    cache = ReadCache(aws, max_age_s=60)
+    await cache(PROD, "alice", [EAST], allowed=set())
+    await cache(PROD, "alice", [EAST], allowed=None)
+    assert len(aws.scripts) == 2
+
+
+async def test_the_cache_holds_at_most_its_entries():
+    aws = FakeAws()
+    cache = ReadCache(aws, max_age_s=60, max_entries=3)
+    for region in ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1"]:
+        read = Read(service="ec2", operation="DescribeVpcs", region=region)
+        await cache(PROD, "alice", [read], allowed=set())
+    assert len(cache) == 3
