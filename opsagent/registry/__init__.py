@@ -1,5 +1,7 @@
 """Which accounts exist, what they are called, and who may see them."""
 
+from opsagent.registry.discovery import DiscoveryError, discover, discover_registry
+from opsagent.registry.live import LiveRegistry
 from opsagent.registry.model import (
     DEFAULT_REGIONS,
     DEFAULT_ROLE_NAME,
@@ -28,12 +30,16 @@ __all__ = [
     "REGION_RE",
     "DEFAULT_REGIONS",
     "DEFAULT_ROLE_NAME",
+    "DiscoveryError",
     "ENVIRONMENT_SYNONYMS",
+    "LiveRegistry",
     "Account",
     "AccountEntry",
     "Registry",
     "RegistryError",
     "UnknownAccountError",
+    "discover",
+    "discover_registry",
     "is_account_id",
     "is_region",
     "load_registry",

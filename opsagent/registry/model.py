@@ -6,7 +6,7 @@ The file shape that operators of the original design already have is accepted un
                    "environment": "operations", "role": "central"}, ...]}
 
 Optional fields extend it (all documented in infrastructure/account-registry.template.json):
-per account ``aliases``, ``regions``, ``role_name``, ``external_id``; at the top level
+per account ``aliases``, ``regions``, ``role_name``, ``external_id``, ``ou``; at the top level
 ``default_regions``, ``role_name``, ``external_id`` and ``groups``.
 """
 
@@ -68,6 +68,8 @@ class AccountEntry(BaseModel):
     regions: list[str] | None = None
     role_name: str | None = None
     external_id: str | None = None
+    # The account's AWS Organizations OU path, "Root/Workloads/Prod": what "ou:" references name.
+    ou: str | None = None
 
     @field_validator("id", mode="before")
     @classmethod
@@ -162,9 +164,12 @@ class Registry(BaseModel):
         """Accounts a reference means: an id, a name, an alias, an environment or a synonym.
 
         "all accounts", "every account", "each account" mean the workload accounts.
+        "ou:<path>" means every account in that OU or below it, central included.
         Raises UnknownAccountError naming the known accounts.
         """
         ref = _normalize(reference)
+        if ref.startswith("ou:"):
+            return self._resolve_ou(reference)
         if ref in {
             "all",
             "all accounts",
@@ -207,6 +212,20 @@ class Registry(BaseModel):
             for ref in self.groups.get(group, []):
                 visible.update(a.id for a in self.resolve(ref))
         return visible
+
+    def _resolve_ou(self, reference: str) -> list[Account]:
+        """Case-insensitive, whole path segments from the top: "ou:Root/Workloads" and
+        "ou:Workloads" (the root's name left out) both cover "Root/Workloads/Prod"."""
+        wanted = _ou_segments(reference.strip()[3:])
+        matches = []
+        for entry in self.accounts:
+            path = _ou_segments(entry.ou or "")
+            if wanted and wanted in (path[: len(wanted)], path[1 : 1 + len(wanted)]):
+                matches.append(entry)
+        if not matches:
+            ous = sorted({f"ou:{e.ou}" for e in self.accounts if e.ou})
+            raise UnknownAccountError(reference, self.known_names() + ous)
+        return [self._account(e) for e in matches]
 
     @staticmethod
     def _names_of(entry: AccountEntry) -> set[str]:
@@ -291,6 +310,10 @@ def _check_regions(regions: list[str]) -> list[str]:
 
 def _normalize(text: str) -> str:
     return " ".join(text.strip().lower().replace("_", " ").split())
+
+
+def _ou_segments(path: str) -> list[str]:
+    return [_normalize(part) for part in path.split("/") if part.strip()]
 
 
 def _slug(text: str) -> str:

@@ -86,6 +86,7 @@ from opsagent.sandbox.seed_data import (
     Vpc,
     trust_policy,
 )
+from opsagent.sandbox.seed_org import seed_org
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,9 @@ def seed_organization(endpoint: str) -> SeedResult:
         creds = central if account == CENTRAL else _assume(session, endpoint, central, account)
         AccountBuilder(session, endpoint, account, creds).build()
         timings[account] = round(time.perf_counter() - t0, 3)
+    t0 = time.perf_counter()
+    seed_org(endpoint, central)  # what `opsagent registry discover` reads
+    timings["organization"] = round(time.perf_counter() - t0, 3)
     timings["total"] = round(time.perf_counter() - started, 3)
     log.info("sandbox seeded", extra={"seconds": timings})
     return SeedResult(central_credentials=central, timings=timings)

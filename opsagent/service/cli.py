@@ -28,6 +28,7 @@ from rich.text import Text
 from opsagent.graph.models import Answer
 from opsagent.registry import RegistryError
 from opsagent.service.questions import question_problem
+from opsagent.service.registry_cli import registry_app
 from opsagent.service.settings import Settings
 
 app = typer.Typer(
@@ -444,6 +445,10 @@ def serve_mcp(
     from opsagent.sandbox import serve_mcp as serve
 
     serve(aws_endpoint, port=port, script_latency_ms=script_latency_ms)
+
+
+# `opsagent registry discover`: the registry from AWS Organizations (service/registry_cli.py).
+app.add_typer(registry_app, name="registry")
 
 
 def main() -> None:

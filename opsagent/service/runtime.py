@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import gc
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -28,7 +29,7 @@ from opsagent.graph.models import Answer
 from opsagent.graph.planner import Planner, rule_planner
 from opsagent.graph.planner.model import ModelPlanner, bedrock_chat_model
 from opsagent.graph.worker import FreeformWorker
-from opsagent.registry import Registry, load_registry
+from opsagent.registry import LiveRegistry, Registry, discover_registry, load_registry
 from opsagent.service.settings import AWS_MCP_ENDPOINT, Settings
 
 
@@ -66,12 +67,22 @@ class RunConfig(dict):
 @dataclass
 class Agent:
     graph: Any
-    registry: Registry
+    # A registry file's registry, or one kept fresh from AWS Organizations.
+    registry_source: Registry | LiveRegistry
     sessions: AccountSessions
     settings: Settings
     # The run context without its caller: Agent.config adds user and visible accounts.
     base_context: Context
     sandbox: Any = None
+
+    @property
+    def registry(self) -> Registry:
+        """The accounts now: a live registry's last good discovery."""
+        source = self.registry_source
+        if isinstance(source, LiveRegistry):
+            assert source.registry is not None, "open_agent loads it before anything runs"
+            return source.registry
+        return source
 
     def context(
         self,
@@ -84,6 +95,7 @@ class Agent:
         reads every account again instead of reusing recent reads."""
         return dataclasses.replace(
             self.base_context,
+            registry=self.registry,
             user=user or self.settings.user,
             visible_accounts=frozenset(visible_accounts) if visible_accounts is not None else None,
             fresh=fresh,
@@ -105,6 +117,9 @@ class Agent:
         then the Answer. The one streaming loop the CLI, the service and the evals share."""
         if not isinstance(config, RunConfig):  # no Context: no user, no account limits
             raise TypeError("Agent.stream takes the RunConfig Agent.config returns")
+        if isinstance(self.registry_source, LiveRegistry):
+            # Starts a rediscovery in the background when one is due; never waits for it.
+            await self.registry_source.current()
         answer: Answer | None = None
         async for mode, chunk in self.graph.astream(
             {"question": question},
@@ -155,14 +170,24 @@ async def open_agent(
             _sandbox_parts, settings
         )
     else:
-        if settings.registry is None:
-            raise ConfigurationError(
-                "an MCP endpoint was given without a registry: set OPSAGENT_REGISTRY "
-                "(or --registry) to the account registry file"
-            )
-        registry = load_registry(settings.registry)
         # boto3 finds the central identity and any AWS_ENDPOINT_URL as it always does.
         central = boto3.Session()
+        if settings.registry_source == "organizations":
+            registry = LiveRegistry(
+                functools.partial(
+                    discover_registry, central, default_regions=settings.registry_regions
+                ),
+                settings.registry_refresh_seconds,
+            )
+            await registry.current()  # the first discovery: its failure stops the start
+        elif settings.registry is None:
+            raise ConfigurationError(
+                "an MCP endpoint was given without a registry: set OPSAGENT_REGISTRY "
+                "(or --registry) to the account registry file, or "
+                "OPSAGENT_REGISTRY_SOURCE=organizations to discover it"
+            )
+        else:
+            registry = load_registry(settings.registry)
         sts_endpoint = None
         mcp_endpoint = settings.mcp_endpoint or AWS_MCP_ENDPOINT
     try:
@@ -191,7 +216,7 @@ async def open_agent(
         # Inside the try: a bad OPSAGENT_MODEL must still stop the sandbox and sessions.
         default_planner, freeform_worker = model_deps(settings, sessions)
         context = Context(
-            registry=registry,
+            registry=registry if isinstance(registry, Registry) else await registry.current(),
             run_reads=ReadCache(sessions.run_reads, max_age_s=settings.data_max_age),
             planner=planner or default_planner,
             user=settings.user,
@@ -209,6 +234,8 @@ async def open_agent(
         gc.freeze()
         yield agent
     finally:
+        if isinstance(registry, LiveRegistry):
+            await registry.aclose()
         await sessions.aclose()
         sessions.credentials.close()
         if sandbox is not None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import getpass
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from opsagent.access.pool import DEFAULT_IDLE_SECONDS, DEFAULT_MAX_SESSIONS
 from opsagent.graph.context import DEFAULT_ACCOUNT_TIMEOUT
+from opsagent.registry import DEFAULT_REGIONS, is_region
 
 # The managed AWS MCP Server; see README "Pointing it at real accounts".
 AWS_MCP_ENDPOINT = "https://aws-mcp.us-east-1.api.aws/mcp"
@@ -38,8 +40,15 @@ def _default_user() -> str:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OPSAGENT_", extra="ignore")
 
-    # Accounts: a registry file. None means the sandbox's demo organization.
+    # Accounts: a registry file. None means the sandbox's demo organization, unless the
+    # source is "organizations": then AWS Organizations (the central identity must be the
+    # management account or a delegated administrator), rediscovered every
+    # registry_refresh_seconds with the last good registry kept if a refresh fails.
     registry: Path | None = None
+    registry_source: Literal["file", "organizations"] = "file"
+    registry_refresh_seconds: float = Field(default=3600.0, gt=0)
+    # The regions a discovered registry asks in (a file names its own).
+    registry_regions: list[str] = Field(default_factory=lambda: list(DEFAULT_REGIONS))
     # The AWS MCP Server. None (with no registry) means the sandbox's local stand-in.
     mcp_endpoint: str | None = None
     mcp_service: str = "aws-mcp"
@@ -84,6 +93,17 @@ class Settings(BaseSettings):
         for name, instead in RETIRED.items():
             if os.environ.get(name) is not None:
                 raise ValueError(f"{name} is no longer read: {instead}")
+        if self.registry_source == "organizations" and self.registry is not None:
+            raise ValueError(
+                "OPSAGENT_REGISTRY names a file but OPSAGENT_REGISTRY_SOURCE is organizations: "
+                "set one of them"
+            )
+        for region in self.registry_regions:
+            if not is_region(region):
+                raise ValueError(
+                    f"OPSAGENT_REGISTRY_REGIONS: {region!r} is not an AWS region code "
+                    "(like us-east-1)"
+                )
         if self.max_sessions < self.max_accounts_in_flight:
             raise ValueError(
                 f"OPSAGENT_MAX_SESSIONS ({self.max_sessions}) must be at least "
@@ -94,4 +114,6 @@ class Settings(BaseSettings):
 
     @property
     def uses_sandbox(self) -> bool:
-        return self.registry is None and self.mcp_endpoint is None
+        return (
+            self.registry is None and self.mcp_endpoint is None and self.registry_source == "file"
+        )

@@ -312,3 +312,34 @@ def test_several_questions_are_one_conversation_and_follow_ups_reuse_reads(
     assert second["accounts"][0]["reused"] is (not fresh)
     assert ("reused from an earlier question" in second["answer"]) is (not fresh)
     assert first["accounts"][0]["reused"] is False
+
+
+def test_the_registry_can_come_live_from_aws_organizations(sandbox, external_env, truth):
+    """No registry file: OPSAGENT_REGISTRY_SOURCE=organizations discovers the accounts (the
+    sandbox's moto holds the demo organization, with a suspended account that is skipped)."""
+    env = {
+        **external_env,
+        "OPSAGENT_REGISTRY_SOURCE": "organizations",
+        "OPSAGENT_REGISTRY_REGIONS": '["us-east-1", "us-west-2"]',
+    }
+    done = run_cli(
+        "ask",
+        "--json",
+        "--mcp-endpoint",
+        sandbox.mcp_endpoint,
+        "Show me S3 buckets in prod and staging",
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert statuses(answer) == {"222222222222": "ok", "333333333333": "ok"}
+    for account in ("222222222222", "333333333333"):
+        assert ids_by_account(answer)[account] == truth.buckets(account)
+
+
+def test_organizations_and_a_registry_file_together_is_one_clear_error(external_env):
+    env = {**external_env, "OPSAGENT_REGISTRY_SOURCE": "organizations"}
+    done = run_cli("ask", "--registry", str(DEMO_REGISTRY), "list buckets", env=env)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: invalid settings")
+    assert "set one of them" in done.stderr
