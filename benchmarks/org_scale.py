@@ -15,9 +15,10 @@ with fresh=True (the read cache would otherwise answer the repeats without AWS).
 time (median, max) against the issue's budget (L + 2 s at 100 accounts, L + 5 s at 500),
 account statuses, and CPU per question per process, with the agent's per account.
 
-Then, at the largest N and the first --in-flight value, --memory-questions warm questions,
-printing this process's resident memory (VmRSS) along the way: flat means no growth per
-question. A script that prints figures; it asserts nothing and exits 0.
+Then, at the largest N and the first --in-flight value, --memory-questions warm questions
+(each a new thread, checkpointed to SQLite as the service does), printing this process's
+resident memory (VmRSS) along the way: flat means no growth per question. A script that
+prints figures; it asserts nothing and exits 0.
 """
 
 from __future__ import annotations
@@ -83,8 +84,7 @@ def report(label: str, n: int, runs: list[dict], budget_ms: float) -> None:
 
 
 async def run(args: argparse.Namespace, workdir: Path) -> None:
-    from langgraph.checkpoint.memory import InMemorySaver
-
+    from opsagent.service.checkpoints import open_checkpointer
     from opsagent.service.runtime import open_agent
     from opsagent.service.settings import Settings
 
@@ -125,7 +125,13 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
                         max_accounts_in_flight=limit,
                         max_sessions=max(limit, n),
                     )
-                    async with open_agent(settings, checkpointer=InMemorySaver()) as agent:
+                    # Checkpoints on disk, as the service keeps them: memory then shows the
+                    # agent's own growth, not a store of every answer.
+                    store = f"sqlite:///{workdir}/checkpoints-{n}-{limit}.sqlite"
+                    async with (
+                        open_checkpointer(store) as checkpointer,
+                        open_agent(settings, checkpointer=checkpointer) as agent,
+                    ):
                         cold = await measure(agent, n, 1, cpu)
                         report(f"in flight {limit:>4}, cold", n, cold, budget)
                         report(
@@ -136,6 +142,11 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
                         )
                         if n == counts[-1] and limit == in_flight[0] and args.memory_questions:
                             await memory(agent, n, args.memory_questions)
+                        sessions, closing = len(agent.sessions), time.perf_counter()
+                    print(
+                        f"    shut down with {sessions} sessions open in "
+                        f"{time.perf_counter() - closing:.1f} s"
+                    )
     finally:
         if mcp is not None:
             mcp.close()

@@ -35,12 +35,13 @@ def is_denied(code: str | None) -> bool:
 
 
 # A region the account has not enabled (an opt-in region: af-south-1, ap-east-1, ...) answers
-# OptInRequired, or fails the credentials: AuthFailure (EC2), UnrecognizedClientException /
-# InvalidClientTokenId (most others), because the account's keys do not exist there. See
+# OptInRequired, or fails the credentials, because the account's keys are not known there:
+# AuthFailure (EC2), InvalidClientTokenId (query services), UnrecognizedClientException (json),
+# InvalidAccessKeyId (S3). Sources: opsagent/sandbox/optin.py, which plays it, and
 # https://docs.aws.amazon.com/accounts/latest/reference/manage-acct-regions.html
 REGION_NOT_ENABLED = "OptInRequired"
 REGION_MAYBE_NOT_ENABLED_CODES = frozenset(
-    {"AuthFailure", "UnrecognizedClientException", "InvalidClientTokenId"}
+    {"AuthFailure", "UnrecognizedClientException", "InvalidClientTokenId", "InvalidAccessKeyId"}
 )
 
 

@@ -9,6 +9,12 @@ from opsagent.graph.catalogue.phrases import describe_query, names
 from opsagent.graph.models import AccountResult, Answer, Plan, Refusal, ResourceQuery
 
 
+# A count per account is spelled out in the sentence up to this many accounts; past it, the
+# accounts with the most are named and the rest summed (the table has every account).
+SPELLED_OUT_ACCOUNTS = 20
+SHOWN_TOP_ACCOUNTS = 10
+
+
 def _breakdown(counter: Counter, order: list[str]) -> str:
     return ", ".join(f"{key} {counter.get(key, 0)}" for key in order)
 
@@ -35,7 +41,18 @@ def query_sentence(query: ResourceQuery, plan: Plan, results: list[AccountResult
         sentence += ": " + _breakdown(by_region, sorted(by_region)) if by_region else ""
     elif len(results) > 1:
         by_account = Counter(row.account_alias for row in rows)
-        sentence += ": " + _breakdown(by_account, [r.alias for r in answered])
+        aliases = [r.alias for r in answered]
+        if len(aliases) <= SPELLED_OUT_ACCOUNTS:
+            sentence += ": " + _breakdown(by_account, aliases)
+        else:  # 500 accounts make a table, not a sentence: the most first, the rest counted
+            # sorted() is stable: among equal counts, the plan's order stays.
+            shown = sorted(aliases, key=lambda a: -by_account.get(a, 0))[:SHOWN_TOP_ACCOUNTS]
+            rest = len(aliases) - len(shown)
+            rest_total = total - sum(by_account.get(a, 0) for a in shown)
+            sentence += (
+                f"; most in {_breakdown(by_account, shown)}, and {rest_total:,} in the other "
+                f"{rest:,} accounts (every account is in the table)"
+            )
     elif rows:
         by_region = Counter(row.region for row in rows)
         if len(by_region) > 1:

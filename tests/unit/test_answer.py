@@ -95,3 +95,17 @@ def test_an_answer_from_reused_reads_says_how_old_they_are():
     text = _answer(results).text
     assert "Data read 4 min ago, reused from an earlier question" in text
     assert "--fresh" in text
+
+
+def test_a_count_over_hundreds_of_accounts_names_the_most_and_sums_the_rest():
+    results = [_result(n, "ok", rows=1) for n in range(1, 501)]
+    results[41] = _result(42, "ok", rows=7)
+    results[99] = _result(100, "ok", rows=3)
+    text = _answer(results).text
+    assert text.startswith(
+        "Found 508 S3 buckets across 500 accounts; most in acct-42 7, acct-100 3, "
+    )
+    assert "and 490 in the other 490 accounts (every account is in the table)." in text
+    assert len(text) < 500
+    few = _answer(results[:3]).text
+    assert few.startswith("Found 3 S3 buckets across 3 accounts: acct-1 1, acct-2 1, acct-3 1.")
