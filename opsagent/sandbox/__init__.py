@@ -7,6 +7,7 @@
         sandbox.registry_path         # the demo registry describing the four accounts
         sandbox.scripts               # every aws___run_script call: (account_id, API calls)
         sandbox.deny_regions("222222222222", ["us-west-2"])  # an SCP region deny, enforced
+        sandbox.disable_regions("222222222222", ["af-south-1"])  # an opt-in region not enabled
 
 ``start_sandbox(script_latency_ms=300)`` makes every run_script answer take at least that long,
 the shape of the real server (about 13-15 s for a one-call script).
@@ -119,6 +120,29 @@ class Sandbox:
     def denied_regions(self, account_id: str) -> frozenset[str]:
         """The regions ``deny_regions`` denies in ``account_id`` now."""
         return self._running_moto().region_denials.regions(account_id)
+
+    def disable_regions(self, account_id: str, regions: Iterable[str]) -> None:
+        """Make ``regions`` regions that ``account_id`` has not enabled, as opt-in regions
+        (af-south-1, ap-east-1, me-south-1, ...) are until enabled (on top of those already
+        disabled there).
+
+        Every request signed with the account's credentials (its users, its assumed-role
+        sessions, STS included) for those regions fails authentication the way AWS fails it:
+        EC2 ``AuthFailure`` (401), query services ``InvalidClientTokenId`` (403), json and
+        rest-json services ``UnrecognizedClientException``, S3 ``InvalidAccessKeyId``; its
+        other regions answer. Checked before any SCP deny. AWS lets only opt-in regions be
+        disabled; the sandbox does not check. Lasts until ``enable_regions`` or the sandbox
+        stops (see ``opsagent.sandbox.optin`` for the sources).
+        """
+        self._running_moto().disabled_regions.disable(account_id, regions)
+
+    def enable_regions(self, account_id: str, regions: Iterable[str]) -> None:
+        """Enable ``regions`` in ``account_id`` again (those not disabled are left as they are)."""
+        self._running_moto().disabled_regions.enable(account_id, regions)
+
+    def disabled_regions(self, account_id: str) -> frozenset[str]:
+        """The regions ``disable_regions`` has disabled in ``account_id`` now."""
+        return self._running_moto().disabled_regions.regions(account_id)
 
     @property
     def running(self) -> bool:

@@ -58,6 +58,8 @@ from typing import Any
 
 import uvicorn
 from mcp.server.fastmcp import FastMCP
+from mcp.server.lowlevel.server import NotificationOptions
+from mcp.server.models import InitializationOptions
 
 from opsagent.sandbox.identity import resolve_access_key
 from opsagent.sandbox.mcp_tools import (
@@ -109,8 +111,31 @@ def build_app(
 ) -> tuple[Callable[..., Any], FastMCP]:
     """The ASGI app: SigV4 in front of FastMCP's streamable-HTTP app (path /mcp)."""
     mcp = build_mcp(runner or ScriptRunner(aws_endpoint), host=host, scripts=scripts)
+    _cache_initialization_options(mcp)
     verifier = SigV4Verifier(MCP_SERVICE, MCP_REGION, resolver)
     return SigV4Middleware(mcp.streamable_http_app(), verifier), mcp
+
+
+def _cache_initialization_options(mcp: FastMCP) -> None:
+    """Build the low-level server's initialization options once, not for every request.
+
+    In stateless HTTP mode the SDK builds them for each request, and that reads mcp's
+    package metadata from disk (importlib.metadata) every time: 8% of the stand-in's CPU in
+    a profile of the agent's scripts. They cannot change once the tools are registered.
+    """
+    server = mcp._mcp_server
+    build = server.create_initialization_options
+    options = build()
+
+    def cached(
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        if notification_options is None and experimental_capabilities is None:
+            return options
+        return build(notification_options, experimental_capabilities)
+
+    server.create_initialization_options = cached  # type: ignore[method-assign]
 
 
 class McpServer:

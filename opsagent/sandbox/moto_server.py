@@ -15,6 +15,11 @@ middleware here puts them right:
   SCP with a ``StringEquals aws:RequestedRegion`` Deny does) is applied here: a request of a
   member account signed for one of its denied regions gets AWS's 403 in its service's
   protocol and never reaches moto. ``Sandbox.deny_regions`` sets it.
+* moto has every region enabled in every account. ``optin.DisabledRegions`` (regions an
+  account has not enabled, ``Sandbox.disable_regions``) is applied here first, as AWS fails
+  authentication before it evaluates any policy: a request signed with that account's
+  credentials for such a region gets AWS's answer (EC2 AuthFailure, query
+  InvalidClientTokenId, json UnrecognizedClientException, ...) and never reaches moto.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from opsagent.registry.patterns import ACCOUNT_ID_PATTERN
 from opsagent.sandbox.identity import PARTITION, KeyIdentity, resolve_access_key
+from opsagent.sandbox.optin import DisabledRegions, request_failure
 from opsagent.sandbox.scp import CREDENTIAL_RE, RegionDenials, request_denial
 from opsagent.sandbox.trust import AssumeRoleRequest, trust_allows
 
@@ -99,16 +105,28 @@ _MISSING_TOKEN = StsError(
 
 
 class AwsRulesMiddleware:
-    """WSGI middleware in front of moto: account by access key only, AssumeRole by trust policy,
-    region denials by SCP."""
+    """WSGI middleware in front of moto: account by access key only, regions an account has not
+    enabled, AssumeRole by trust policy, region denials by SCP."""
 
-    def __init__(self, app: WSGIApp, region_denials: RegionDenials | None = None) -> None:
+    def __init__(
+        self,
+        app: WSGIApp,
+        region_denials: RegionDenials | None = None,
+        disabled_regions: DisabledRegions | None = None,
+    ) -> None:
         self._app = app
         self.region_denials = region_denials if region_denials is not None else RegionDenials()
+        self.disabled_regions = (
+            disabled_regions if disabled_regions is not None else DisabledRegions()
+        )
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         # moto would let this header choose any account; in AWS only the key decides.
         environ.pop("HTTP_X_MOTO_ACCOUNT_ID", None)
+        # Authentication comes first: a region the account has not enabled knows no key of it.
+        failure = request_failure(self.disabled_regions, environ)
+        if failure is not None:
+            return failure.response(environ, start_response)
         params = _sts_params(environ)
         if params is not None and params.get("Action") == "AssumeRole":
             error = check_assume_role(environ, params)
@@ -226,6 +244,8 @@ class MotoServer:
         self._thread: threading.Thread | None = None
         # The SCP region denials this server enforces (see scp.py); empty: none.
         self.region_denials = RegionDenials()
+        # The regions each account has not enabled (see optin.py); empty: all enabled.
+        self.disabled_regions = DisabledRegions()
 
     @property
     def endpoint(self) -> str:
@@ -246,7 +266,9 @@ class MotoServer:
         if self._server is not None:
             return
         app = AwsRulesMiddleware(
-            DomainDispatcherApplication(create_backend_app), self.region_denials
+            DomainDispatcherApplication(create_backend_app),
+            self.region_denials,
+            self.disabled_regions,
         )
         self._server = make_server(
             self._host, self._port, app, threaded=True, request_handler=_QuietRequestHandler

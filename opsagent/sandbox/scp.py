@@ -25,19 +25,19 @@ serve, the way AWS does:
 * unsigned requests (moto's own ``/moto-api``) and keys moto does not know pass untouched.
 
 A denied request never reaches moto. It is answered as AWS answers an explicit SCP deny:
-HTTP 403, and the error code, headers and body of the signing service's protocol, which
-botocore parses into a ``ClientError`` with that code:
+HTTP 403, and the error code, headers and body of the signing service's protocol (written
+by ``aws_errors``), which botocore parses into a ``ClientError`` with that code:
 
-==================== ============================ ===============================================
-protocol             code                         shape
-==================== ============================ ===============================================
-ec2                  UnauthorizedOperation        ``<Response><Errors><Error>…</Errors>``
-query                AccessDenied                 ``<ErrorResponse><Error><Type>Sender</Type>…``
-json                 AccessDeniedException        ``{"__type", "message"}`` + x-amzn-ErrorType
-rest-json            AccessDeniedException        x-amzn-ErrorType header, ``{"message"}``
-rest-xml             AccessDenied                 ``<Error><Code>…`` (S3; empty body on HEAD)
-smithy-rpc-v2-cbor   AccessDeniedException        CBOR ``{"__type", "message"}``
-==================== ============================ ===============================================
+==================== ============================
+protocol             code
+==================== ============================
+ec2                  UnauthorizedOperation
+query                AccessDenied
+json                 AccessDeniedException
+rest-json            AccessDeniedException
+rest-xml             AccessDenied (S3; no body on HEAD)
+smithy-rpc-v2-cbor   AccessDeniedException
+==================== ============================
 
 (json and CBOR services that are ``awsQueryCompatible``, SQS and CloudWatch, also get the
 ``x-amzn-query-error: AccessDenied;Sender`` header, so botocore reports ``AccessDenied`` as
@@ -52,18 +52,15 @@ policy".
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import threading
 import urllib.parse
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from xml.sax.saxutils import escape
 
-from opsagent.registry.patterns import is_account_id, is_region
+from opsagent.sandbox.account_regions import AccountRegions
+from opsagent.sandbox.aws_errors import ErrorAnswer, protocol_context
 from opsagent.sandbox.identity import resolve_access_key
 from opsagent.sandbox.protocols import (
     MODELS,
@@ -95,6 +92,12 @@ StartResponse = Callable[..., Any]
 
 # Signing services the rule never applies to (the policy's NotAction).
 EXEMPT_SERVICES = frozenset({"sts"})
+# The code of an explicit deny per protocol; json, rest-json and CBOR: AccessDeniedException.
+_DENIAL_CODES = {
+    "ec2": "UnauthorizedOperation",
+    "query": "AccessDenied",
+    "rest-xml": "AccessDenied",
+}
 
 # The SigV4 credential scope of an Authorization header (moto_server reads it too).
 CREDENTIAL_RE = re.compile(r"Credential=([^/\s,]+)/(\d{8})/([^/\s,]+)/([^/\s,]+)/aws4_request")
@@ -120,53 +123,17 @@ def region_deny_policy(regions: Iterable[str]) -> dict[str, Any]:
     }
 
 
-class RegionDenials:
-    """Per account, the regions an SCP denies there. Thread-safe; reads take no lock.
+class RegionDenials(AccountRegions):
+    """Per account, the regions an SCP denies there (see ``AccountRegions``)."""
 
-    Writers replace the whole mapping under a lock; the moto request threads read whatever
-    mapping is current, so a request sees the rule either entirely before or after a change.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._denied: Mapping[str, frozenset[str]] = {}
-        # Every denied region of any account: most requests are let through on this alone.
-        self._any: frozenset[str] = frozenset()
-
-    def set(self, account_id: str, regions: Iterable[str]) -> None:
-        """The account's denied regions become exactly ``regions`` (empty: none)."""
-        wanted = _regions(regions)
-        self._update(_account(account_id), lambda _: wanted)
+    describes = "sandbox scp: denied regions"
 
     def deny(self, account_id: str, regions: Iterable[str]) -> None:
         """Deny ``regions`` in the account, on top of those already denied there."""
-        wanted = _regions(regions)
-        self._update(_account(account_id), lambda current: current | wanted)
+        self.add(account_id, regions)
 
     def allow_all(self, account_id: str) -> None:
         self.set(account_id, ())
-
-    def _update(self, account: str, change: Callable[[frozenset[str]], frozenset[str]]) -> None:
-        with self._lock:
-            denied = dict(self._denied)
-            regions = change(denied.get(account, frozenset()))
-            if regions:
-                denied[account] = regions
-            else:
-                denied.pop(account, None)
-            self._denied = denied
-            self._any = frozenset().union(*denied.values())
-        log.info(
-            "sandbox scp: denied regions", extra={"account_id": account, "regions": sorted(regions)}
-        )
-
-    def clear(self) -> None:
-        with self._lock:
-            self._denied = {}
-            self._any = frozenset()
-
-    def regions(self, account_id: str) -> frozenset[str]:
-        return self._denied.get(account_id, frozenset())
 
     def policy(self, account_id: str) -> dict[str, Any] | None:
         """The account's rule as an SCP document, None when it denies nothing."""
@@ -174,27 +141,11 @@ class RegionDenials:
         return region_deny_policy(regions) if regions else None
 
     def denies(self, account_id: str, region: str) -> bool:
-        return region in self._denied.get(account_id, ())
+        return self.applies(account_id, region)
 
     def may_deny(self, region: str) -> bool:
         """False when no account denies this region: the request needs no further look."""
-        return region in self._any
-
-
-def _account(account_id: str) -> str:
-    if not is_account_id(account_id):
-        raise ValueError(f"an account id is 12 digits, not {account_id!r}")
-    return account_id
-
-
-def _regions(regions: Iterable[str]) -> frozenset[str]:
-    if isinstance(regions, str):
-        raise TypeError(f"regions is a collection of region names, not one string {regions!r}")
-    found = frozenset(regions)
-    bad = sorted(r for r in found if not is_region(r))
-    if bad:
-        raise ValueError(f"not region names: {bad!r}")
-    return found
+        return self.may_apply(region)
 
 
 # ----- one request -----
@@ -238,77 +189,27 @@ class ScpDenial:
     @property
     def code(self) -> str:
         """The error code botocore reports for this answer."""
-        if self.protocol == "ec2":
-            return "UnauthorizedOperation"
-        if self.protocol in ("query", "rest-xml") or self.query_compatible:
-            return "AccessDenied"
-        return "AccessDeniedException"
+        return self.answer().botocore_code
+
+    def answer(self) -> ErrorAnswer:
+        """The 403 AWS answers, as ``aws_errors`` writes it in this protocol."""
+        return ErrorAnswer(
+            protocol=self.protocol,
+            status=403,
+            code=_DENIAL_CODES.get(self.protocol, "AccessDeniedException"),
+            message=self.message,
+            query_code="AccessDenied" if self.query_compatible else None,
+            json_version=self.json_version,
+            xml_namespace=self.xml_namespace,
+            s3_style=self.s3_style,
+        )
 
     def render(self, method: str = "POST") -> tuple[str, list[tuple[str, str]], bytes]:
         """(status line, headers, body)."""
-        request_id = str(uuid.uuid4())
-        headers: list[tuple[str, str]] = []
-        message = escape(self.message)
-        if self.protocol == "ec2":
-            body = (
-                '<?xml version="1.0" encoding="UTF-8"?>\n'
-                "<Response><Errors><Error><Code>UnauthorizedOperation</Code>"
-                f"<Message>{message}</Message></Error></Errors>"
-                f"<RequestID>{request_id}</RequestID></Response>"
-            ).encode()
-            headers.append(("Content-Type", "text/xml;charset=UTF-8"))
-        elif self.protocol == "query" or (self.protocol == "rest-xml" and not self.s3_style):
-            xmlns = f' xmlns="{escape(self.xml_namespace)}"' if self.xml_namespace else ""
-            body = (
-                f"<ErrorResponse{xmlns}><Error><Type>Sender</Type><Code>AccessDenied</Code>"
-                f"<Message>{message}</Message></Error>"
-                f"<RequestId>{request_id}</RequestId></ErrorResponse>"
-            ).encode()
-            headers += [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
-        elif self.protocol == "rest-xml":
-            host_id = uuid.uuid4().hex
-            body = (
-                '<?xml version="1.0" encoding="UTF-8"?>\n'
-                f"<Error><Code>AccessDenied</Code><Message>{message}</Message>"
-                f"<RequestId>{request_id}</RequestId><HostId>{host_id}</HostId></Error>"
-            ).encode()
-            headers += [
-                ("Content-Type", "application/xml"),
-                ("x-amz-request-id", request_id),
-                ("x-amz-id-2", host_id),
-            ]
-        elif self.protocol == "smithy-rpc-v2-cbor":
-            body = _cbor_map({"__type": "AccessDeniedException", "message": self.message})
-            headers += [
-                ("Content-Type", "application/cbor"),
-                ("smithy-protocol", "rpc-v2-cbor"),
-                ("x-amzn-RequestId", request_id),
-            ]
-        elif self.protocol == "json":
-            body = json.dumps({"__type": "AccessDeniedException", "message": self.message}).encode()
-            headers += [
-                ("Content-Type", f"application/x-amz-json-{self.json_version}"),
-                ("x-amzn-ErrorType", "AccessDeniedException"),
-                ("x-amzn-RequestId", request_id),
-            ]
-        else:  # rest-json
-            body = json.dumps({"message": self.message}).encode()
-            headers += [
-                ("Content-Type", "application/json"),
-                ("x-amzn-ErrorType", "AccessDeniedException"),
-                ("x-amzn-RequestId", request_id),
-            ]
-        if self.query_compatible and self.protocol in ("json", "smithy-rpc-v2-cbor"):
-            headers.append(("x-amzn-query-error", "AccessDenied;Sender"))
-        if method == "HEAD":
-            body = b""  # a HEAD answer has no body (S3 answers a denied HEAD with 403 alone)
-        headers.append(("Content-Length", str(len(body))))
-        return "403 Forbidden", headers, body
+        return self.answer().render(method)
 
     def response(self, environ: Environ, start_response: StartResponse) -> list[bytes]:
-        status, headers, body = self.render(environ.get("REQUEST_METHOD", "POST"))
-        start_response(status, headers)
-        return [body]
+        return self.answer().response(environ, start_response)
 
 
 def request_denial(
@@ -343,7 +244,7 @@ def request_denial(
         )
     if protocol == "ec2":
         message = "You are not authorized to perform this operation. " + message
-    metadata = resolved.metadata
+    context = protocol_context(resolved, scope.service)
     log.info(
         "sandbox scp: request denied",
         extra={
@@ -356,10 +257,10 @@ def request_denial(
     return ScpDenial(
         protocol=protocol,
         message=message,
-        query_compatible="awsQueryCompatible" in metadata,
-        json_version=str(metadata.get("jsonVersion", "1.1")),
-        xml_namespace=metadata.get("xmlNamespace"),
-        s3_style=scope.service in ("s3", "s3-object-lambda", "s3express"),
+        query_compatible=context.query_compatible,
+        json_version=context.json_version,
+        xml_namespace=context.xml_namespace,
+        s3_style=context.s3_style,
     )
 
 
@@ -384,23 +285,3 @@ def _iam_action(signing_name: str, operation: str | None) -> str | None:
     if prefix == "s3":
         operation = _S3_ACTIONS.get(operation, operation)
     return f"{prefix}:{operation}"
-
-
-def _cbor_head(major: int, length: int) -> bytes:
-    if length < 24:
-        return bytes([major << 5 | length])
-    if length < 0x100:
-        return bytes([major << 5 | 24, length])
-    if length < 0x10000:
-        return bytes([major << 5 | 25]) + length.to_bytes(2, "big")
-    return bytes([major << 5 | 26]) + length.to_bytes(4, "big")
-
-
-def _cbor_map(values: Mapping[str, str]) -> bytes:
-    """A CBOR map of text strings (RFC 8949 major types 5 and 3): all an error body needs."""
-    out = bytearray(_cbor_head(5, len(values)))
-    for key, value in values.items():
-        for text in (key, value):
-            data = text.encode()
-            out += _cbor_head(3, len(data)) + data
-    return bytes(out)

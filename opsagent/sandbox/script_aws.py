@@ -3,7 +3,8 @@
 Clients are cached per service and region in a bounded LRU and shared by all callers: each
 call binds its caller's credentials to the worker thread for the time of the call, which is
 when botocore signs (creating a client per caller would cost 8-25 ms per account, service and
-region). An unknown service or operation raises ``UnknownOperation`` (a ``ValueError``).
+region). Each client also keeps the endpoints it resolved (``_EndpointCache``). An unknown
+service or operation raises ``UnknownOperation`` (a ``ValueError``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from botocore.credentials import (
     Credentials,
     ReadOnlyCredentials,
 )
+
+# Resolved endpoints kept per client: S3 has one per bucket, other services a handful.
+_ENDPOINTS_PER_CLIENT = 1024
 
 
 class UnknownOperation(ValueError):
@@ -101,6 +105,41 @@ class _ThreadCallerProvider(CredentialProvider):
 
     def load(self) -> _ThreadCaller:
         return self._caller
+
+
+class _EndpointCache:
+    """One client's resolved endpoints, by the parameters botocore's endpoint rules take.
+
+    botocore keeps resolved endpoints in one LRU of 100 entries shared by every client of the
+    process; S3 calls key it by bucket, so the buckets of a few dozen accounts evict every
+    entry and each call walks the rules again (0.15-0.2 ms, a tenth of a call's CPU here).
+    """
+
+    def __init__(self, provider: Any, size: int) -> None:
+        self._provider = provider
+        self._size = size
+        self._lock = threading.Lock()
+        self._resolved: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+
+    def resolve_endpoint(self, **params: Any) -> Any:
+        key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items()))
+        try:
+            with self._lock:
+                found = self._resolved.get(key)
+                if found is not None:
+                    self._resolved.move_to_end(key)
+                    return found
+        except TypeError:  # a value botocore's own cache could not hash either
+            return self._provider.resolve_endpoint(**params)
+        found = self._provider.resolve_endpoint(**params)  # errors are not cached
+        with self._lock:
+            self._resolved[key] = found
+            if len(self._resolved) > self._size:
+                self._resolved.popitem(last=False)
+        return found
+
+    def __getattr__(self, name: str) -> Any:  # the ruleset and the rest, as botocore's
+        return getattr(self._provider, name)
 
 
 class BotoClients:
@@ -181,6 +220,9 @@ class BotoClients:
                 endpoint_url=self.endpoint_url,
                 config=self._config,
             )
+            resolver = getattr(client, "_ruleset_resolver", None)
+            if resolver is not None and hasattr(resolver, "_provider"):
+                resolver._provider = _EndpointCache(resolver._provider, _ENDPOINTS_PER_CLIENT)
             self._clients[key] = client
             if len(self._clients) > self._max_clients:
                 self._clients.popitem(last=False)

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import datetime
 import functools
 import inspect
 import logging
@@ -45,7 +44,6 @@ import time
 import types
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -72,6 +70,7 @@ from opsagent.sandbox.script_globals import (
     SAFE_BUILTINS,
     _sandbox_globals,
 )
+from opsagent.sandbox.script_results import ScriptOutcome, to_jsonable
 
 __all__ = [
     "ALLOWED_MODULES",
@@ -105,57 +104,6 @@ DEFAULT_TIMEOUT_S = 300.0
 
 class ScriptTimeout(BaseException):
     """Raised inside a script thread that outlived its time limit (not catchable as Exception)."""
-
-
-# ----- results -----
-
-
-def to_jsonable(value: Any, depth: int = 0) -> Any:
-    """Script values as JSON: datetimes as ISO strings, anything else non-JSON via str()."""
-    if depth > 100:
-        return str(value)
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {_json_key(k): to_jsonable(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [to_jsonable(v, depth + 1) for v in value]
-    return str(value)
-
-
-def _json_key(key: Any) -> str:
-    if isinstance(key, str):
-        return key
-    if isinstance(key, datetime.datetime | datetime.date | datetime.time):
-        return key.isoformat()
-    return str(key)
-
-
-@dataclass
-class ScriptOutcome:
-    """What one run_script call answers."""
-
-    status: str  # "success" | "error"
-    return_value: Any = None
-    error: str | None = None
-    api_calls: list[dict[str, Any]] = field(default_factory=list)
-    output: str = ""  # what the script printed (logged, not answered)
-    elapsed_s: float = 0.0
-
-    @property
-    def is_error(self) -> bool:
-        return self.status != "success"
-
-    def payload(self) -> dict[str, Any]:
-        if self.status == "success":
-            return {
-                "status": "success",
-                "return_value": self.return_value,
-                "api_calls": self.api_calls,
-            }
-        return {"status": "error", "error": self.error, "api_calls": self.api_calls}
 
 
 def _error_text(error: BaseException) -> str:

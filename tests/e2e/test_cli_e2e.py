@@ -343,3 +343,35 @@ def test_organizations_and_a_registry_file_together_is_one_clear_error(external_
     assert done.returncode == 1
     assert done.stderr.startswith("error: invalid settings")
     assert "set one of them" in done.stderr
+
+
+@pytest.fixture
+def opt_in_region(sandbox, tmp_path):
+    """A registry asking af-south-1 too, enabled in production only (as opt-in regions are
+    until someone enables them)."""
+    registry = json.loads(DEMO_REGISTRY.read_text())
+    registry["default_regions"] = ["us-east-1", "us-west-2", "af-south-1"]
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps(registry))
+    for account in ("333333333333", "444444444444"):
+        sandbox.disable_regions(account, ["af-south-1"])
+    yield path
+    for account in ("333333333333", "444444444444"):
+        sandbox.enable_regions(account, ["af-south-1"])
+
+
+def test_a_region_an_account_has_not_enabled_is_reported_and_not_a_failure(
+    ask, truth, opt_in_region
+):
+    answer = ask("List EC2 instances across all accounts", registry=opt_in_region)
+    assert set(statuses(answer).values()) == {"ok"}
+    off = {a["account_id"]: a["regions_not_enabled"] for a in answer["accounts"]}
+    assert off == {
+        "222222222222": [],
+        "333333333333": ["af-south-1"],
+        "444444444444": ["af-south-1"],
+    }
+    assert all(a["error"] is None for a in answer["accounts"])
+    assert "af-south-1 is not enabled in staging, development" in answer["answer"]
+    for account, ids in ids_by_account(answer).items():
+        assert ids == set(truth.ec2_instances(account))
