@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from opsagent.graph.catalogue.phrases import describe_query, names
 from opsagent.graph.models import AccountResult, Answer, Plan, Refusal, ResourceQuery
 
-
 # A count per account is spelled out in the sentence up to this many accounts; past it, the
 # accounts with the most are named and the rest summed (the table has every account).
 SPELLED_OUT_ACCOUNTS = 20
