@@ -57,8 +57,8 @@ DEFAULT_CONCURRENCY = 8
 
 # A read AWS throttles is retried inside the script after these waits: exponential backoff
 # with full jitter ("Exponential Backoff And Jitter", AWS Architecture Blog, 2015:
-# https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/), drawn here
-# because the script has no random module. The budget: at most RETRY_BASE_S * (2**n - 1)
+# https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/), drawn here per
+# read because the script has no random module. The budget: at most RETRY_BASE_S * (2**n - 1)
 # seconds of waiting per read, 3.5 s, well inside OPSAGENT_ACCOUNT_TIMEOUT.
 RETRY_ATTEMPTS = 3
 RETRY_BASE_S = 0.5
@@ -144,7 +144,7 @@ def bind(read, item, batched, parent):
 
 
 async def call(read, params):
-    for delay in PLAN["retry"]["delays"] + [None]:
+    for delay in read["delays"] + [None]:
         try:
             async with gate:
                 return await call_boto3(
@@ -154,7 +154,7 @@ async def call(read, params):
                     params=params,
                 )
         except Exception as exc:
-            if delay is None or error_of(exc)["code"] not in PLAN["retry"]["codes"]:
+            if delay is None or error_of(exc)["code"] not in PLAN["throttled"]:
                 raise
         await asyncio.sleep(delay)
 
@@ -237,8 +237,8 @@ def build_script(
     plan = {
         "max_pages": int(max_pages),
         "concurrency": int(concurrency),
-        "retry": {"codes": list(THROTTLING_CODES), "delays": retry_delays(base_s=retry_base_s)},
-        "reads": [_literal(read, redact or {}) for read in reads],
+        "throttled": list(THROTTLING_CODES),
+        "reads": [_literal(read, redact or {}, retry_base_s) for read in reads],
     }
     literal = repr(plan)
     # Only literals, and exactly the plan. repr escapes every line break, so the literal is
@@ -277,7 +277,9 @@ def plan_assignment(tree: ast.Module) -> ast.Assign:
     raise AssertionError("the script template has no PLAN assignment")
 
 
-def _literal(read: Read, redact: Mapping[tuple[str, str], Sequence[str]]) -> dict[str, Any]:
+def _literal(
+    read: Read, redact: Mapping[tuple[str, str], Sequence[str]], retry_base_s: float
+) -> dict[str, Any]:
     return {
         "service": read.service,
         "operation": read.operation,
@@ -286,13 +288,15 @@ def _literal(read: Read, redact: Mapping[tuple[str, str], Sequence[str]]) -> dic
         "bind": dict(read.bind),
         "pages": pagination(read.service, read.operation) if read.paginate else None,
         "redact": list(redact.get((read.service, read.operation), ())),
+        # Each read its own waits: reads throttled together do not retry together.
+        "delays": retry_delays(base_s=retry_base_s),
         "then": [
             {
                 "each": fan.each,
                 "batch": fan.batch,
                 "limit": fan.limit,
                 "unless": fan.unless,
-                "reads": [_literal(child, redact) for child in fan.reads],
+                "reads": [_literal(child, redact, retry_base_s) for child in fan.reads],
             }
             for fan in read.then
         ],

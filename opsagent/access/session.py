@@ -39,10 +39,8 @@ from mcp.types import (
     Implementation,
     JSONRPCError,
     JSONRPCMessage,
-    JSONRPCResponse,
 )
 from mcp_proxy_for_aws.client import aws_iam_streamablehttp_client
-from pydantic import ValidationError
 
 from opsagent.access.mcp_errors import SessionEnded, describe, mcp_error
 from opsagent.registry import Account
@@ -285,9 +283,24 @@ def _sse_messages(received: bytearray, scanned: int) -> tuple[list[bytes], int]:
 
 
 def _answers(raw: bytes, request_id: int | str) -> bool:
-    """Whether ``raw`` is the JSON-RPC response or error for ``request_id``."""
+    """Whether ``raw`` is the JSON-RPC response or error for ``request_id``: the shape of
+    JSON-RPC 2.0's response object (https://www.jsonrpc.org/specification#response_object).
+    A structural check with the C JSON parser, not mcp's models: mcp validates the same
+    message again right after, and validating a script's answer twice cost about 0.4 ms
+    per account (benchmarks/org_scale.py at 500 accounts)."""
     try:
-        message = JSONRPCMessage.model_validate_json(raw).root
-    except (ValidationError, ValueError):
+        message = json.loads(raw)
+    except ValueError:
         return False
-    return isinstance(message, JSONRPCResponse | JSONRPCError) and message.id == request_id
+    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+        return False
+    if message.get("id") != request_id or type(message.get("id")) is not type(request_id):
+        return False
+    if "result" in message:
+        return "error" not in message and isinstance(message["result"], dict)
+    error = message.get("error")
+    return (
+        isinstance(error, dict)
+        and isinstance(error.get("code"), int)
+        and isinstance(error.get("message"), str)
+    )
