@@ -5,7 +5,7 @@ AssumeRole and a server-side script; on real AWS, STS and the AWS MCP Server thr
 caller that opens hundreds at once. So an account worker waits for a slot first, and only
 then starts its deadline (``OPSAGENT_ACCOUNT_TIMEOUT``): an account that waited behind 499
 others has had no less time to answer than the first one. The default
-(``OPSAGENT_MAX_ACCOUNTS_IN_FLIGHT``) is measured, see ``benchmarks/fan_out.py``.
+(``OPSAGENT_MAX_ACCOUNTS_IN_FLIGHT``, 512) is measured: ``service/settings.py`` says how.
 
 One semaphore per event loop: a CLI runs ``asyncio.run`` per question, the service one loop.
 """
