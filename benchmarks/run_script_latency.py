@@ -150,12 +150,12 @@ def child_mcp(aws_endpoint: str, latency_ms: float) -> None:
 
 
 class Child:
-    """A child process of this script, spoken to in JSON lines."""
+    """A child process of a benchmark script (this one by default), spoken to in JSON lines."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, script: str = __file__) -> None:
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, *args],
+            [sys.executable, script, *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.log,
@@ -173,10 +173,13 @@ class Child:
             )
         return json.loads(line)
 
-    def ask(self, **command: Any) -> dict[str, Any]:
+    def send(self, value: Any) -> None:
         assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(command) + "\n")
+        self.proc.stdin.write(json.dumps(value) + "\n")
         self.proc.stdin.flush()
+
+    def ask(self, **command: Any) -> dict[str, Any]:
+        self.send(command)
         return self.read()
 
     def cpu_s(self) -> float:

@@ -39,9 +39,7 @@ import json
 import os
 import pstats
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from contextlib import AsyncExitStack
@@ -49,7 +47,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, str(Path(__file__).parent))
+import run_script_latency  # noqa: E402 - the sibling benchmark's child-process plumbing
+
 ROLE = "OpsAgentReadOnly"
 
 
@@ -137,46 +137,11 @@ def child_mcp(aws_endpoint: str, profile_path: str | None) -> None:
     os._exit(0)
 
 
-class Child:
-    """A child process of this script, spoken to in JSON lines."""
+class Child(run_script_latency.Child):
+    """A child process of this script (run_script_latency's, pointed here)."""
 
     def __init__(self, *args: str) -> None:
-        self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            text=True,
-        )
-
-    def send(self, value: Any) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(value) + "\n")
-        self.proc.stdin.flush()
-
-    def read(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            self.log.seek(0)
-            raise SystemExit(f"child ended:\n{self.log.read().decode(errors='replace')[-3000:]}")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
-
-    def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-    def close(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
+        super().__init__(*args, script=__file__)
 
 
 # ----- the client -----

@@ -19,7 +19,7 @@ from opsagent.access.errors import (
 )
 from opsagent.access.guard import check_read, sensitive_output_paths
 from opsagent.access.pool import KNOWLEDGE_TOOLS, AccountSessions
-from opsagent.access.read_cache import ReadCache
+from opsagent.access.read_cache import ReadCache, RunReads
 from opsagent.access.reads import FanOut, Read, ReadError, ReadResult
 from opsagent.access.script import RUN_SCRIPT_TOOL, ScriptError, build_script
 from opsagent.access.slots import AccountSlots
@@ -47,6 +47,7 @@ __all__ = [
     "ReadOnlyViolation",
     "ReadResult",
     "RoleCredentials",
+    "RunReads",
     "ScriptError",
     "build_script",
     "check_read",

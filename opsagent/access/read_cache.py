@@ -23,7 +23,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from opsagent.access.reads import Read, ReadResult
 from opsagent.registry import Account
@@ -32,7 +32,12 @@ from opsagent.registry import Account
 DEFAULT_MAX_ENTRIES = 50_000
 
 
-class RunReadsFn(Protocol):
+@runtime_checkable
+class RunReads(Protocol):
+    """(account, user, reads, *, allowed, fresh) -> one result per read: AccountSessions.run_reads,
+    or a ReadCache over it (``fresh`` reads again instead of reusing recent results). The graph's
+    account worker takes one (``graph/worker.py``)."""
+
     async def __call__(
         self,
         account: Account,
@@ -40,6 +45,7 @@ class RunReadsFn(Protocol):
         reads: Sequence[Read],
         *,
         allowed: Collection[tuple[str, str]] | None = None,
+        fresh: bool = ...,
     ) -> list[ReadResult]: ...
 
 
@@ -50,7 +56,7 @@ class ReadCache:
     """``run_reads`` with recent results reused and identical in-flight requests shared."""
 
     def __init__(
-        self, run: RunReadsFn, *, max_age_s: float, max_entries: int = DEFAULT_MAX_ENTRIES
+        self, run: RunReads, *, max_age_s: float, max_entries: int = DEFAULT_MAX_ENTRIES
     ) -> None:
         self._run = run
         self.max_age_s = max_age_s
@@ -138,4 +144,4 @@ class ReadCache:
             self._entries.popitem(last=False)
 
 
-__all__ = ["DEFAULT_MAX_ENTRIES", "ReadCache"]
+__all__ = ["DEFAULT_MAX_ENTRIES", "ReadCache", "RunReads"]

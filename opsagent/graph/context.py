@@ -6,10 +6,11 @@ accounts, how to reach them and how to plan (live objects, opened by ``service/r
 or a test), and who is asking. The checkpointed state never holds any of it.
 
 The function types it takes are defined once each, where they are implemented: ``Planner``
-in ``graph/planner``, ``RunReads`` and ``FreeformWorker`` in ``graph/worker.py``.
+in ``graph/planner``, ``RunReads`` in ``access/read_cache.py``, ``FreeformWorker`` in
+``graph/worker.py``.
 
 The live fields are left out of the context's JSON schema (a LangGraph server shows and
-filters a run's context by that schema); ``user``, ``visible_accounts`` and
+filters a run's context by that schema); ``user``, ``visible_accounts``,
 ``account_timeout`` and ``fresh`` are what a client may send as JSON.
 """
 
@@ -21,9 +22,9 @@ from typing import Annotated
 from pydantic import ConfigDict
 from pydantic.json_schema import SkipJsonSchema
 
-from opsagent.access import AccountSlots
+from opsagent.access import AccountSlots, RunReads
 from opsagent.graph.planner import Planner
-from opsagent.graph.worker import FreeformWorker, RunReads
+from opsagent.graph.worker import FreeformWorker
 from opsagent.registry import Registry
 
 DEFAULT_USER = "anonymous"

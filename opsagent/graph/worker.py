@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
 
 from opsagent.access import (
     REGION_MAYBE_NOT_ENABLED_CODES,
@@ -26,28 +25,12 @@ from opsagent.access import (
     AccessError,
     Read,
     ReadResult,
+    RunReads,
     is_denied,
 )
 from opsagent.graph.catalogue import CATALOGUE, CATALOGUE_READS, GLOBAL, GLOBAL_REGION, matches
 from opsagent.graph.models import AccountResult, AccountStatus, Plan, Resource, ResourceQuery
 from opsagent.registry import Account
-
-
-@runtime_checkable
-class RunReads(Protocol):
-    """(account, user, reads, *, allowed, fresh) -> one result per read: AccountSessions.run_reads,
-    or a ReadCache over it (``fresh`` reads again instead of reusing recent results)."""
-
-    async def __call__(
-        self,
-        account: Account,
-        user: str,
-        reads: Sequence[Read],
-        *,
-        allowed: Collection[tuple[str, str]] | None = None,
-        fresh: bool = ...,
-    ) -> list[ReadResult]: ...
-
 
 # (account, user, task) -> the worker's conclusion: a tool-calling loop over the account's
 # guarded tools, for a Plan.freeform task. None when no model is configured.

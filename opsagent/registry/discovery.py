@@ -100,26 +100,9 @@ class Discovery:
     notes: list[str] = field(default_factory=list)
 
 
-def discover_registry(
-    session: boto3.Session,
-    *,
-    environment_tag_keys: Sequence[str] = DEFAULT_ENVIRONMENT_TAG_KEYS,
-    alias_tag_keys: Sequence[str] = DEFAULT_ALIAS_TAG_KEYS,
-    default_regions: Sequence[str] | None = None,
-    role_name: str | None = None,
-    external_id: str | None = None,
-    endpoint_url: str | None = None,
-) -> Registry:
-    """The registry of the caller's organization; see ``discover``."""
-    return discover(
-        session,
-        environment_tag_keys=environment_tag_keys,
-        alias_tag_keys=alias_tag_keys,
-        default_regions=default_regions,
-        role_name=role_name,
-        external_id=external_id,
-        endpoint_url=endpoint_url,
-    ).registry
+def discover_registry(session: boto3.Session, **options: Any) -> Registry:
+    """The registry of the caller's organization: ``discover(session, **options).registry``."""
+    return discover(session, **options).registry
 
 
 def discover(
