@@ -159,11 +159,15 @@ async def stream(
     *,
     thread_id: str | None = None,
     headers: dict[str, str] | None = None,
+    fresh: bool = False,
 ) -> list[tuple[str, Any]]:
-    """Every SSE event of one question, as (event, parsed data), in order."""
+    """Every SSE event of one question, as (event, parsed data), in order; ``fresh`` reads
+    every account again instead of reusing an earlier question's reads."""
     body: dict[str, Any] = {"prompt": question}
     if thread_id:
         body["thread_id"] = thread_id
+    if fresh:
+        body["fresh"] = True
     events: list[tuple[str, Any]] = []
     async with aconnect_sse(
         client, "POST", "/invocations", json=body, headers=headers or {}

@@ -13,7 +13,8 @@ handed to another. Only reads that answered in full are kept (no error anywhere 
 a failure is asked again next time. Reads of one account that are missing or too old go out
 as one script, and a second request for exactly those reads while the first is in flight
 waits for the same script instead of sending its own (two people asking the same question
-at once, or one double-clicking).
+at once, or one double-clicking); once no request waits for it any more (deadlines passed,
+clients gone), the script is cancelled like any abandoned call.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
@@ -52,6 +54,14 @@ class RunReads(Protocol):
 _Key = tuple[str, str, bool, str]  # account id, user, allow-listed?, the read as JSON
 
 
+@dataclass
+class _Flight:
+    """One script in flight and how many requests wait for it."""
+
+    task: asyncio.Future[list[ReadResult]]
+    waiters: int = 0
+
+
 class ReadCache:
     """``run_reads`` with recent results reused and identical in-flight requests shared."""
 
@@ -63,7 +73,7 @@ class ReadCache:
         self.max_entries = max_entries
         # Oldest first: kept in the order they were read, so expiry pops from the front.
         self._entries: OrderedDict[_Key, tuple[float, ReadResult]] = OrderedDict()
-        self._in_flight: dict[tuple[_Key, ...], asyncio.Future[list[ReadResult]]] = {}
+        self._in_flight: dict[tuple[_Key, ...], _Flight] = {}
         self.scripts_sent = 0  # for tests and benchmarks: how many runs reached AWS
         self.shared = 0  # requests that waited for another's identical script
 
@@ -104,21 +114,33 @@ class ReadCache:
         reads: list[Read],
         allowed: Collection[tuple[str, str]] | None,
     ) -> list[ReadResult]:
-        running = self._in_flight.get(wanted)
-        if running is not None:
+        flight = self._in_flight.get(wanted)
+        if flight is None:
+            task = asyncio.ensure_future(self._read_and_keep(wanted, account, user, reads, allowed))
+            flight = self._in_flight[wanted] = _Flight(task)
+            task.add_done_callback(lambda _: self._land(wanted, flight))
+            self.scripts_sent += 1
+        else:
             self.shared += 1
-            return await asyncio.shield(running)
-        task = asyncio.ensure_future(self._run(account, user, reads, allowed=allowed))
-        self._in_flight[wanted] = task
-        self.scripts_sent += 1
+        flight.waiters += 1
         try:
-            # shield: one waiter giving up (its deadline) must not cancel the others' script.
-            results = await asyncio.shield(task)
+            # shield: one waiter giving up (its deadline, a client that left) does not cancel
+            # the script for the others...
+            return await asyncio.shield(flight.task)
         finally:
-            if task.done():
-                self._in_flight.pop(wanted, None)
-            else:  # this waiter was cancelled; the script goes on for whoever shares it
-                task.add_done_callback(lambda _: self._in_flight.pop(wanted, None))
+            flight.waiters -= 1
+            if flight.waiters == 0 and not flight.task.done():
+                flight.task.cancel()  # ...but once nobody waits for it, it is abandoned
+
+    async def _read_and_keep(
+        self,
+        wanted: tuple[_Key, ...],
+        account: Account,
+        user: str,
+        reads: list[Read],
+        allowed: Collection[tuple[str, str]] | None,
+    ) -> list[ReadResult]:
+        results = await self._run(account, user, reads, allowed=allowed)
         read_at = time.monotonic()
         for key, result in zip(wanted, results, strict=True):
             if result.read_at is None:
@@ -129,6 +151,12 @@ class ReadCache:
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
         return results
+
+    def _land(self, wanted: tuple[_Key, ...], flight: _Flight) -> None:
+        if self._in_flight.get(wanted) is flight:
+            del self._in_flight[wanted]
+        if not flight.task.cancelled():
+            flight.task.exception()  # retrieved: each waiter has had it raised already
 
     def _recent(self, key: _Key, now: float) -> ReadResult | None:
         entry = self._entries.get(key)

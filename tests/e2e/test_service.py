@@ -95,7 +95,7 @@ async def test_all_accounts_stream_in_order(client: httpx.AsyncClient) -> None:
 
 
 async def test_stream_answer_is_the_cli_json(client: httpx.AsyncClient, tmp_path: Path) -> None:
-    events = await stream(client, ALL_ACCOUNTS)
+    events = await stream(client, ALL_ACCOUNTS, fresh=True)  # read now, as the CLI's process
     answer = dict(events)["answer"]
     cli = await asyncio.create_subprocess_exec(
         OPSAGENT,

@@ -125,3 +125,31 @@ async def test_the_cache_holds_at_most_its_entries():
         read = Read(service="ec2", operation="DescribeVpcs", region=region)
         await cache(PROD, "alice", [read], allowed=set())
     assert len(cache) == 3
+
+
+async def test_a_script_nobody_waits_for_any_more_is_cancelled():
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def hung(account, user, reads, *, allowed=None, fresh=True):
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return []
+
+    cache = ReadCache(hung, max_age_s=60)
+    asking = [asyncio.ensure_future(cache(PROD, "alice", [EAST], allowed=set())) for _ in range(2)]
+    await started.wait()
+    asking[0].cancel()
+    await asyncio.sleep(0.01)
+    assert not cancelled.is_set()  # the other request still waits for it
+    asking[1].cancel()
+    await asyncio.wait_for(cancelled.wait(), 1)
+    assert cache.scripts_sent == 1
+    # The next request sends a script of its own.
+    aws = FakeAws()
+    cache._run = aws
+    [result] = await cache(PROD, "alice", [EAST], allowed=set())
+    assert result.ok and len(aws.scripts) == 1
