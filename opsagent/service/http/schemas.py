@@ -184,7 +184,8 @@ SSE_DESCRIPTION = """With `Accept: text/event-stream`, Server-Sent Events while 
 
 * `thread` `{"thread_id"}`: first, always
 * `plan`: the Plan (accounts, regions, queries, summary) as soon as it exists
-* `account_started` `{"account_id", "alias"}`, one per account
+* `account_started` `{"account_id", "alias"}`, one per account, once it has a fan-out slot
+  (OPSAGENT_MAX_ACCOUNTS_IN_FLIGHT)
 * `account_finished` `{"account_id", "alias", "status", "count", "elapsed_ms", "error"}`
 * `answer`: the answer JSON (as `opsagent ask --json`)
 * `error` `{"error", "message"}`: only if the run itself failed
