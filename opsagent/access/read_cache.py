@@ -103,9 +103,6 @@ class ReadCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def clear(self) -> None:
-        self._entries.clear()
-
     async def _shared_run(
         self,
         wanted: tuple[_Key, ...],
