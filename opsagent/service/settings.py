@@ -26,6 +26,8 @@ AWS_MCP_ENDPOINT = "https://aws-mcp.us-east-1.api.aws/mcp"
 # under a 1,024-descriptor limit. README "Organization scale".
 DEFAULT_ACCOUNTS_IN_FLIGHT = 512
 DEFAULT_DATA_MAX_AGE = 300.0
+# HS256 keys: at least the hash's 256 bits.
+MIN_JWT_SECRET_BYTES = 32
 # Settings that were read once and are not any more: set, they stop the start with this.
 RETIRED = {
     "OPSAGENT_MCP_TIMEOUT": "OPSAGENT_ACCOUNT_TIMEOUT is the one deadline of an account's "
@@ -96,6 +98,26 @@ class Settings(BaseSettings):
         for name, instead in RETIRED.items():
             if os.environ.get(name) is not None:
                 raise ValueError(f"{name} is no longer read: {instead}")
+        # A misconfiguration must never switch authentication off: a secret or JWKS URL that
+        # is set but empty, or an HS256 secret shorter than the hash (RFC 7518 section 3.2:
+        # "a key of the same size as the hash output ... or larger MUST be used";
+        # https://www.rfc-editor.org/rfc/rfc7518#section-3.2), stops the start.
+        if self.jwt_secret is not None:
+            secret = self.jwt_secret.get_secret_value()
+            if not secret.strip():
+                raise ValueError(
+                    "OPSAGENT_JWT_SECRET is set but empty: give the HS256 secret, or unset it "
+                    "to run without authentication"
+                )
+            if len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+                raise ValueError(
+                    f"OPSAGENT_JWT_SECRET is {len(secret.encode())} bytes; HS256 needs at least "
+                    f"{MIN_JWT_SECRET_BYTES} (RFC 7518 section 3.2)"
+                )
+        if self.jwt_jwks_url is not None and not self.jwt_jwks_url.strip():
+            raise ValueError(
+                "OPSAGENT_JWT_JWKS_URL is set but empty: give the JWKS URL, or unset it"
+            )
         if self.registry_source == "organizations" and self.registry is not None:
             raise ValueError(
                 "OPSAGENT_REGISTRY names a file but OPSAGENT_REGISTRY_SOURCE is organizations: "

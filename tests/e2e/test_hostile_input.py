@@ -435,6 +435,23 @@ def test_scale_settings_that_cannot_work_stop_the_start_in_one_line(env, says):
 
 
 @pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"OPSAGENT_JWT_SECRET": ""}, "OPSAGENT_JWT_SECRET is set but empty"),
+        ({"OPSAGENT_JWT_SECRET": "   "}, "OPSAGENT_JWT_SECRET is set but empty"),
+        ({"OPSAGENT_JWT_SECRET": "x"}, "OPSAGENT_JWT_SECRET is 1 bytes; HS256 needs at least 32"),
+        ({"OPSAGENT_JWT_JWKS_URL": ""}, "OPSAGENT_JWT_JWKS_URL is set but empty"),
+    ],
+)
+def test_an_auth_setting_that_would_switch_authentication_off_stops_the_start(env, says):
+    """An empty or 1-byte OPSAGENT_JWT_SECRET used to turn authentication off or accept it."""
+    result = _cli("serve", env=env)
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("error: invalid settings")
+    assert says in result.output and result.output.count("\n") == 1
+
+
+@pytest.mark.parametrize(
     ("stdin", "says"),
     [
         (b"list buckets \xff", "not UTF-8"),
