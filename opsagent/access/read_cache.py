@@ -24,7 +24,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
 from opsagent.access.reads import Read, ReadResult
@@ -140,8 +139,6 @@ class ReadCache:
         results = await self._run(account, user, reads, allowed=allowed)
         read_at = time.monotonic()
         for key, result in zip(wanted, results, strict=True):
-            if result.read_at is None:
-                result.read_at = datetime.now(UTC)
             if all(node.error is None for node in result.walk()):
                 self._entries[key] = (read_at, result)
                 self._entries.move_to_end(key)

@@ -59,7 +59,7 @@ async def run_account(
     found = _Found()
     try:
         async with asyncio.timeout(deadline_s):
-            await _query(account, plan, user, run, fresh, found)
+            found = await _query(account, plan, user, run, fresh)
             status, error = found.status, found.error
             if plan.freeform:
                 if freeform is None:
@@ -102,9 +102,7 @@ class _Found:
     regions_not_enabled: set[str] = field(default_factory=set)
 
 
-async def _query(
-    account: Account, plan: Plan, user: str, run: RunReads, fresh: bool, found: _Found
-) -> None:
+async def _query(account: Account, plan: Plan, user: str, run: RunReads, fresh: bool) -> _Found:
     """Every query in every region as one run; rows, the account's status and message."""
     regions = plan.regions or account.regions
     planned: list[tuple[ResourceQuery, str, Read]] = []
@@ -113,15 +111,14 @@ async def _query(
         for region in [GLOBAL_REGION] if kind.is_global else regions:
             planned.append((query, region, kind.read(region, query)))
     if not planned:
-        return
+        return _Found()
     results = await run(
         account, user, [read for _, _, read in planned], allowed=CATALOGUE_READS, fresh=fresh
     )
-    found.read_at = [result.read_at for result in results]
     off = _regions_not_enabled(
         [(read, result) for (_, _, read), result in zip(planned, results, strict=True)]
     )
-    found.regions_not_enabled = off
+    found = _Found(read_at=[result.read_at for result in results], regions_not_enabled=off)
     failed: list[tuple[Read, str | None, str]] = []  # (read, code, message)
     truncated: list[Read] = []
     answered = 0
@@ -148,6 +145,7 @@ async def _query(
         found.error = _failures(failed, truncated, "every read")
     elif failed or truncated:
         found.error = _failures(failed, truncated, None)
+    return found
 
 
 def _regions_not_enabled(answers: list[tuple[Read, ReadResult]]) -> set[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 
@@ -35,7 +36,10 @@ class FakeAws:
         return [
             ReadResult(error=ReadError(code="Throttling", message="slow down"))
             if read.region in self.fail
-            else ReadResult(result={"region": read.region, "script": len(self.scripts)})
+            else ReadResult(
+                result={"region": read.region, "script": len(self.scripts)},
+                read_at=datetime.now(UTC),  # as AccountSessions.run_reads stamps it
+            )
             for read in reads
         ]
 
