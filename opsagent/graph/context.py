@@ -10,7 +10,7 @@ in ``graph/planner``, ``RunReads`` in ``access/read_cache.py``, ``FreeformWorker
 ``graph/worker.py``.
 
 The live fields are left out of the context's JSON schema (a LangGraph server shows and
-filters a run's context by that schema); ``user``, ``visible_accounts``,
+filters a run's context by that schema); ``user``, ``groups``, ``visible_accounts``,
 ``account_timeout`` and ``fresh`` are what a client may send as JSON.
 """
 
@@ -45,6 +45,9 @@ class Context:
     run_reads: Annotated[RunReads, SkipJsonSchema()]
     planner: Annotated[Planner, SkipJsonSchema()]
     user: str = DEFAULT_USER
+    # The caller's groups (from their token): named in denials, and carried into every
+    # member account as STS session tags so its CloudTrail shows who asked.
+    groups: tuple[str, ...] = ()
     # The accounts this caller may query; None: every account in the registry.
     visible_accounts: frozenset[str] | None = None
     account_timeout: float = DEFAULT_ACCOUNT_TIMEOUT

@@ -89,6 +89,7 @@ class Agent:
         user: str | None = None,
         visible_accounts: set[str] | None = None,
         *,
+        groups: tuple[str, ...] = (),
         fresh: bool = False,
     ) -> Context:
         """The Context of one run by ``user`` (the configured user when None); ``fresh``
@@ -97,6 +98,7 @@ class Agent:
             self.base_context,
             registry=self.registry,
             user=user or self.settings.user,
+            groups=tuple(groups),
             visible_accounts=frozenset(visible_accounts) if visible_accounts is not None else None,
             fresh=fresh,
         )
@@ -107,9 +109,10 @@ class Agent:
         user: str | None = None,
         visible_accounts: set[str] | None = None,
         *,
+        groups: tuple[str, ...] = (),
         fresh: bool = False,
     ) -> RunConfig:
-        context = self.context(user, visible_accounts, fresh=fresh)
+        context = self.context(user, visible_accounts, groups=groups, fresh=fresh)
         return RunConfig({"configurable": {"thread_id": thread_id or str(uuid.uuid4())}}, context)
 
     async def stream(self, question: str, config: RunConfig) -> AsyncIterator[dict | Answer]:

@@ -208,6 +208,7 @@ async def invocations(
         thread_id=thread_id,
         user=caller.user,
         visible_accounts=caller.visible_accounts(service.agent.registry),
+        groups=caller.groups,
         fresh=body.fresh,
     )
     config["metadata"] = {"user": caller.user}
