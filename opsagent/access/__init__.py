@@ -1,8 +1,8 @@
-"""Reaching one account: assumed-role credentials, one MCP session per account and user,
-reads as data, the read-only guard every read passes, and the one script template that
-carries an account's reads to ``aws___run_script``."""
+"""Reaching one account: assumed-role credentials, one MCP session per account and asker
+(who asks: user and groups, ``Asker``), reads as data, the read-only guard every read passes,
+and the one script template that carries an account's reads to ``aws___run_script``."""
 
-from opsagent.access.credentials import CentralIdentity, RoleCredentials, role_session_name
+from opsagent.access.credentials import CentralIdentity, RoleCredentials
 from opsagent.access.errors import (
     ACCESS_DENIED_CODES,
     REGION_MAYBE_NOT_ENABLED_CODES,
@@ -18,6 +18,7 @@ from opsagent.access.errors import (
     is_denied,
 )
 from opsagent.access.guard import check_read, sensitive_output_paths
+from opsagent.access.identity import Asker, role_session_name
 from opsagent.access.pool import KNOWLEDGE_TOOLS, AccountSessions
 from opsagent.access.read_cache import ReadCache, RunReads
 from opsagent.access.reads import FanOut, Read, ReadError, ReadResult
@@ -36,6 +37,7 @@ __all__ = [
     "AccountSlots",
     "AccountTimeout",
     "AccountUnreachable",
+    "Asker",
     "AwsCommandError",
     "CentralIdentity",
     "CommandAccessDenied",

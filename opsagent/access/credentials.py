@@ -1,9 +1,13 @@
-"""Assumed-role credentials for member accounts, one refreshing set per (account, user).
+"""Assumed-role credentials for member accounts, one refreshing set per (account, asker).
 
 Reaching a member account is STS AssumeRole from the central identity into the account's
-read-only role, with the account's ExternalId when it has one and a RoleSessionName that
-names the person asking (``opsagent-alice``), so CloudTrail in the member account says who
-asked. Real AWS and the sandbox share this code; only the STS endpoint URL differs.
+read-only role, with the account's ExternalId when it has one, and the person asking
+(``identity.Asker``) carried three ways so that CloudTrail in the member account says who
+asked: a RoleSessionName that names them (``opsagent-alice``), their SourceIdentity, and
+session tags with their user name and groups (``identity.py`` says how each is made to fit
+STS's limits). The asker's groups are part of the cache key: two callers, or one caller with
+other groups, never share credentials, since their session tags differ. Real AWS and the
+sandbox share this code; only the STS endpoint URL differs.
 
 Refreshing is botocore's ``DeferredRefreshableCredentials``: AssumeRole on first use and
 again ahead of expiry (advisory 15 min, mandatory 10 min before), and the same object is
@@ -30,7 +34,7 @@ At organization scale (hundreds of accounts per question):
 - ``get(deadline_s=...)`` (or the caller's own timeout) bounds the wait. A thread cannot be
   cancelled, so once its caller stops waiting it makes no further attempt (a ``needs-retry``
   hook); credentials it still gets are kept for the next caller.
-- ``forget`` drops one (account, user) entry, so many users do not grow memory for ever.
+- ``forget`` drops one (account, asker) entry, so many users do not grow memory for ever.
 """
 
 from __future__ import annotations
@@ -38,7 +42,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -71,15 +74,13 @@ from opsagent.access.errors import (
     AccountTimeout,
     AccountUnreachable,
 )
+from opsagent.access.identity import Asker
 from opsagent.registry import Account
 
 # The central account's identity: a boto3 Session (its credential chain is used, refreshed
 # as boto3 refreshes it) or botocore Credentials.
 CentralIdentity: TypeAlias = boto3.Session | Credentials
 
-SESSION_NAME_PREFIX = "opsagent-"
-_SESSION_NAME_MAX = 64  # STS limit for RoleSessionName
-_SESSION_NAME_BAD_CHARS = re.compile(r"[^\w+=,.@-]", flags=re.ASCII)
 # STS error codes that mean "this role will not have you" rather than "something broke".
 _DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException"})
 _BAD_CENTRAL_CODES = frozenset(
@@ -92,12 +93,9 @@ _THROTTLE_CODES = frozenset(
     {"Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException"}
     | {"RequestThrottled", "RequestLimitExceeded", "TooManyRequestsException"}
 )
-
-
-def role_session_name(user: str) -> str:
-    """``opsagent-<user>`` in STS's alphabet ``[\\w+=,.@-]`` (ASCII), at most 64 characters."""
-    cleaned = _SESSION_NAME_BAD_CHARS.sub("-", user.strip()).strip("-") or "anonymous"
-    return (SESSION_NAME_PREFIX + cleaned)[:_SESSION_NAME_MAX]
+# The session tags (with any session policy) are over STS's packed-size limit. The code is
+# the error shape's name without "Exception" (botocore's STS model; query-protocol errors).
+_TOO_LARGE_CODES = frozenset({"PackedPolicyTooLarge", "PackedPolicyTooLargeException"})
 
 
 @dataclass
@@ -116,7 +114,7 @@ _CALL: contextvars.ContextVar[tuple[dict[str, Any], _Waiter] | None] = contextva
 
 
 class RoleCredentials:
-    """Assumed-role credentials per (account, user), created once and refreshed by botocore.
+    """Assumed-role credentials per (account, asker), created once and refreshed by botocore.
 
     ``for_account`` is cheap and makes no call: the first AssumeRole happens on first use.
     ``get`` makes sure usable credentials exist (calling STS on the STS thread pool if they
@@ -157,8 +155,8 @@ class RoleCredentials:
             max_workers=max_concurrent_assume_roles, thread_name_prefix="opsagent-sts"
         )
         self._closed = False
-        # (account id, user) -> ((role ARN, external id) it was made for, credentials)
-        self._cache: dict[tuple[str, str], tuple[tuple[str, str | None], RefreshableCredentials]]
+        # (account id, asker) -> ((role ARN, external id) it was made for, credentials)
+        self._cache: dict[tuple[str, Asker], tuple[tuple[str, str | None], RefreshableCredentials]]
         self._cache = {}
         self._lock = threading.Lock()  # get/for_account/forget may run in several threads
         # One STS client for all accounts, remade only when the central keys change.
@@ -168,29 +166,29 @@ class RoleCredentials:
 
     @property
     def cached_count(self) -> int:
-        """How many (account, user) credential sets are held (not ``__len__``: an empty
+        """How many (account, asker) credential sets are held (not ``__len__``: an empty
         instance must stay truthy for ``credentials or RoleCredentials(...)``)."""
         return len(self._cache)
 
-    def for_account(self, account: Account, user: str) -> RefreshableCredentials:
-        """The (lazy, self-refreshing) credentials for this account and user; no STS call."""
-        key, made_for = (account.id, user), (account.role_arn, account.external_id)
+    def for_account(self, account: Account, asker: Asker) -> RefreshableCredentials:
+        """The (lazy, self-refreshing) credentials for this account and asker; no STS call."""
+        key, made_for = (account.id, asker), (account.role_arn, account.external_id)
         with self._lock:
             entry = self._cache.get(key)
             if entry is None or entry[0] != made_for:  # new, or the registry changed the role
                 clock = {"time_fetcher": self._time_fetcher} if self._time_fetcher else {}
-                refresh = self._refresher(account, user)
+                refresh = self._refresher(account, asker)
                 entry = (made_for, DeferredRefreshableCredentials(refresh, "assume-role", **clock))
                 self._cache[key] = entry
             return entry[1]
 
-    def forget(self, account_id: str, user: str) -> None:
-        """Drop the credentials held for (account, user); the next use assumes the role anew."""
+    def forget(self, account_id: str, asker: Asker) -> None:
+        """Drop the credentials held for (account, asker); the next use assumes the role anew."""
         with self._lock:
-            self._cache.pop((account_id, user), None)
+            self._cache.pop((account_id, asker), None)
 
     async def get(
-        self, account: Account, user: str, *, deadline_s: float | None = None
+        self, account: Account, asker: Asker, *, deadline_s: float | None = None
     ) -> RefreshableCredentials:
         """Credentials good for at least the mandatory-refresh window, or a typed error.
 
@@ -202,7 +200,7 @@ class RoleCredentials:
         """
         if self._closed:
             raise RuntimeError("RoleCredentials is closed")
-        credentials = self.for_account(account, user)
+        credentials = self.for_account(account, asker)
         if not credentials.refresh_needed():
             return credentials  # the common case: no thread hop at all
         waiter = _Waiter()
@@ -237,21 +235,27 @@ class RoleCredentials:
         self._closed = True
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    def _refresher(self, account: Account, user: str) -> Callable[[], dict[str, Any]]:
-        session_name = role_session_name(user)
+    def _refresher(self, account: Account, asker: Asker) -> Callable[[], dict[str, Any]]:
+        # Who asks, three ways (identity.py): the session name, the SourceIdentity (set for
+        # the session's life; the role's trust policy must allow sts:SetSourceIdentity) and
+        # session tags (sts:TagSession), not transitive: nothing chains on from this role.
         params: dict[str, Any] = {
             "RoleArn": account.role_arn,
-            "RoleSessionName": session_name,
+            "RoleSessionName": asker.session_name,
             "DurationSeconds": self._duration_seconds,
+            "SourceIdentity": asker.source_identity,
+            "Tags": asker.session_tags(),
         }
         if account.external_id:
             params["ExternalId"] = account.external_id
         fields: dict[str, Any] = {
-            "user": user,
+            **asker.audit_fields(),
             "account_id": account.id,
             "account_alias": account.alias,
             "role_arn": account.role_arn,
-            "role_session_name": session_name,
+            "role_session_name": params["RoleSessionName"],
+            "source_identity": params["SourceIdentity"],
+            "session_tags": _tag_map(params["Tags"]),
             "external_id_used": bool(account.external_id),
         }
 
@@ -262,7 +266,7 @@ class RoleCredentials:
             token = _CALL.set((fields, waiter))
             started = time.monotonic()
             try:
-                response = self._sts_client().assume_role(**params)
+                response, tags = self._assume_role(params, asker, fields)
             except Exception as exc:
                 _audit_failure(exc, fields, waiter, started)
                 raise
@@ -276,8 +280,10 @@ class RoleCredentials:
                 access_key_id=creds["AccessKeyId"],  # not secret; CloudTrail shows it too
                 expires=creds["Expiration"],
                 attempts=_attempts(response),
+                # How full STS's packed space for session tags (and policies) is, in percent.
+                packed_policy_size=response.get("PackedPolicySize"),
                 elapsed_ms=_ms_since(started),
-                **fields,
+                **{**fields, "session_tags": _tag_map(tags)},
             )
             return {
                 "access_key": creds["AccessKeyId"],
@@ -288,6 +294,33 @@ class RoleCredentials:
             }
 
         return refresh
+
+    def _assume_role(
+        self, params: dict[str, Any], asker: Asker, fields: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[dict[str, str]]]:
+        """AssumeRole, and the session tags it was given; once more with compact tags if STS
+        finds them too large.
+
+        Two tags of at most 256 characters each should never reach the packed-size limit
+        (identity.py); if STS says they do, the groups tag is cut to its ``+N more`` marker
+        and the call made again, so the question is answered and the session still shows
+        that groups were left out (the audit records have them all)."""
+        try:
+            return self._sts_client().assume_role(**params), params["Tags"]
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            compact = asker.session_tags(compact=True)
+            call = _CALL.get()
+            abandoned = call is not None and call[1].abandoned.is_set()
+            if code not in _TOO_LARGE_CODES or compact == params["Tags"] or abandoned:
+                raise
+        audit(
+            "sts.assume_role.tags_too_large",
+            level=WARNING,
+            error_code=code,
+            **{**fields, "session_tags": _tag_map(compact)},
+        )
+        return self._sts_client().assume_role(**{**params, "Tags": compact}), compact
 
     def _sts_client(self) -> Any:
         """The shared STS client, signed with the central identity's current keys."""
@@ -366,6 +399,10 @@ def _audit_failure(exc: Exception, fields: dict[str, Any], waiter: _Waiter, star
     )
 
 
+def _tag_map(tags: list[dict[str, str]]) -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in tags}
+
+
 def _attempts(response: Any) -> int | None:
     retries = response.get("ResponseMetadata", {}).get("RetryAttempts")
     return None if retries is None else retries + 1
@@ -390,7 +427,10 @@ def assume_role_error(account: Account, exc: BaseException) -> AccessError:
         if code in _DENIED_CODES:
             return AccountAccessDenied(
                 account.id,
-                f"{where}: AssumeRole into {account.role_arn} was refused ({code}): {message}",
+                f"{where}: AssumeRole into {account.role_arn} was refused ({code}): {message} "
+                "(the role's trust policy must allow the central principal sts:AssumeRole, "
+                "sts:SetSourceIdentity and sts:TagSession, as "
+                "infrastructure/member-read-only-role.yaml does)",
             )
         if code in _BAD_CENTRAL_CODES:
             return AccountUnreachable(

@@ -1,5 +1,9 @@
-"""The process-wide pool of MCP sessions to the AWS MCP Server, one per (account, user),
+"""The process-wide pool of MCP sessions to the AWS MCP Server, one per (account, asker),
 behind the read-only guard.
+
+The asker (``identity.Asker``) is the user AND their groups: a session is signed with
+credentials whose session tags name both, so two callers, or one user with other groups
+(another token), never share a session.
 
 Sessions (``session.py``) are opened on first use. A session that breaks (server restarted,
 connection lost) is dropped, and the next use opens a new one; a call that finds its reused
@@ -46,6 +50,7 @@ from opsagent.access.errors import (
     ReadOnlyViolation,
 )
 from opsagent.access.guard import check_read, sensitive_output_paths
+from opsagent.access.identity import Asker
 from opsagent.access.mcp_errors import describe, is_broken_session, mcp_error
 from opsagent.access.reads import Read, ReadResult
 from opsagent.access.script import (
@@ -75,11 +80,13 @@ READ_TOOL_NAME = "aws_read"
 # What a model sees of one read's answer: enough to answer from, not a megabyte.
 MAX_TOOL_RESULT_CHARS = 20_000
 # The pool's bounds (OPSAGENT_MAX_SESSIONS, OPSAGENT_SESSION_IDLE_SECONDS): a session holds
-# about 1 MB and a connection, and one is opened per (account, caller).
+# about 1 MB and a connection, and one is opened per (account, asker).
 DEFAULT_MAX_SESSIONS = 1000
 DEFAULT_IDLE_SECONDS = 900.0
 
 ToolHandler = Callable[[MCPToolCallRequest], Awaitable[MCPToolCallResult]]
+# A session's key: (account id, asker). Never the user alone: see the module's docstring.
+_Key = tuple[str, Asker]
 
 
 class ReadArgs(BaseModel):
@@ -94,7 +101,7 @@ class ReadArgs(BaseModel):
 
 
 class AccountSessions:
-    """The process-wide pool of MCP sessions, one per (account, user), opened on first use."""
+    """The process-wide pool of MCP sessions, one per (account, asker), opened on first use."""
 
     def __init__(
         self,
@@ -126,9 +133,9 @@ class AccountSessions:
         self.max_sessions = max_sessions
         self.idle_seconds = idle_seconds
         # Least recently used first: eviction takes from the front.
-        self._sessions: OrderedDict[tuple[str, str], OwnedSession] = OrderedDict()
-        self._tools: dict[tuple[str, str], list[BaseTool]] = {}
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._sessions: OrderedDict[_Key, OwnedSession] = OrderedDict()
+        self._tools: dict[_Key, list[BaseTool]] = {}
+        self._locks: dict[_Key, asyncio.Lock] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
@@ -139,7 +146,7 @@ class AccountSessions:
     async def run_reads(
         self,
         account: Account,
-        user: str,
+        asker: Asker,
         reads: Sequence[Read],
         *,
         allowed: Collection[tuple[str, str]] | None = None,
@@ -160,7 +167,7 @@ class AccountSessions:
         if not reads:
             return []
         # The guard loads service models on first use: keep that off the event loop.
-        await asyncio.to_thread(_check_all, reads, allowed, user, account.id)
+        await asyncio.to_thread(_check_all, reads, allowed, asker.user, account.id)
         redact = (
             {
                 (r.service, r.operation): sensitive_output_paths(r.service, r.operation)
@@ -177,7 +184,7 @@ class AccountSessions:
         started = time.monotonic()
         fields: dict[str, Any] = {}
         try:
-            result = await self._execute(account, user, request)
+            result = await self._execute(account, asker, request)
             try:
                 results = parse_script_result(result, reads, account_id=account.id)
                 read_at = datetime.now(UTC)
@@ -199,7 +206,7 @@ class AccountSessions:
             audit(
                 "aws.script",
                 level=logging.WARNING if fields.get("error") else logging.INFO,
-                user=user,
+                **asker.audit_fields(),
                 account_id=account.id,
                 account_alias=account.alias,
                 tool=RUN_SCRIPT_TOOL,
@@ -210,24 +217,24 @@ class AccountSessions:
                 **fields,
             )
 
-    async def tools(self, account: Account, user: str) -> list[BaseTool]:
+    async def tools(self, account: Account, asker: Asker) -> list[BaseTool]:
         """The model path's tools for one account: ``aws_read`` (one structured read through
         the guard and the script template) and the server's knowledge tools."""
-        key = self._key(account, user)
+        key = self._key(account, asker)
         async with self._lock(key):
             cached = self._tools.get(key)
             if cached is not None:
                 return cached
-        session = await self._session(account, user)
+        session = await self._session(account, asker)
         session.in_use += 1
         try:
             async with asyncio.timeout(self.call_timeout):
                 loaded = await load_mcp_tools(
                     session.client,
                     tool_interceptors=[
-                        self._audit_interceptor(account, user),
-                        self._guard_interceptor(account, user),
-                        self._live_session_interceptor(account, user),
+                        self._audit_interceptor(account, asker),
+                        self._guard_interceptor(account, asker),
+                        self._live_session_interceptor(account, asker),
                     ],
                     server_name=f"aws-mcp:{account.alias}",
                 )
@@ -239,11 +246,11 @@ class AccountSessions:
             ) from None
         except Exception as exc:
             if is_broken_session(exc):
-                await self._drop(account, user, session)
+                await self._drop(account, asker, session)
             raise mcp_error(account, exc, endpoint=self.mcp_endpoint) from exc
         finally:
             session.in_use -= 1
-        tools = [self._read_tool(account, user)]
+        tools = [self._read_tool(account, asker)]
         tools += [tool for tool in loaded if tool.name in KNOWLEDGE_TOOLS]
         self._tools[key] = tools
         return tools
@@ -265,12 +272,12 @@ class AccountSessions:
 
     # ----- the model path -----
 
-    def _read_tool(self, account: Account, user: str) -> BaseTool:
+    def _read_tool(self, account: Account, asker: Asker) -> BaseTool:
         async def aws_read(
             service: str, operation: str, region: str, params: dict[str, Any] | None = None
         ) -> str:
             read = Read(service=service, operation=operation, region=region, params=params or {})
-            [result] = await self.run_reads(account, user, [read])
+            [result] = await self.run_reads(account, asker, [read])
             if result.error is not None:
                 raise AwsCommandError(
                     f"{read.label()}: {result.error.code or 'error'}: {result.error.message}",
@@ -293,7 +300,7 @@ class AccountSessions:
             args_schema=ReadArgs,
         )
 
-    def _audit_interceptor(self, account: Account, user: str) -> ToolCallInterceptor:
+    def _audit_interceptor(self, account: Account, asker: Asker) -> ToolCallInterceptor:
         async def audited(request: MCPToolCallRequest, handler: ToolHandler) -> MCPToolCallResult:
             started = time.monotonic()
             fields: dict[str, Any] = {"outcome": "ok"}
@@ -312,7 +319,7 @@ class AccountSessions:
                 audit(
                     "mcp.tool",
                     level=logging.INFO if fields["outcome"] == "ok" else logging.WARNING,
-                    user=user,
+                    **asker.audit_fields(),
                     account_id=account.id,
                     account_alias=account.alias,
                     tool=request.name,
@@ -322,13 +329,13 @@ class AccountSessions:
 
         return audited
 
-    def _guard_interceptor(self, account: Account, user: str) -> ToolCallInterceptor:
+    def _guard_interceptor(self, account: Account, asker: Asker) -> ToolCallInterceptor:
         async def guarded(request: MCPToolCallRequest, handler: ToolHandler) -> MCPToolCallResult:
             if request.name not in KNOWLEDGE_TOOLS:
                 audit(
                     "guard.refused",
                     level=logging.WARNING,
-                    user=user,
+                    **asker.audit_fields(),
                     account_id=account.id,
                     tool=request.name,
                     reason="not a knowledge tool",
@@ -343,25 +350,25 @@ class AccountSessions:
 
         return guarded
 
-    def _live_session_interceptor(self, account: Account, user: str) -> ToolCallInterceptor:
+    def _live_session_interceptor(self, account: Account, asker: Asker) -> ToolCallInterceptor:
         # load_mcp_tools binds each tool to the session it was loaded from; routing the call
         # to the pool instead keeps the tools working after that session is reopened.
         async def routed(request: MCPToolCallRequest, handler: ToolHandler) -> MCPToolCallResult:
-            return await self._execute(account, user, request)
+            return await self._execute(account, asker, request)
 
         return routed
 
     # ----- sessions -----
 
     async def _execute(
-        self, account: Account, user: str, request: MCPToolCallRequest
+        self, account: Account, asker: Asker, request: MCPToolCallRequest
     ) -> CallToolResult:
         """Send one (already guarded) tool call over the account's live session."""
         where = f"{account.alias} ({account.id})"
         try:
             async with asyncio.timeout(self.call_timeout):
                 for attempt in (1, 2):
-                    session = await self._session(account, user)
+                    session = await self._session(account, asker)
                     if request.name == RUN_SCRIPT_TOOL and RUN_SCRIPT_TOOL not in session.tools:
                         raise EndpointLacksTool(
                             account.id,
@@ -376,7 +383,7 @@ class AccountSessions:
                     except Exception as exc:
                         if not is_broken_session(exc):
                             raise mcp_error(account, exc, endpoint=self.mcp_endpoint) from exc
-                        await self._drop(account, user, session)
+                        await self._drop(account, asker, session)
                         if attempt == 2 or session.fresh:
                             raise AccountUnreachable(
                                 account.id,
@@ -395,12 +402,12 @@ class AccountSessions:
             ) from None
         raise AssertionError("unreachable")  # the loop always returns or raises
 
-    async def _session(self, account: Account, user: str) -> OwnedSession:
-        """The live session for (account, user), opened if needed, with fresh credentials."""
+    async def _session(self, account: Account, asker: Asker) -> OwnedSession:
+        """The live session for (account, asker), opened if needed, with fresh credentials."""
         # Credentials first: refreshing them here, in a worker thread, means the signer on
         # the event loop never has to call STS itself. Raises AccountAccessDenied & co.
-        credentials = await self.credentials.get(account, user)
-        key = self._key(account, user)
+        credentials = await self.credentials.get(account, asker)
+        key = self._key(account, asker)
         async with self._lock(key):
             session = self._sessions.get(key)
             if session is not None and session.usable():
@@ -416,7 +423,7 @@ class AccountSessions:
                 region=self.mcp_region,
                 credentials=credentials,
                 timeout=self.call_timeout,
-                label=f"{account.alias} ({account.id}) for {user}",
+                label=f"{account.alias} ({account.id}) for {asker.user}",
             )
             await session.start(account)
             self._sessions[key] = session
@@ -424,21 +431,21 @@ class AccountSessions:
             self._evict(keep=key)
             return session
 
-    async def _drop(self, account: Account, user: str, session: OwnedSession) -> None:
-        key = self._key(account, user)
+    async def _drop(self, account: Account, asker: Asker, session: OwnedSession) -> None:
+        key = self._key(account, asker)
         if self._sessions.get(key) is session:
             self._sessions.pop(key, None)
         await session.aclose()
 
     # ----- the pool's size: a cap, and idle sessions closed -----
 
-    def _touch(self, key: tuple[str, str], session: OwnedSession) -> None:
+    def _touch(self, key: _Key, session: OwnedSession) -> None:
         session.last_used = time.monotonic()
         self._sessions.move_to_end(key)
         if self._sweeper is None or self._sweeper.done():
             self._sweeper = asyncio.create_task(self._sweep(), name="mcp-session-sweeper")
 
-    def _evict(self, keep: tuple[str, str] | None = None) -> None:
+    def _evict(self, keep: _Key | None = None) -> None:
         """Close sessions idle past ``idle_seconds``, and the least recently used ones while
         the pool is over ``max_sessions``; a session with a call in flight is never closed
         (the fan-out limit keeps those below the cap)."""
@@ -451,7 +458,7 @@ class AccountSessions:
                 continue
             self._forget(key, session)
 
-    def _forget(self, key: tuple[str, str], session: OwnedSession) -> None:
+    def _forget(self, key: _Key, session: OwnedSession) -> None:
         self._sessions.pop(key, None)
         self._tools.pop(key, None)
         lock = self._locks.get(key)
@@ -470,7 +477,7 @@ class AccountSessions:
             await asyncio.sleep(min(self.idle_seconds / 2, 60.0))
             self._evict()
 
-    def _key(self, account: Account, user: str) -> tuple[str, str]:
+    def _key(self, account: Account, asker: Asker) -> _Key:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             # Sessions and locks belong to the loop that made them; a new loop (a CLI that
@@ -481,9 +488,9 @@ class AccountSessions:
             self._locks.clear()
             self._closing.clear()
             self._sweeper = None
-        return (account.id, user)
+        return (account.id, asker)
 
-    def _lock(self, key: tuple[str, str]) -> asyncio.Lock:
+    def _lock(self, key: _Key) -> asyncio.Lock:
         return self._locks.setdefault(key, asyncio.Lock())
 
 

@@ -8,9 +8,12 @@ taken from here while younger than ``max_age_s`` (``OPSAGENT_DATA_MAX_AGE``). Ea
 carries ``read_at``, so the answer can say how old its data is, and ``fresh=True`` (CLI
 ``--fresh``, request field ``"fresh": true``) reads again.
 
-Results are kept per (account, caller): what one caller's role session read is never
-handed to another. Only reads that answered in full are kept (no error anywhere in them):
-a failure is asked again next time. Reads of one account that are missing or too old go out
+Results are kept per (account, asker), the asker being the user AND their groups
+(``identity.Asker``): what one caller's role session read is never handed to another, not
+even to the same user with other groups, whose session carries other session tags and so may
+see other things where a member account's policies test them (``aws:PrincipalTag``). Only
+reads that answered in full are kept (no error anywhere in them): a failure is asked again
+next time. Reads of one account that are missing or too old go out
 as one script, and a second request for exactly those reads while the first is in flight
 waits for the same script instead of sending its own (two people asking the same question
 at once, or one double-clicking); once no request waits for it any more (deadlines passed,
@@ -26,6 +29,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from opsagent.access.identity import Asker
 from opsagent.access.reads import Read, ReadResult
 from opsagent.registry import Account
 
@@ -35,14 +39,14 @@ DEFAULT_MAX_ENTRIES = 50_000
 
 @runtime_checkable
 class RunReads(Protocol):
-    """(account, user, reads, *, allowed, fresh) -> one result per read: AccountSessions.run_reads,
+    """(account, asker, reads, *, allowed, fresh) -> one result per read: AccountSessions.run_reads,
     or a ReadCache over it (``fresh`` reads again instead of reusing recent results). The graph's
     account worker takes one (``graph/worker.py``)."""
 
     async def __call__(
         self,
         account: Account,
-        user: str,
+        asker: Asker,
         reads: Sequence[Read],
         *,
         allowed: Collection[tuple[str, str]] | None = None,
@@ -50,7 +54,7 @@ class RunReads(Protocol):
     ) -> list[ReadResult]: ...
 
 
-_Key = tuple[str, str, bool, str]  # account id, user, allow-listed?, the read as JSON
+_Key = tuple[str, Asker, bool, str]  # account id, asker, allow-listed?, the read as JSON
 
 
 @dataclass
@@ -79,13 +83,13 @@ class ReadCache:
     async def __call__(
         self,
         account: Account,
-        user: str,
+        asker: Asker,
         reads: Sequence[Read],
         *,
         allowed: Collection[tuple[str, str]] | None = None,
         fresh: bool = False,
     ) -> list[ReadResult]:
-        keys = [(account.id, user, allowed is not None, read.model_dump_json()) for read in reads]
+        keys = [(account.id, asker, allowed is not None, read.model_dump_json()) for read in reads]
         now = time.monotonic()
         self._expire(now)
         found: list[ReadResult | None] = [None if fresh else self._recent(key, now) for key in keys]
@@ -93,7 +97,7 @@ class ReadCache:
         if missing:
             wanted = tuple(keys[i] for i in missing)
             answered = await self._shared_run(
-                wanted, account, user, [reads[i] for i in missing], allowed
+                wanted, account, asker, [reads[i] for i in missing], allowed
             )
             for i, result in zip(missing, answered, strict=True):
                 found[i] = result
@@ -106,13 +110,15 @@ class ReadCache:
         self,
         wanted: tuple[_Key, ...],
         account: Account,
-        user: str,
+        asker: Asker,
         reads: list[Read],
         allowed: Collection[tuple[str, str]] | None,
     ) -> list[ReadResult]:
         flight = self._in_flight.get(wanted)
         if flight is None:
-            task = asyncio.ensure_future(self._read_and_keep(wanted, account, user, reads, allowed))
+            task = asyncio.ensure_future(
+                self._read_and_keep(wanted, account, asker, reads, allowed)
+            )
             flight = self._in_flight[wanted] = _Flight(task)
             task.add_done_callback(lambda _: self._land(wanted, flight))
             self.scripts_sent += 1
@@ -132,11 +138,11 @@ class ReadCache:
         self,
         wanted: tuple[_Key, ...],
         account: Account,
-        user: str,
+        asker: Asker,
         reads: list[Read],
         allowed: Collection[tuple[str, str]] | None,
     ) -> list[ReadResult]:
-        results = await self._run(account, user, reads, allowed=allowed)
+        results = await self._run(account, asker, reads, allowed=allowed)
         read_at = time.monotonic()
         for key, result in zip(wanted, results, strict=True):
             if all(node.error is None for node in result.walk()):

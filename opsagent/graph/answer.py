@@ -12,6 +12,8 @@ from opsagent.graph.models import AccountResult, Answer, Plan, Refusal, Resource
 # accounts with the most are named and the rest summed (the table has every account).
 SPELLED_OUT_ACCOUNTS = 20
 SHOWN_TOP_ACCOUNTS = 10
+# Every answer from the embedded sandbox ends with this, whatever client shows it.
+SANDBOX_NOTICE = "(Sandbox: these are made-up demo accounts, not your AWS.)"
 
 
 def _breakdown(counter: Counter, order: list[str]) -> str:
@@ -134,6 +136,23 @@ def nothing_answered(plan: Plan, results: list[AccountResult]) -> str:
 
 
 def build_answer(
+    question: str,
+    plan: Plan | None,
+    refusal: Refusal | None,
+    results: list[AccountResult],
+    *,
+    sandbox: bool = False,
+) -> Answer:
+    """The Answer; from the embedded sandbox (``sandbox``), its text says so too."""
+    answer = _answer(question, plan, refusal, results)
+    if sandbox:
+        answer.sandbox = True
+        if refusal is None:
+            answer.text += " " + SANDBOX_NOTICE
+    return answer
+
+
+def _answer(
     question: str, plan: Plan | None, refusal: Refusal | None, results: list[AccountResult]
 ) -> Answer:
     if refusal is not None:

@@ -56,6 +56,8 @@ class Context:
     account_slots: Annotated[AccountSlots | None, SkipJsonSchema()] = None
     # Read every account again instead of reusing recent reads (OPSAGENT_DATA_MAX_AGE).
     fresh: bool = False
+    # The accounts are the embedded sandbox's made-up demo: every answer says so.
+    sandbox: bool = False
 
 
 __all__ = ["DEFAULT_USER", "Context"]

@@ -30,6 +30,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
+from opsagent.access import Asker
 from opsagent.graph.answer import build_answer
 from opsagent.graph.context import Context
 from opsagent.graph.models import Plan, Refusal
@@ -59,19 +60,60 @@ async def plan(state: AgentState, runtime: Runtime[Context]) -> dict:
     """The question (and the last completed turn's plan) → a Plan, or a Refusal."""
     ctx = runtime.context
     question = (state.get("question") or "").strip()
-    outcome = await ctx.planner(question, ctx.registry, last_completed_plan(state))
-    if isinstance(outcome, Plan) and ctx.visible_accounts is not None:
-        hidden = [a for a in outcome.accounts if a not in ctx.visible_accounts]
-        if hidden:
-            outcome = Refusal(
-                kind="forbidden",
-                message="You may not query account(s) " + ", ".join(hidden) + ".",
-            )
+    outcome = await _plan_as_seen_by(ctx, question, last_completed_plan(state))
     if isinstance(outcome, Refusal):
         runtime.stream_writer({"event": "refusal", "refusal": outcome.model_dump()})
         return {"refusal": outcome, "results": None, "answer": None}
     runtime.stream_writer({"event": "plan", "plan": outcome.model_dump()})
     return {"plan": outcome, "refusal": None, "results": None, "answer": None}
+
+
+async def _plan_as_seen_by(ctx: Context, question: str, last: Plan | None) -> Plan | Refusal:
+    """The plan within the accounts the caller may see: the planner is given only those, so
+    "all accounts" means all of theirs and no message lists another account. A question that
+    only plans with the whole registry names accounts hidden from the caller: it is denied,
+    saying which accounts and which groups would open them."""
+    visible = ctx.visible_accounts
+    if visible is None:
+        return await ctx.planner(question, ctx.registry, last)
+    if not visible:
+        return Refusal(kind="forbidden", message=_no_access(ctx))
+    outcome = await ctx.planner(question, ctx.registry.visible_part(visible), last)
+    if isinstance(outcome, Refusal) and outcome.kind in ("unknown_account", "unsupported"):
+        whole = await ctx.planner(question, ctx.registry, last)
+        if isinstance(whole, Plan) and any(a not in visible for a in whole.accounts):
+            outcome = whole
+    if isinstance(outcome, Plan):
+        hidden = [a for a in outcome.accounts if a not in visible]
+        if hidden:
+            return Refusal(
+                kind="forbidden", message=_denial(ctx, hidden), accounts=outcome.accounts
+            )
+    return outcome
+
+
+def _no_access(ctx: Context) -> str:
+    why = f"your groups ({', '.join(ctx.groups)}) open" if ctx.groups else "your token names no"
+    return f"You may not query any account: {why} groups that open one."
+
+
+def _denial(ctx: Context, hidden: list[str]) -> str:
+    """Which accounts, that the caller's groups do not include them, and which groups would."""
+    names, openers = [], []
+    for account_id in hidden:
+        account = ctx.registry.get(account_id)
+        names.append(f"{account.name} ({account.id})")
+        would = ctx.registry.groups_including(account_id)
+        openers.append(
+            f"{account.name}: {', '.join(would)}" if would else f"{account.name}: no group yet"
+        )
+    it = "it" if len(hidden) == 1 else "them"
+    why = (
+        f"your groups ({', '.join(ctx.groups)}) do not include {it}"
+        if ctx.groups
+        else "your token names no groups"
+    )
+    return f"You may not query {', '.join(names)}: {why}. Groups that may: {'; '.join(openers)}."
 
 
 def fan_out(state: AgentState) -> str | list[Send]:
@@ -96,7 +138,7 @@ async def account_worker(state: WorkerInput, runtime: Runtime[Context]) -> dict:
         result = await run_account(
             account,
             state["plan"],
-            ctx.user,
+            Asker(ctx.user, ctx.groups),  # named in the account's CloudTrail (access/identity.py)
             ctx.run_reads,
             deadline_s=ctx.account_timeout,
             freeform=ctx.freeform_worker,
@@ -124,6 +166,7 @@ async def merge(state: AgentState, runtime: Runtime[Context]) -> dict:
         None if refusal else state.get("plan"),
         refusal,
         state.get("results") or [],
+        sandbox=runtime.context.sandbox,
     )
     turn: Turn = {
         "question": answer.question,

@@ -51,6 +51,8 @@ class Refusal(BaseModel):
 
     kind: RefusalKind
     message: str
+    # A denial ("forbidden"): the accounts the question asked for (the audit's "asked").
+    accounts: list[str] = Field(default_factory=list)
 
 
 class Resource(BaseModel):
@@ -84,6 +86,8 @@ class AccountResult(BaseModel):
     reused: bool = False  # some of its data came from an earlier read
     # Regions the account has not enabled (opt-in regions): reported, not a failure.
     regions_not_enabled: list[str] = Field(default_factory=list)
+    # Reads sent to AWS for this question (reused recent reads not counted): for the audit.
+    reads: int = 0
 
     @property
     def count(self) -> int:
@@ -98,6 +102,8 @@ class Answer(BaseModel):
     plan: Plan | None = None
     refusal: Refusal | None = None
     results: list[AccountResult] = Field(default_factory=list)
+    # From the embedded sandbox's made-up demo accounts, not from AWS.
+    sandbox: bool = False
 
     @property
     def resources(self) -> list[Resource]:
@@ -116,6 +122,7 @@ class Answer(BaseModel):
             "answer": self.text,
             "plan": self.plan.model_dump() if self.plan else None,
             "refusal": self.refusal.model_dump() if self.refusal else None,
+            "sandbox": self.sandbox,
             "accounts": [
                 {
                     "account_id": r.account_id,
@@ -127,6 +134,7 @@ class Answer(BaseModel):
                     "read_at": r.read_at.isoformat() if r.read_at else None,
                     "reused": r.reused,
                     "regions_not_enabled": r.regions_not_enabled,
+                    "reads": r.reads,
                 }
                 for r in self.results
             ],

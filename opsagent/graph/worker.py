@@ -23,6 +23,7 @@ from opsagent.access import (
     REGION_MAYBE_NOT_ENABLED_CODES,
     REGION_NOT_ENABLED,
     AccessError,
+    Asker,
     Read,
     ReadResult,
     RunReads,
@@ -32,9 +33,9 @@ from opsagent.graph.catalogue import CATALOGUE, CATALOGUE_READS, GLOBAL, GLOBAL_
 from opsagent.graph.models import AccountResult, AccountStatus, Plan, Resource, ResourceQuery
 from opsagent.registry import Account
 
-# (account, user, task) -> the worker's conclusion: a tool-calling loop over the account's
+# (account, asker, task) -> the worker's conclusion: a tool-calling loop over the account's
 # guarded tools, for a Plan.freeform task. None when no model is configured.
-FreeformWorker = Callable[[Account, str, str], Awaitable[str]]
+FreeformWorker = Callable[[Account, Asker, str], Awaitable[str]]
 
 # How many failed reads an account's message names before "and N more".
 _SHOWN_FAILURES = 3
@@ -43,14 +44,15 @@ _SHOWN_FAILURES = 3
 async def run_account(
     account: Account,
     plan: Plan,
-    user: str,
+    asker: Asker,
     run: RunReads,
     *,
     deadline_s: float,
     freeform: FreeformWorker | None = None,
     fresh: bool = False,
 ) -> AccountResult:
-    """The account's answer within ``deadline_s`` from now (OPSAGENT_ACCOUNT_TIMEOUT)."""
+    """The account's answer within ``deadline_s`` from now (OPSAGENT_ACCOUNT_TIMEOUT), read
+    as ``asker`` (the user and their groups, whom the member account's CloudTrail names)."""
     started = time.monotonic()
     asked_at = datetime.now(UTC)
     note: str | None = None
@@ -59,12 +61,12 @@ async def run_account(
     found = _Found()
     try:
         async with asyncio.timeout(deadline_s):
-            found = await _query(account, plan, user, run, fresh)
+            found = await _query(account, plan, asker, run, fresh)
             status, error = found.status, found.error
             if plan.freeform:
                 if freeform is None:
                     raise RuntimeError("this question needs a model; none is configured")
-                note = await freeform(account, user, plan.freeform)
+                note = await freeform(account, asker, plan.freeform)
     except asyncio.CancelledError:
         raise
     except AccessError as exc:  # denied, timeout, unreachable, script failed, guard refusal
@@ -87,6 +89,7 @@ async def run_account(
         note=note,
         read_at=min(read_ats) if read_ats else None,
         reused=any(r < asked_at for r in read_ats),
+        reads=sum(r >= asked_at for r in read_ats),
         regions_not_enabled=sorted(found.regions_not_enabled),
     )
 
@@ -102,7 +105,7 @@ class _Found:
     regions_not_enabled: set[str] = field(default_factory=set)
 
 
-async def _query(account: Account, plan: Plan, user: str, run: RunReads, fresh: bool) -> _Found:
+async def _query(account: Account, plan: Plan, asker: Asker, run: RunReads, fresh: bool) -> _Found:
     """Every query in every region as one run; rows, the account's status and message."""
     regions = plan.regions or account.regions
     planned: list[tuple[ResourceQuery, str, Read]] = []
@@ -113,7 +116,7 @@ async def _query(account: Account, plan: Plan, user: str, run: RunReads, fresh: 
     if not planned:
         return _Found()
     results = await run(
-        account, user, [read for _, _, read in planned], allowed=CATALOGUE_READS, fresh=fresh
+        account, asker, [read for _, _, read in planned], allowed=CATALOGUE_READS, fresh=fresh
     )
     off = _regions_not_enabled(
         [(read, result) for (_, _, read), result in zip(planned, results, strict=True)]

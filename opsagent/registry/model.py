@@ -213,6 +213,26 @@ class Registry(BaseModel):
                 visible.update(a.id for a in self.resolve(ref))
         return visible
 
+    def groups_including(self, account_id: str) -> list[str]:
+        """The groups whose members may see this account (for a denial that says which)."""
+        return [
+            group
+            for group, refs in self.groups.items()
+            if any(account_id in {a.id for a in self.resolve(ref)} for ref in refs)
+        ]
+
+    def visible_part(self, account_ids: set[str] | frozenset[str]) -> Registry:
+        """The registry as a caller limited to these accounts sees it: the other accounts are
+        not in it at all, so "all accounts" means all of theirs, and a message listing the
+        known accounts lists only theirs. Not re-validated (a caller may see no central
+        account); when the caller sees no workload account, what they see stands in for it."""
+        entries = [e for e in self.accounts if e.id in account_ids]
+        if not any(e.role == "workload" for e in entries):
+            entries = [e.model_copy(update={"role": "workload"}) for e in entries]
+        return self.model_construct(
+            **{**dict(self), "accounts": entries, "groups": {}}  # groups: none of their business
+        )
+
     def _resolve_ou(self, reference: str) -> list[Account]:
         """Case-insensitive, whole path segments from the top: "ou:Root/Workloads" and
         "ou:Workloads" (the root's name left out) both cover "Root/Workloads/Prod"."""

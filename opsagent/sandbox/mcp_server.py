@@ -224,7 +224,7 @@ class McpServer:
             except BaseException as error:  # surfaced by start()
                 self._error = error
 
-        self._thread = threading.Thread(target=serve, name="opsagent-sandbox-mcp", daemon=True)
+        self._thread = threading.Thread(target=serve, name=STAND_IN_THREAD, daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not server.started:
@@ -246,6 +246,20 @@ class McpServer:
         self._thread = None
         self._socket = None
         self._runner = None
+
+
+# The stand-in's uvicorn logs to the process-wide "uvicorn.error" logger, like the
+# embedding service's own uvicorn: its start and stop lines would read as the service's,
+# twice. Its records are told apart by thread and dropped below warnings.
+STAND_IN_THREAD = "opsagent-sandbox-mcp"
+
+
+class _QuietStandIn(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.threadName != STAND_IN_THREAD or record.levelno >= logging.WARNING
+
+
+logging.getLogger("uvicorn.error").addFilter(_QuietStandIn())
 
 
 def _log_verification_mode(resolver: SecretResolver | None, aws_endpoint: str) -> None:

@@ -79,13 +79,16 @@ def _error(message: str) -> None:
 def _settings_problem(exc: ValidationError) -> str:
     problems = []
     for error in exc.errors():
-        field = ".".join(str(p) for p in error.get("loc", ())) or "settings"
-        name = f"OPSAGENT_{field.upper()}"
         message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        field = ".".join(str(p) for p in error.get("loc", ()))
+        if not field:  # a check across settings: its message names them (and no values)
+            problems.append(message)
+            continue
+        name = f"OPSAGENT_{field.upper()}"
+        # The value helps, but never a secret's.
+        shown = "input" in error and "secret" not in field
         problems.append(
-            f"{name}={error.get('input')!r}: {message}"
-            if "input" in error
-            else f"{name}: {message}"
+            f"{name}={error.get('input')!r}: {message}" if shown else f"{name}: {message}"
         )
     return "invalid settings: " + "; ".join(problems)
 
@@ -225,9 +228,11 @@ async def _ask(
     quiet: bool = False,
     fresh: bool = False,
 ) -> int:
+    from opsagent.service import logs
     from opsagent.service.checkpoints import open_checkpointer
     from opsagent.service.runtime import open_agent
 
+    logs.configure(settings.audit_log, "cli")
     exit_code = 0
     # A named thread is kept where OPSAGENT_CHECKPOINT_URL says, so a later `ask --thread`
     # continues it; an unnamed one cannot be continued and stays in memory.
@@ -354,7 +359,10 @@ def demo() -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to bind (default 0.0.0.0).")] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Address to bind (default 127.0.0.1; 0.0.0.0 in the container)."),
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8080).")] = None,
     registry: Annotated[Path | None, typer.Option(help="Account registry JSON file.")] = None,
     mcp_endpoint: Annotated[str | None, typer.Option(help="AWS MCP Server endpoint URL.")] = None,
@@ -362,7 +370,8 @@ def serve(
     """Serve the HTTP API (AgentCore Runtime contract: POST /invocations, GET /ping)."""
     import uvicorn
 
-    from opsagent.service.http import create_app, log_config
+    from opsagent.service.http import create_app
+    from opsagent.service.logs import log_config
 
     settings = _settings(registry, mcp_endpoint)
     if settings.registry is not None:
@@ -378,13 +387,17 @@ def serve(
         settings.host = host
     if port is not None:
         settings.port = port
+    problem = settings.exposure_problem()
+    if problem:
+        _error(problem)
+        raise typer.Exit(EXIT_CONFIGURATION)
     # Startup failures (bad registry, unreachable checkpoint database) end the lifespan with
     # the reason logged; uvicorn then exits non-zero.
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        log_config=log_config(),
+        log_config=log_config(settings.audit_log, "service"),
         timeout_graceful_shutdown=10,
     )
 

@@ -30,6 +30,7 @@ from opsagent.graph.planner import Planner, rule_planner
 from opsagent.graph.planner.model import ModelPlanner, bedrock_chat_model
 from opsagent.graph.worker import FreeformWorker
 from opsagent.registry import LiveRegistry, Registry, discover_registry, load_registry
+from opsagent.service.logs import question_audit
 from opsagent.service.settings import AWS_MCP_ENDPOINT, Settings
 
 
@@ -124,21 +125,32 @@ class Agent:
             # Starts a rediscovery in the background when one is due; never waits for it.
             await self.registry_source.current()
         answer: Answer | None = None
-        async for mode, chunk in self.graph.astream(
-            {"question": question},
-            config,
-            context=config.context,
-            stream_mode=["custom", "values"],
-        ):
-            if mode == "custom":
-                yield chunk
-            elif mode == "values":
-                # The last values chunk is the final state; earlier ones may still hold the
-                # previous turn's answer.
-                answer = chunk.get("answer")
-        if answer is None:
-            raise RuntimeError("the graph finished without an answer")
-        yield answer
+        context = config.context
+        with question_audit(
+            question,
+            user=context.user,
+            groups=context.groups,
+            thread_id=config["configurable"].get("thread_id"),
+            visible_accounts=context.visible_accounts,
+        ) as audited:
+            async for mode, chunk in self.graph.astream(
+                {"question": question},
+                config,
+                context=context,
+                stream_mode=["custom", "values"],
+            ):
+                if mode == "custom":
+                    if chunk.get("event") == "plan":  # asked, even if the run never ends
+                        audited["asked"] = chunk["plan"]["accounts"]
+                    yield chunk
+                elif mode == "values":
+                    # The last values chunk is the final state; earlier ones may still hold
+                    # the previous turn's answer.
+                    answer = chunk.get("answer")
+            if answer is None:
+                raise RuntimeError("the graph finished without an answer")
+            audited["answer"] = answer
+            yield answer
 
     async def ask(self, question: str, **config: Any) -> Answer:
         """Answer one question without streaming (benchmarks, evals)."""
@@ -247,6 +259,7 @@ async def open_agent(
             account_timeout=settings.account_timeout,
             freeform_worker=freeform_worker,
             account_slots=AccountSlots(settings.max_accounts_in_flight),
+            sandbox=sandbox is not None,
         )
         compiled = graph if checkpointer is None else build_graph(checkpointer)
         agent = Agent(compiled, registry, sessions, settings, context, sandbox)

@@ -7,12 +7,13 @@ demo organization and a local stand-in for the AWS MCP Server.
 from __future__ import annotations
 
 import getpass
+import ipaddress
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from opsagent.access.pool import DEFAULT_IDLE_SECONDS, DEFAULT_MAX_SESSIONS
 from opsagent.graph.context import DEFAULT_ACCOUNT_TIMEOUT
@@ -28,11 +29,45 @@ DEFAULT_ACCOUNTS_IN_FLIGHT = 512
 DEFAULT_DATA_MAX_AGE = 300.0
 # HS256 keys: at least the hash's 256 bits.
 MIN_JWT_SECRET_BYTES = 32
+# What AgentCore's customJWTAuthorizer takes as discoveryUrl ends so (pattern
+# ^.+/\.well-known/openid-configuration$, https://docs.aws.amazon.com/bedrock-agentcore/latest/devguide/inbound-jwt-authorizer.html).
+OIDC_DISCOVERY_SUFFIX = "/.well-known/openid-configuration"
+
+
+def jwt_url_problem(setting: str, url: str) -> str | None:
+    """Why signing keys may not be read from this URL, or None: HTTPS, or plain HTTP only to
+    loopback (keys read over plain HTTP from elsewhere could be anyone's)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    if parts.scheme == "https" and parts.hostname:
+        return None
+    if parts.scheme == "http" and parts.hostname:
+        host = parts.hostname
+        try:
+            if host == "localhost" or ipaddress.ip_address(host).is_loopback:
+                return None
+        except ValueError:
+            pass
+        return f"{setting} {url} is plain HTTP to another host: signing keys need HTTPS"
+    return f"{setting} {url!r} is not an https:// URL"
+
+
 # Settings that were read once and are not any more: set, they stop the start with this.
 RETIRED = {
     "OPSAGENT_MCP_TIMEOUT": "OPSAGENT_ACCOUNT_TIMEOUT is the one deadline of an account's "
     "work, its script included; set that instead",
 }
+
+
+def _is_loopback(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[] ")).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        return False
 
 
 def _default_user() -> str:
@@ -79,19 +114,57 @@ class Settings(BaseSettings):
     checkpoint_url: str = "sqlite:///.opsagent/checkpoints.sqlite"
     # A Bedrock model for planning (bedrock:<model id>); None means the rule planner.
     model: str | None = None
-    # HTTP service (`opsagent serve`). 0.0.0.0:8080 is what AgentCore Runtime connects to.
-    host: str = "0.0.0.0"
+    # HTTP service (`opsagent serve`). Loopback unless told: the container image sets
+    # OPSAGENT_HOST=0.0.0.0, where AgentCore Runtime connects (port 8080, HTTP protocol
+    # contract: https://docs.aws.amazon.com/bedrock-agentcore/latest/devguide/runtime-http-protocol-contract.html).
+    host: str = "127.0.0.1"
     port: int = 8080
+    # A service listening beyond loopback (deployed, or shared on a network) refuses to
+    # answer from the embedded sandbox's made-up accounts unless this says it may.
+    allow_sandbox: bool = False
+    # Where the audit trail goes (one JSON line per question and per AWS script): "stdout",
+    # "stderr", "off", or a file path. Unset: stdout for `opsagent serve`, off for the CLI.
+    audit_log: str | None = None
     # Request limits: a question is a sentence, not a document.
     max_question_chars: int = Field(default=2000, ge=1)
     max_body_bytes: int = Field(default=65536, ge=1024)
     # SSE comment pings keep proxies from closing a quiet stream while accounts answer.
     sse_ping_seconds: float = Field(default=15.0, gt=0)
-    # Bearer-token auth on the HTTP service; off when neither a secret nor a JWKS URL is set.
+    # Bearer-token auth on the HTTP service (opsagent/service/http/auth.py), as AgentCore
+    # Runtime's customJWTAuthorizer checks tokens; off when none of the secret, the JWKS URL
+    # and the discovery URL is set, and exactly one of them may be.
     jwt_secret: SecretStr | None = None  # HS256 shared secret
     jwt_jwks_url: str | None = None  # e.g. a Cognito user pool's .well-known/jwks.json
-    jwt_audience: str | None = None
-    jwt_issuer: str | None = None
+    # The issuer's .well-known/openid-configuration: its `issuer` and `jwks_uri` (AgentCore's
+    # discoveryUrl).
+    jwt_discovery_url: str | None = None
+    # AgentCore's allowedAudience (the token's `aud`) and allowedClients (an access token's
+    # `client_id`): a JSON list or comma-separated. A JWKS or discovery URL needs one of them.
+    jwt_allowed_audiences: Annotated[list[str] | None, NoDecode] = None
+    jwt_allowed_clients: Annotated[list[str] | None, NoDecode] = None
+    jwt_audience: str | None = None  # the older one-value form of jwt_allowed_audiences
+    jwt_issuer: str | None = None  # with a discovery URL, its issuer (must agree if set)
+    # The claim listing the caller's groups (`cognito:groups`, `roles`, ...); unset: `groups`,
+    # or Cognito's `cognito:groups`. A token without it is refused (401 naming it).
+    jwt_groups_claim: str | None = None
+    # Clock skew allowed on exp, nbf and iat.
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    # A token naming a key the JWKS does not hold reads it again (key rotation), at most once
+    # per this many seconds.
+    jwt_jwks_min_refresh_seconds: float = Field(default=60.0, ge=1, le=3600)
+
+    @field_validator("jwt_allowed_audiences", "jwt_allowed_clients", mode="before")
+    @classmethod
+    def _jwt_list(cls, value: Any) -> Any:
+        """A JSON list, or comma-separated values: OPSAGENT_JWT_ALLOWED_CLIENTS=abc,def."""
+        if isinstance(value, str):
+            import json
+
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, list):  # "a, b" is ["a", "b"]: a stray space must not refuse all
+            return [v.strip() if isinstance(v, str) else v for v in value]
+        return value
 
     @model_validator(mode="after")
     def _no_retired_settings(self) -> Settings:
@@ -118,6 +191,7 @@ class Settings(BaseSettings):
             raise ValueError(
                 "OPSAGENT_JWT_JWKS_URL is set but empty: give the JWKS URL, or unset it"
             )
+        self._check_jwt()
         if self.registry_source == "organizations" and self.registry is not None:
             raise ValueError(
                 "OPSAGENT_REGISTRY names a file but OPSAGENT_REGISTRY_SOURCE is organizations: "
@@ -136,6 +210,92 @@ class Settings(BaseSettings):
                 "account in flight holds a session"
             )
         return self
+
+    @property
+    def listens_beyond_loopback(self) -> bool:
+        return not _is_loopback(self.host)
+
+    def exposure_problem(self) -> str | None:
+        """Why this service must not start where it listens, or None. A container deployed
+        without its registry would otherwise serve the sandbox's fake inventory to real
+        users."""
+        if self.uses_sandbox and self.listens_beyond_loopback and not self.allow_sandbox:
+            return (
+                f"refusing to serve the embedded sandbox's made-up accounts on {self.host}, "
+                "beyond loopback: set OPSAGENT_REGISTRY (or OPSAGENT_REGISTRY_SOURCE="
+                "organizations) and OPSAGENT_MCP_ENDPOINT for real accounts, listen on "
+                "127.0.0.1, or set OPSAGENT_ALLOW_SANDBOX=true to show the demo on purpose"
+            )
+        return None
+
+    def _check_jwt(self) -> None:
+        """The rest of the token settings: each one set means a check, so one that is set but
+        empty, or set with no key to check tokens by, stops the start (never silently off);
+        two sources of keys are ambiguous and stop it too."""
+        sources = [
+            name
+            for name, value in (
+                ("OPSAGENT_JWT_SECRET", self.jwt_secret),
+                ("OPSAGENT_JWT_JWKS_URL", self.jwt_jwks_url),
+                ("OPSAGENT_JWT_DISCOVERY_URL", self.jwt_discovery_url),
+            )
+            if value is not None
+        ]
+        if len(sources) > 1:
+            raise ValueError(
+                f"{' and '.join(sources)} are set together: set one of them (a discovery "
+                "URL names its JWKS itself)"
+            )
+        texts = (
+            ("OPSAGENT_JWT_DISCOVERY_URL", self.jwt_discovery_url),
+            ("OPSAGENT_JWT_AUDIENCE", self.jwt_audience),
+            ("OPSAGENT_JWT_ISSUER", self.jwt_issuer),
+            ("OPSAGENT_JWT_GROUPS_CLAIM", self.jwt_groups_claim),
+        )
+        for name, text in texts:
+            if text is not None and not text.strip():
+                raise ValueError(f"{name} is set but empty: give a value, or unset it")
+        lists = (
+            ("OPSAGENT_JWT_ALLOWED_AUDIENCES", self.jwt_allowed_audiences),
+            ("OPSAGENT_JWT_ALLOWED_CLIENTS", self.jwt_allowed_clients),
+        )
+        for name, values in lists:
+            if values is not None and (not values or any(not v.strip() for v in values)):
+                raise ValueError(
+                    f"{name} is set but empty, or has an empty item: list the allowed "
+                    "values, or unset it"
+                )
+        if self.jwt_audience is not None and self.jwt_allowed_audiences is not None:
+            raise ValueError(
+                "OPSAGENT_JWT_AUDIENCE and OPSAGENT_JWT_ALLOWED_AUDIENCES are both set: "
+                "OPSAGENT_JWT_AUDIENCE is the older one-value form, keep only "
+                "OPSAGENT_JWT_ALLOWED_AUDIENCES"
+            )
+        if self.jwt_discovery_url is not None:
+            if not self.jwt_discovery_url.strip().endswith(OIDC_DISCOVERY_SUFFIX):
+                raise ValueError(
+                    f"OPSAGENT_JWT_DISCOVERY_URL must end with {OIDC_DISCOVERY_SUFFIX} (the "
+                    "issuer's OIDC discovery document, as AgentCore's discoveryUrl)"
+                )
+            if problem := jwt_url_problem("OPSAGENT_JWT_DISCOVERY_URL", self.jwt_discovery_url):
+                raise ValueError(problem)
+        if self.jwt_jwks_url is not None:
+            if problem := jwt_url_problem("OPSAGENT_JWT_JWKS_URL", self.jwt_jwks_url):
+                raise ValueError(problem)
+        checks = [name for name, value in (*texts[1:], *lists) if value is not None]
+        if not sources and checks:
+            raise ValueError(
+                f"{checks[0]} is set but no token is checked: set OPSAGENT_JWT_DISCOVERY_URL "
+                f"(or OPSAGENT_JWT_JWKS_URL, OPSAGENT_JWT_SECRET) too, or unset {checks[0]}"
+            )
+        if (self.jwt_jwks_url or self.jwt_discovery_url) and not (
+            self.jwt_allowed_audiences or self.jwt_audience or self.jwt_allowed_clients
+        ):
+            raise ValueError(
+                f"{sources[0]} needs OPSAGENT_JWT_ALLOWED_AUDIENCES or "
+                "OPSAGENT_JWT_ALLOWED_CLIENTS: without either, a token its issuer made for "
+                "any other application would be let in"
+            )
 
     @property
     def uses_sandbox(self) -> bool:

@@ -18,6 +18,7 @@ from moto.sts.models import sts_backends
 from opsagent.access import (
     AccountTimeout,
     AccountUnreachable,
+    Asker,
     RoleCredentials,
     role_session_name,
 )
@@ -95,7 +96,7 @@ async def test_assumes_the_account_role_as_the_user(
 ) -> None:
     caplog.set_level(logging.INFO, logger="opsagent.audit")
     roles = RoleCredentials(CENTRAL, sts_endpoint_url=sts_url)
-    credentials = await roles.get(account(), "alice@example.com")
+    credentials = await roles.get(account(), Asker("alice@example.com"))
     assert caller_arn(sts_url, credentials) == (
         "arn:aws:sts::222222222222:assumed-role/OpsAgentReadOnly/opsagent-alice@example.com"
     )
@@ -110,8 +111,8 @@ async def test_assumes_the_account_role_as_the_user(
 
 async def test_external_id_is_sent_when_the_account_has_one(sts_url: str) -> None:
     roles = RoleCredentials(CENTRAL, sts_endpoint_url=sts_url)
-    await roles.get(account("555555555555", external_id="ext-555"), "carol")
-    await roles.get(account("666666666666"), "carol")
+    await roles.get(account("555555555555", external_id="ext-555"), Asker("carol"))
+    await roles.get(account("666666666666"), Asker("carol"))
     # moto's STS keeps what it was asked (in this process: ThreadedMotoServer is a thread).
     assumed = {
         r.arn.split(":")[4]: r.external_id
@@ -127,10 +128,10 @@ async def test_cache_reuses_credentials_per_account_and_user(
 ) -> None:
     caplog.set_level(logging.INFO, logger="opsagent.audit")
     roles = RoleCredentials(CENTRAL, sts_endpoint_url=sts_url)
-    first = await roles.get(account(), "dave")
-    again = await roles.get(account(), "dave")
-    other_user = await roles.get(account(), "erin")
-    other_account = await roles.get(account("333333333333"), "dave")
+    first = await roles.get(account(), Asker("dave"))
+    again = await roles.get(account(), Asker("dave"))
+    other_user = await roles.get(account(), Asker("erin"))
+    other_account = await roles.get(account("333333333333"), Asker("dave"))
     assert first is again
     assert first.get_frozen_credentials() == again.get_frozen_credentials()
     assert other_user is not first and other_account is not first
@@ -143,7 +144,7 @@ def test_for_account_makes_no_call_until_used(
 ) -> None:
     caplog.set_level(logging.INFO, logger="opsagent.audit")
     roles = RoleCredentials(CENTRAL, sts_endpoint_url=sts_url)
-    credentials = roles.for_account(account(), "frank")
+    credentials = roles.for_account(account(), Asker("frank"))
     assert audit_records(caplog, "sts.assume_role") == []
     assert credentials.get_frozen_credentials().access_key
     assert len(audit_records(caplog, "sts.assume_role")) == 1
@@ -163,16 +164,16 @@ async def test_refreshes_before_expiry_not_after(
     roles = RoleCredentials(
         CENTRAL, sts_endpoint_url=sts_url, duration_seconds=3600, time_fetcher=clock
     )
-    credentials = await roles.get(account(), "grace")
+    credentials = await roles.get(account(), Asker("grace"))
     first_key = credentials.get_frozen_credentials().access_key
 
     offset = timedelta(minutes=40)  # 20 minutes left: no refresh yet
-    await roles.get(account(), "grace")
+    await roles.get(account(), Asker("grace"))
     assert credentials.get_frozen_credentials().access_key == first_key
     assert len(audit_records(caplog, "sts.assume_role")) == 1
 
     offset = timedelta(minutes=47)  # 13 minutes left: inside the refresh window, not expired
-    await roles.get(account(), "grace")
+    await roles.get(account(), Asker("grace"))
     assert len(audit_records(caplog, "sts.assume_role")) == 2
     # moto stamped the new set with the real clock: back to real time, it has a full hour.
     offset = timedelta(0)
@@ -181,7 +182,7 @@ async def test_refreshes_before_expiry_not_after(
     assert not credentials.refresh_needed()
 
     offset = timedelta(minutes=30)
-    await roles.get(account(), "grace")
+    await roles.get(account(), Asker("grace"))
     assert credentials.get_frozen_credentials().access_key == refreshed_key
     assert len(audit_records(caplog, "sts.assume_role")) == 2
 
@@ -193,7 +194,7 @@ async def test_unreachable_sts_is_a_readable_error(caplog: pytest.LogCaptureFixt
         port = probe.getsockname()[1]
     roles = RoleCredentials(CENTRAL, sts_endpoint_url=f"http://127.0.0.1:{port}", max_attempts=1)
     with pytest.raises(AccountUnreachable) as failed:
-        await roles.get(account(), "heidi")
+        await roles.get(account(), Asker("heidi"))
     assert failed.value.status == "error"
     assert failed.value.account_id == "222222222222"
     assert "could not reach STS" in str(failed.value)
@@ -211,7 +212,7 @@ async def test_silent_sts_is_a_timeout(caplog: pytest.LogCaptureFixture) -> None
             CENTRAL, sts_endpoint_url=f"http://127.0.0.1:{port}", read_timeout=0.3, max_attempts=1
         )
         with pytest.raises(AccountTimeout) as failed:
-            await roles.get(account(), "ivan")
+            await roles.get(account(), Asker("ivan"))
     assert failed.value.status == "timeout"
     assert "did not answer in time" in str(failed.value)
     assert audit_records(caplog, "sts.assume_role")[-1]["outcome"] == "timeout"
@@ -224,5 +225,5 @@ def test_central_identity_may_be_a_boto3_session(sts_url: str) -> None:
         region_name="us-east-1",
     )
     roles = RoleCredentials(session, sts_endpoint_url=sts_url)
-    credentials = roles.for_account(account(), "judy")
+    credentials = roles.for_account(account(), Asker("judy"))
     assert caller_arn(sts_url, credentials).endswith("/opsagent-judy")

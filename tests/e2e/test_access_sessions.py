@@ -17,6 +17,7 @@ from opsagent.access import (
     AccountSessions,
     AccountTimeout,
     AccountUnreachable,
+    Asker,
     EndpointLacksTool,
     Read,
     ReadOnlyViolation,
@@ -76,19 +77,21 @@ async def test_reads_of_one_account_go_out_as_one_script(pool, registry, truth, 
     production = registry.get(PRODUCTION)
     sandbox.scripts.clear()
     results = await pool.run_reads(
-        production, "alice", [read("DescribeInstances", r) for r in REGIONS]
+        production, Asker("alice"), [read("DescribeInstances", r) for r in REGIONS]
     )
     assert [account for account, _ in sandbox.scripts] == [PRODUCTION]
     found = set().union(*(instance_ids(r.result) for r in results))
     assert found == set(truth.ec2_instances(PRODUCTION))
     assert found  # the demo organization has instances in production
 
-    [staging] = await pool.run_reads(registry.get(STAGING), "alice", [read("DescribeInstances")])
+    [staging] = await pool.run_reads(
+        registry.get(STAGING), Asker("alice"), [read("DescribeInstances")]
+    )
     assert instance_ids(staging.result) and not instance_ids(staging.result) & found
 
 
 async def test_tools_are_the_structured_read_and_the_knowledge_tools(pool, registry, truth):
-    tools = await pool.tools(registry.get(PRODUCTION), "alice")
+    tools = await pool.tools(registry.get(PRODUCTION), Asker("alice"))
     names = {tool.name for tool in tools}
     assert "aws_read" in names
     assert names - {"aws_read"} <= KNOWLEDGE_TOOLS and "aws___list_regions" in names
@@ -98,7 +101,7 @@ async def test_tools_are_the_structured_read_and_the_knowledge_tools(pool, regis
         {"service": "s3", "operation": "ListBuckets", "region": "us-east-1"}
     )
     assert {b["Name"] for b in json.loads(text)["Buckets"]} == truth.buckets(PRODUCTION)
-    assert await pool.tools(registry.get(PRODUCTION), "alice") is tools  # loaded once
+    assert await pool.tools(registry.get(PRODUCTION), Asker("alice")) is tools  # loaded once
 
 
 async def test_a_write_is_refused_before_any_aws_call(
@@ -112,7 +115,7 @@ async def test_a_write_is_refused_before_any_aws_call(
     with pytest.raises(ReadOnlyViolation) as refused:
         await pool.run_reads(
             registry.get(PRODUCTION),
-            user,
+            Asker(user),
             [read("DescribeVpcs"), read("TerminateInstances", InstanceIds=[victim])],
         )
     assert "TerminateInstances" in str(refused.value) and "not sent" in str(refused.value)
@@ -144,7 +147,7 @@ async def test_the_models_read_tool_refuses_writes_and_secrets_before_any_mcp_tr
     pool, registry, truth, sandbox, service, operation, params
 ) -> None:
     instances, buckets = truth.ec2_instances(PRODUCTION), truth.buckets(PRODUCTION)
-    tools = await pool.tools(registry.get(PRODUCTION), "alice")
+    tools = await pool.tools(registry.get(PRODUCTION), Asker("alice"))
     aws_read = next(tool for tool in tools if tool.name == "aws_read")
     filled = json.loads(
         json.dumps(params)
@@ -167,12 +170,12 @@ async def test_denied_role_is_account_access_denied(pool, registry) -> None:
         update={"role_arn": f"arn:aws:iam::{PRODUCTION}:role/NotTrustingOpsAgent"}
     )
     with pytest.raises(AccountAccessDenied) as denied:
-        await pool.run_reads(no_such_role, "alice", [read("DescribeInstances")])
+        await pool.run_reads(no_such_role, Asker("alice"), [read("DescribeInstances")])
     assert denied.value.status == "denied"
     assert denied.value.account_id == PRODUCTION
     assert "AssumeRole" in str(denied.value) and "refused" in str(denied.value)
     with pytest.raises(AccountAccessDenied):
-        await pool.tools(no_such_role, "alice")
+        await pool.tools(no_such_role, Asker("alice"))
 
 
 async def test_unknown_account_is_denied(pool) -> None:
@@ -185,7 +188,7 @@ async def test_unknown_account_is_denied(pool) -> None:
         role_arn="arn:aws:iam::999999999999:role/OpsAgentReadOnly",
     )
     with pytest.raises(AccountAccessDenied):
-        await pool.run_reads(stranger, "alice", [read("DescribeInstances")])
+        await pool.run_reads(stranger, Asker("alice"), [read("DescribeInstances")])
 
 
 async def test_one_session_per_account_and_user_shared_by_concurrent_tasks(
@@ -194,12 +197,12 @@ async def test_one_session_per_account_and_user_shared_by_concurrent_tasks(
     caplog.set_level(logging.INFO)
     production, user = registry.get(PRODUCTION), new_user()
     tasks = [
-        asyncio.create_task(pool.run_reads(production, user, [read("DescribeVpcs", r)]))
+        asyncio.create_task(pool.run_reads(production, Asker(user), [read("DescribeVpcs", r)]))
         for r in REGIONS * 3
     ]
     results = await asyncio.gather(*tasks)
     assert all("Vpcs" in result.result for [result] in results)
-    await pool.run_reads(production, user, [read("DescribeVolumes")])
+    await pool.run_reads(production, Asker(user), [read("DescribeVolumes")])
     opened = [
         r
         for r in caplog.records
@@ -217,7 +220,7 @@ async def test_one_session_per_account_and_user_shared_by_concurrent_tasks(
 async def test_an_aws_error_fails_only_its_read(pool, registry) -> None:
     bad, good = await pool.run_reads(
         registry.get(PRODUCTION),
-        "alice",
+        Asker("alice"),
         [read("DescribeInstances", InstanceIds=["i-0123456789abcdef0"]), read("DescribeVpcs")],
     )
     assert bad.error is not None and bad.error.code == "InvalidInstanceID.NotFound"
@@ -235,7 +238,7 @@ async def test_unreachable_mcp_endpoint(sandbox, central, registry) -> None:
     pool = make_pool(sandbox, central, mcp_endpoint=f"http://127.0.0.1:{free_port()}/mcp")
     try:
         with pytest.raises(AccountUnreachable) as failed:
-            await pool.run_reads(registry.get(PRODUCTION), "alice", [read("DescribeVpcs")])
+            await pool.run_reads(registry.get(PRODUCTION), Asker("alice"), [read("DescribeVpcs")])
     finally:
         await pool.aclose()
     assert failed.value.status == "error"
@@ -277,7 +280,7 @@ async def test_an_endpoint_without_run_script_is_named_with_what_it_lacks(
     pool = make_pool(sandbox, central, mcp_endpoint=endpoint)
     try:
         with pytest.raises(EndpointLacksTool) as failed:
-            await pool.run_reads(registry.get(PRODUCTION), "alice", [read("DescribeVpcs")])
+            await pool.run_reads(registry.get(PRODUCTION), Asker("alice"), [read("DescribeVpcs")])
     finally:
         await pool.aclose()
         server.should_exit = True
@@ -298,7 +301,9 @@ async def test_silent_mcp_endpoint_times_out(sandbox, central, registry) -> None
         )
         try:
             with pytest.raises(AccountTimeout) as failed:
-                await pool.run_reads(registry.get(PRODUCTION), "alice", [read("DescribeVpcs")])
+                await pool.run_reads(
+                    registry.get(PRODUCTION), Asker("alice"), [read("DescribeVpcs")]
+                )
         finally:
             await pool.aclose()
     assert failed.value.status == "timeout"
@@ -314,13 +319,13 @@ async def test_broken_session_is_reopened_on_next_use(sandbox, central, registry
     production = registry.get(PRODUCTION)
     vpcs = [read("DescribeVpcs")]
     try:
-        assert (await pool.run_reads(production, "alice", vpcs))[0].ok
+        assert (await pool.run_reads(production, Asker("alice"), vpcs))[0].ok
         await asyncio.to_thread(server.stop)
         with pytest.raises(AccountUnreachable):
-            await pool.run_reads(production, "alice", vpcs)
+            await pool.run_reads(production, Asker("alice"), vpcs)
         server = McpServer(sandbox.aws_endpoint, port=port)  # "the server restarted"
         await asyncio.to_thread(server.start)
-        assert (await pool.run_reads(production, "alice", vpcs))[0].ok
+        assert (await pool.run_reads(production, Asker("alice"), vpcs))[0].ok
     finally:
         await pool.aclose()
         await asyncio.to_thread(server.stop)
@@ -330,10 +335,10 @@ async def test_aclose_ends_the_sessions_and_the_pool_can_reopen(sandbox, central
     pool = make_pool(sandbox, central)
     production = registry.get(PRODUCTION)
     vpcs = [read("DescribeVpcs")]
-    await pool.run_reads(production, "alice", vpcs)
+    await pool.run_reads(production, Asker("alice"), vpcs)
     owners = [t for t in asyncio.all_tasks() if t.get_name().startswith("mcp-session")]
     assert owners
     await pool.aclose()
     assert all(t.done() for t in owners)
-    assert (await pool.run_reads(production, "alice", vpcs))[0].ok
+    assert (await pool.run_reads(production, Asker("alice"), vpcs))[0].ok
     await pool.aclose()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from moto.iam.models import iam_backends
 
+from opsagent.access import Asker
 from opsagent.graph.answer import build_answer
 from opsagent.graph.context import Context
 from opsagent.graph.graph import build_graph
@@ -21,6 +22,7 @@ from tests.conftest import sandbox_pool
 PAGED = "555555555555"
 PRODUCTION = "222222222222"
 EXTRA_ROLES = 130  # moto's ListRoles answers 100 per page
+ALICE = Asker("alice")
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +89,7 @@ async def test_one_script_per_account_queried_whatever_the_question_asks(
 async def test_every_page_of_a_paginated_read_comes_back(sandbox, sessions, paged_account):
     plan = Plan(accounts=[PAGED], queries=[ResourceQuery(resource_type="iam:role")])
     sandbox.scripts.clear()
-    result = await run_account(paged_account, plan, "alice", sessions.run_reads, deadline_s=60)
+    result = await run_account(paged_account, plan, ALICE, sessions.run_reads, deadline_s=60)
     assert result.status == "ok", result.error
     assert len(result.rows) == EXTRA_ROLES + 1
     [(account, calls)] = sandbox.scripts
@@ -110,7 +112,7 @@ async def test_a_read_denied_in_one_region_keeps_the_other_regions_rows(
 ):
     production = registry.get(PRODUCTION)
     plan = Plan(accounts=[production.id], queries=[ResourceQuery(resource_type="ec2:instance")])
-    result = await run_account(production, plan, "alice", sessions.run_reads, deadline_s=60)
+    result = await run_account(production, plan, ALICE, sessions.run_reads, deadline_s=60)
     east = truth.ec2_instances(production.id, regions=("us-east-1",))
     assert east and {r.id for r in result.rows} == set(east)
     assert result.status == "ok"
@@ -136,7 +138,7 @@ async def test_every_read_denied_is_the_accounts_denied_status(sessions, registr
             ResourceQuery(resource_type="rds:db-instance"),
         ],
     )
-    result = await run_account(production, plan, "alice", sessions.run_reads, deadline_s=60)
+    result = await run_account(production, plan, ALICE, sessions.run_reads, deadline_s=60)
     assert result.status == "denied" and result.rows == []
     assert result.error.startswith("every read failed")
     assert "us-west-2 ec2 DescribeInstances: UnauthorizedOperation" in result.error
@@ -174,5 +176,5 @@ async def test_anything_raised_below_the_worker_is_that_accounts_error(registry,
 
     production = registry.get("222222222222")
     plan = Plan(accounts=[production.id], queries=[ResourceQuery(resource_type="ec2:instance")])
-    result = await run_account(production, plan, "alice", explode, deadline_s=5)
+    result = await run_account(production, plan, ALICE, explode, deadline_s=5)
     assert result.status == "error" and type(exc).__name__ in result.error

@@ -27,7 +27,7 @@ from botocore.credentials import Credentials, ReadOnlyCredentials
 from dateutil.tz import tzlocal
 from moto.sts.models import sts_backends
 
-from opsagent.access import AccountAccessDenied, Read, RoleCredentials, role_session_name
+from opsagent.access import AccountAccessDenied, Asker, Read, RoleCredentials, role_session_name
 from opsagent.registry import Account, load_registry
 from tests.conftest import sandbox_pool
 
@@ -111,6 +111,7 @@ async def test_sessions_keep_answering_through_a_day_of_one_hour_credentials(
 ) -> None:
     caplog.set_level("INFO", logger="opsagent.audit")
     user = f"refresh-{uuid.uuid4().hex[:8]}"
+    asker = Asker(user)
     roles = RoleCredentials(
         sandbox.central_session(),
         sts_endpoint_url=sandbox.aws_endpoint,
@@ -119,10 +120,10 @@ async def test_sessions_keep_answering_through_a_day_of_one_hour_credentials(
     )
     pool = sandbox_pool(sandbox, credentials=roles, call_timeout=15)
     try:
-        [answer] = await pool.run_reads(production, user, [DESCRIBE])
+        [answer] = await pool.run_reads(production, asker, [DESCRIBE])
         assert answer.error is None
         [first_key] = assumed_keys(caplog, user)
-        first = roles.for_account(production, user).get_frozen_credentials()
+        first = roles.for_account(production, asker).get_frozen_credentials()
         assert first.access_key == first_key
 
         # The hour passes for AWS, and the client has not looked at its clock: AWS refuses
@@ -131,12 +132,12 @@ async def test_sessions_keep_answering_through_a_day_of_one_hour_credentials(
         assert expire_server_side(user, clock) == 1
         clock.offset = timedelta(0)
         with pytest.raises(AccountAccessDenied, match="ExpiredToken"):
-            await pool.run_reads(production, user, [DESCRIBE])
+            await pool.run_reads(production, asker, [DESCRIBE])
 
         # The client's clock catches up: its key is past expiry, get() assumes the role again
         # before the session is used, and the same pool answers again.
         clock.offset = timedelta(minutes=61)
-        [answer] = await pool.run_reads(production, user, [DESCRIBE])
+        [answer] = await pool.run_reads(production, asker, [DESCRIBE])
         assert answer.error is None
         keys = assumed_keys(caplog, user)
         assert len(keys) == 2 and keys[1] != first_key
@@ -147,7 +148,7 @@ async def test_sessions_keep_answering_through_a_day_of_one_hour_credentials(
         for _ in range(31):
             clock.offset += timedelta(minutes=47)
             expire_server_side(user, clock)
-            [answer] = await pool.run_reads(production, user, [DESCRIBE])
+            [answer] = await pool.run_reads(production, asker, [DESCRIBE])
             assert answer.error is None
         assert clock.offset > timedelta(hours=24)
         keys = assumed_keys(caplog, user)
@@ -158,7 +159,7 @@ async def test_sessions_keep_answering_through_a_day_of_one_hour_credentials(
         refused = signed_initialize(sandbox, first)
         assert refused.status_code == 401
         assert refused.headers["x-amzn-errortype"] == "ExpiredTokenException"
-        current = roles.for_account(production, user).get_frozen_credentials()
+        current = roles.for_account(production, asker).get_frozen_credentials()
         assert current.access_key == keys[-1]
         assert signed_initialize(sandbox, current).status_code == 200
     finally:
@@ -171,24 +172,25 @@ async def test_refresh_needs_no_new_session_and_forget_starts_over(
 ) -> None:
     caplog.set_level("INFO", logger="opsagent.audit")
     user = f"refresh-{uuid.uuid4().hex[:8]}"
+    asker = Asker(user)
     roles = RoleCredentials(
         sandbox.central_session(), sts_endpoint_url=sandbox.aws_endpoint, time_fetcher=clock.now
     )
     pool = sandbox_pool(sandbox, credentials=roles, call_timeout=15)
     try:
-        await pool.run_reads(production, user, [DESCRIBE])
-        credentials = roles.for_account(production, user)
+        await pool.run_reads(production, asker, [DESCRIBE])
+        credentials = roles.for_account(production, asker)
         clock.offset = timedelta(minutes=50)  # inside the mandatory window (10 min left)
-        await pool.run_reads(production, user, [DESCRIBE])
+        await pool.run_reads(production, asker, [DESCRIBE])
         # The signer holds the same self-refreshing object: refreshed in place.
-        assert roles.for_account(production, user) is credentials
+        assert roles.for_account(production, asker) is credentials
         assert len(assumed_keys(caplog, user)) == 2
         clock.offset = timedelta(minutes=55)  # the new key is fresh: no third AssumeRole
-        await pool.run_reads(production, user, [DESCRIBE])
+        await pool.run_reads(production, asker, [DESCRIBE])
         assert len(assumed_keys(caplog, user)) == 2
 
-        roles.forget(PRODUCTION, user)
-        assert roles.for_account(production, user) is not credentials
+        roles.forget(PRODUCTION, asker)
+        assert roles.for_account(production, asker) is not credentials
     finally:
         await pool.aclose()
         roles.close()

@@ -441,6 +441,10 @@ def test_scale_settings_that_cannot_work_stop_the_start_in_one_line(env, says):
         ({"OPSAGENT_JWT_SECRET": "   "}, "OPSAGENT_JWT_SECRET is set but empty"),
         ({"OPSAGENT_JWT_SECRET": "x"}, "OPSAGENT_JWT_SECRET is 1 bytes; HS256 needs at least 32"),
         ({"OPSAGENT_JWT_JWKS_URL": ""}, "OPSAGENT_JWT_JWKS_URL is set but empty"),
+        (
+            {"OPSAGENT_JWT_SECRET": "hunter2-" * 5, "OPSAGENT_JWT_JWKS_URL": "https://idp/jwks"},
+            "OPSAGENT_JWT",
+        ),
     ],
 )
 def test_an_auth_setting_that_would_switch_authentication_off_stops_the_start(env, says):
@@ -449,6 +453,7 @@ def test_an_auth_setting_that_would_switch_authentication_off_stops_the_start(en
     assert result.exit_code == 1, result.output
     assert result.output.startswith("error: invalid settings")
     assert says in result.output and result.output.count("\n") == 1
+    assert "hunter2" not in result.output and "'x'" not in result.output  # never the secret
 
 
 @pytest.mark.parametrize(
@@ -524,7 +529,8 @@ import uvicorn
 
 from opsagent.graph.planner import rule_planner
 from opsagent.graph.models import Plan, ResourceQuery
-from opsagent.service.http import create_app, log_config
+from opsagent.service.http import create_app
+from opsagent.service.logs import log_config
 
 
 async def planner(question, registry, previous):
@@ -541,7 +547,7 @@ async def planner(question, registry, previous):
 
 
 uvicorn.run(create_app(planner=planner), host="127.0.0.1", port=int(sys.argv[1]),
-            log_config=log_config())
+            log_config=log_config(None, "service"))
 """
 
 

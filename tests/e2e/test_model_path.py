@@ -23,7 +23,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field
 
-from opsagent.access import AccountAccessDenied, ReadOnlyViolation
+from opsagent.access import AccountAccessDenied, Asker, ReadOnlyViolation
 from opsagent.graph.freeform_worker import ToolLoopWorker
 from opsagent.graph.models import Plan, Refusal, ResourceQuery
 from opsagent.graph.planner.model import (
@@ -440,7 +440,7 @@ async def test_freeform_loop_runs_tools_and_returns_the_answer(registry):
         ]
     )
     worker = ToolLoopWorker(model, lambda account, user: [fake_aws_tool(calls)])
-    note = await worker(prod(registry), "alice", "Which instances have no owner tag?")
+    note = await worker(prod(registry), Asker("alice"), "Which instances have no owner tag?")
     assert note == "Production has 1 instance: i-0abc."
     assert calls == ["ec2 DescribeInstances us-east-1"]
     assert model.tool_names == ["aws_read"]
@@ -458,12 +458,12 @@ async def test_a_refused_command_goes_back_to_the_model(registry):
         ]
     )
     worker = ToolLoopWorker(model, lambda account, user: [fake_aws_tool(calls)])
-    note = await worker(prod(registry), "alice", "Terminate i-0abc")
+    note = await worker(prod(registry), Asker("alice"), "Terminate i-0abc")
     assert note == "I cannot terminate instances: I am read-only."
     assert calls == []
     refusal = model.prompts[1][-1]
     assert isinstance(refusal, ToolMessage) and refusal.status == "error"
-    assert refusal.content.startswith("REFUSED: opsagent is read-only")
+    assert json.loads(refusal.content)["error"].startswith("REFUSED: opsagent is read-only")
 
 
 async def test_the_loop_stops_at_its_step_bound(registry):
@@ -476,7 +476,7 @@ async def test_the_loop_stops_at_its_step_bound(registry):
         return [fake_aws_tool(calls)]
 
     worker = ToolLoopWorker(model, tools, max_steps=3)
-    note = await worker(prod(registry), "alice", "keep going")
+    note = await worker(prod(registry), Asker("alice"), "keep going")
     assert note == "(stopped after 3 steps without a final answer)"
     assert len(model.prompts) == 3 and len(calls) == 2  # the third step's call never ran
 
@@ -485,7 +485,7 @@ async def test_an_unreachable_account_is_the_accounts_status(registry):
     model = ScriptedChatModel(script=[aws_call("DescribeInstances")])
     worker = ToolLoopWorker(model, lambda account, user: [fake_aws_tool([], deny_account=True)])
     with pytest.raises(AccountAccessDenied):
-        await worker(prod(registry), "alice", "anything")
+        await worker(prod(registry), Asker("alice"), "anything")
 
 
 # ----- through the supervisor graph, offline -----
@@ -614,7 +614,7 @@ async def test_freeform_tool_calls_go_through_the_real_mcp_session(
         ]
     )
     worker = ToolLoopWorker(model, sandbox_sessions.tools)
-    note = await worker(sandbox_registry.get(PROD), "alice", "How many instances, really?")
+    note = await worker(sandbox_registry.get(PROD), Asker("alice"), "How many instances, really?")
     assert note == f"Production has {len(expected)} instances in {region}."
     assert "aws_read" in model.tool_names and "aws___run_script" not in model.tool_names
     result = model.prompts[1][-1]
@@ -635,7 +635,9 @@ async def test_a_mutating_tool_call_is_refused_and_nothing_reaches_moto(
     )
     worker = ToolLoopWorker(model, sandbox_sessions.tools)
     with caplog.at_level("INFO", logger="opsagent.audit"):
-        note = await worker(sandbox_registry.get(PROD), "mallory", f"Terminate {instance_id}")
+        note = await worker(
+            sandbox_registry.get(PROD), Asker("mallory"), f"Terminate {instance_id}"
+        )
     assert note == "I cannot terminate instances: opsagent is read-only."
     refusal = model.prompts[1][-1]
     assert isinstance(refusal, ToolMessage) and refusal.status == "error"

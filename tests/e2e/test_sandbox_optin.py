@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from opsagent.access import Read
+from opsagent.access import Asker, Read
 from opsagent.registry import Registry, load_registry
 from opsagent.sandbox.aws_errors import ProtocolContext
 from opsagent.sandbox.optin import OPT_IN_ERROR_CODES, DisabledRegions, opt_in_failure
@@ -67,7 +67,7 @@ async def test_the_disabled_regions_reads_fail_as_aws_fails_them_and_the_other_r
     pool = sandbox_pool(sandbox)
     try:
         sandbox.scripts.clear()
-        home, ec2, eks, dynamodb, stacks = await pool.run_reads(production, "alice", reads)
+        home, ec2, eks, dynamodb, stacks = await pool.run_reads(production, Asker("alice"), reads)
         assert list(sandbox.scripts) == [(PROD, len(reads))]  # one script, every read in it
 
         assert home.ok
@@ -92,12 +92,12 @@ async def test_the_disabled_regions_reads_fail_as_aws_fails_them_and_the_other_r
         assert all(r.result is None for r in (ec2, eks, dynamodb, stacks))
 
         # Staging has not disabled it: its af-south-1 answers.
-        [staging] = await pool.run_reads(registry.get(STAGING), "alice", [reads[1]])
+        [staging] = await pool.run_reads(registry.get(STAGING), Asker("alice"), [reads[1]])
         assert staging.ok and staging.result["Reservations"] == []
 
         sandbox.enable_regions(PROD, [OPT_IN])
         assert sandbox.disabled_regions(PROD) == frozenset()
-        again = await pool.run_reads(production, "alice", reads)
+        again = await pool.run_reads(production, Asker("alice"), reads)
         assert [r.error for r in again] == [None] * len(reads)
         assert instance_ids(again[0].result) == instance_ids(home.result)
         assert again[1].result["Reservations"] == []

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
-from opsagent.access import AccountSlots, Read, ReadCache
+from opsagent.access import AccountSlots, Asker, Read, ReadCache
 from opsagent.graph.context import Context
 from opsagent.graph.graph import build_graph
 from opsagent.graph.planner import rule_planner
@@ -35,7 +35,7 @@ async def test_the_pool_keeps_at_most_its_cap_and_every_caller_still_gets_answer
     try:
         for user in ["alice", "bob", "carol"]:
             for account_id in WORKLOADS:
-                [result] = await pool.run_reads(registry.get(account_id), user, _vpcs())
+                [result] = await pool.run_reads(registry.get(account_id), Asker(user), _vpcs())
                 assert result.ok, result.error
                 assert len(pool) <= 2
         assert pool.evicted == 9 - 2
@@ -51,7 +51,7 @@ async def test_a_new_caller_per_request_does_not_grow_the_pool(sandbox, registry
     try:
         production = registry.get("222222222222")
         for n in range(20):
-            [result] = await pool.run_reads(production, f"visitor-{n}", _vpcs())
+            [result] = await pool.run_reads(production, Asker(f"visitor-{n}"), _vpcs())
             assert result.ok
         assert len(pool) == 5 and pool.credentials.cached_count <= 5
     finally:
@@ -62,11 +62,11 @@ async def test_idle_sessions_are_closed_with_no_question_asked_and_reopen_on_use
     pool = sandbox_pool(sandbox, idle_seconds=0.3)
     try:
         production = registry.get("222222222222")
-        await pool.run_reads(production, "alice", _vpcs())
+        await pool.run_reads(production, Asker("alice"), _vpcs())
         assert len(pool) == 1
         await asyncio.sleep(1.0)  # the sweeper looks every idle_seconds / 2
         assert len(pool) == 0 and pool.evicted == 1
-        [again] = await pool.run_reads(production, "alice", _vpcs())
+        [again] = await pool.run_reads(production, Asker("alice"), _vpcs())
         assert again.ok
     finally:
         await pool.aclose()
@@ -78,9 +78,9 @@ async def test_accounts_wait_their_turn_and_each_deadline_starts_with_its_turn(s
     pool = sandbox_pool(sandbox)
     slots = AccountSlots(1)
 
-    async def slow_reads(account, user, reads, *, allowed=None, fresh=True):
+    async def slow_reads(account, asker, reads, *, allowed=None, fresh=True):
         await asyncio.sleep(0.6)  # the real server's latency, scaled down
-        return await pool.run_reads(account, user, reads, allowed=allowed)
+        return await pool.run_reads(account, asker, reads, allowed=allowed)
 
     context = Context(
         registry=registry,

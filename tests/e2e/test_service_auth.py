@@ -59,12 +59,13 @@ def rs256(
     now = int(time.time())
     claims = {
         "sub": sub,
-        "cognito:groups": list(groups) if isinstance(groups, tuple) else groups,
         "iss": issuer,
         "aud": audience,
         "iat": now,
         "exp": now + 300,
     }
+    if groups is not None:
+        claims["cognito:groups"] = list(groups) if isinstance(groups, tuple) else groups
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})  # type: ignore[arg-type]
 
 
@@ -105,13 +106,52 @@ async def test_no_groups_means_no_accounts_when_the_registry_has_groups(
     ("token", "reason"),
     [
         (lambda: rs256(key=OTHER_KEY), "not valid"),
-        (lambda: rs256(kid="key-2"), "no key"),
+        (lambda: rs256(kid="key-2"), "unknown signing key"),
         (lambda: rs256(issuer="https://elsewhere.example"), "issuer"),
         (lambda: rs256(audience="another-client"), "audience"),
     ],
     ids=["wrong-key", "unknown-kid", "wrong-issuer", "wrong-audience"],
 )
 async def test_bad_jwks_tokens_are_refused(auth: Authenticator, token: object, reason: str) -> None:
+    with pytest.raises(AuthError, match=reason):
+        await auth.caller(f"Bearer {token()}", None)  # type: ignore[operator]
+
+
+async def test_without_a_groups_claim_setting_either_default_claim_is_needed(
+    auth: Authenticator,
+) -> None:
+    now = int(time.time())
+    plain = {"sub": "paula", "groups": ["prod-team"], "iss": ISSUER, "aud": "opsagent-client"}
+    token = jwt.encode(
+        {**plain, "exp": now + 300}, KEY, algorithm="RS256", headers={"kid": "key-1"}
+    )
+    assert (await auth.caller(f"Bearer {token}", None)).groups == ("prod-team",)
+    with pytest.raises(
+        AuthError, match="no 'groups' or 'cognito:groups' claim: OPSAGENT_JWT_GROUPS_CLAIM"
+    ):
+        await auth.caller(f"Bearer {rs256(groups=None)}", None)
+
+
+HS_SECRET = "an-hs256-secret-that-is-long-enough-for-it"
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        (lambda: jwt.encode({"sub": "x", "exp": time.time() + 60, "groups": []}, HS_SECRET), None),
+        (lambda: rs256(), r"algorithm .RS256. is not allowed here \(allowed: HS256\)"),
+        (
+            lambda: jwt.encode({"sub": "x", "exp": time.time() + 60}, None, algorithm="none"),
+            "unsigned",
+        ),
+    ],
+    ids=["hs256", "rs256-against-the-secret", "alg-none"],
+)
+async def test_the_secret_takes_hs256_only(token: object, reason: str | None) -> None:
+    auth = Authenticator(Settings(jwt_secret=HS_SECRET))
+    if reason is None:
+        assert (await auth.caller(f"Bearer {token()}", None)).user == "x"  # type: ignore[operator]
+        return
     with pytest.raises(AuthError, match=reason):
         await auth.caller(f"Bearer {token()}", None)  # type: ignore[operator]
 

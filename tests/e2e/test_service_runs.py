@@ -144,7 +144,11 @@ async def test_busy_while_a_run_is_in_flight_and_disconnect_cancels_it(
     assert blackhole.accepted == accepted  # and opened no new ones: no orphaned work
     history = await client.get(f"/threads/{thread_id}", headers=OPERATOR)
     assert history.status_code == 404  # the run never reached its answer
-    assert f'"thread_id": "{thread_id}"' not in service.log()  # no "answered" record
+    # No "answered" record; the audit record says the question was cancelled.
+    records = [json.loads(x) for x in service.log().splitlines() if thread_id in x]
+    [audited] = [r for r in records if r["logger"] != "uvicorn.access"]
+    assert audited["event"] == "question" and audited["outcome"] == "cancelled"
+    assert len(audited["accounts_asked"]) == 3
 
 
 async def test_json_client_disconnect_cancels_too(
@@ -227,9 +231,9 @@ async def test_accounts_outside_the_callers_groups_are_403(client: httpx.AsyncCl
     body = response.json()
     assert body["error"] == "forbidden" and STAGING in body["message"]
     assert body["answer"]["refusal"]["kind"] == "forbidden"
-    # "All accounts" is all of them, so a caller who sees one is refused too, not silently cut.
-    everything = await client.post("/invocations", headers=PROD_ONLY, json={"prompt": ALL_ACCOUNTS})
-    assert everything.status_code == 403
+    # Which groups would open it (tests/e2e/test_caller_isolation.py: what "all accounts" means).
+    assert "your groups (prod-team) do not include it" in body["message"]
+    assert "Groups that may: Staging: operators" in body["message"]
 
 
 async def test_groups_may_arrive_in_the_groups_claim(client: httpx.AsyncClient) -> None:
@@ -253,14 +257,18 @@ async def test_a_thread_belongs_to_its_first_caller(
     assert first.status_code == 403 and first.json()["error"] == "read_only"
     mine = await client.get(f"/threads/{thread_id}", headers=OPERATOR)
     assert mine.status_code == 200 and len(mine.json()["turns"]) == 1
+    # To anyone else it does not exist: the same 404 as an id nobody used.
+    nobody = await client.get("/threads/never-used-" + str(time.time_ns()), headers=PROD_ONLY)
     theirs = await client.get(f"/threads/{thread_id}", headers=PROD_ONLY)
-    assert theirs.status_code == 403 and theirs.json()["error"] == "thread_forbidden"
+    assert theirs.status_code == nobody.status_code == 404
+    assert theirs.json()["error"] == nobody.json()["error"] == "thread_not_found"
+    assert set(theirs.json()) == set(nobody.json()) == {"error", "message"}
     post = await client.post(
         "/invocations",
         headers=PROD_ONLY,
         json={"prompt": f"List EC2 instances in account {PRODUCTION}", "thread_id": thread_id},
     )
-    assert post.status_code == 403 and post.json()["error"] == "thread_forbidden"
+    assert post.status_code == 404 and post.json()["error"] == "thread_not_found"
 
 
 async def test_the_user_header_does_not_override_the_token(

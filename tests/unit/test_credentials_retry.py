@@ -23,7 +23,7 @@ import pytest
 from botocore.credentials import Credentials
 from botocore.retries import standard
 
-from opsagent.access import AccountTimeout, AccountUnreachable, RoleCredentials
+from opsagent.access import AccountTimeout, AccountUnreachable, Asker, RoleCredentials
 from opsagent.registry import Account
 
 CENTRAL = Credentials("AKIAOPSAGENTCENTRAL1", "central-secret")
@@ -158,7 +158,7 @@ async def test_throttled_assume_role_is_retried_with_backoff_and_jitter(
     sts.throttle = 2
     roles = RoleCredentials(CENTRAL, sts_endpoint_url=sts.url)
     try:
-        credentials = await roles.get(account(), "alice")
+        credentials = await roles.get(account(), Asker("alice"))
     finally:
         roles.close()
     assert credentials.get_frozen_credentials().access_key.startswith("ASIA")
@@ -184,7 +184,7 @@ async def test_persistent_throttle_ends_as_a_typed_error_within_the_attempts(
     roles = RoleCredentials(CENTRAL, sts_endpoint_url=sts.url, max_attempts=4)
     try:
         with pytest.raises(AccountUnreachable) as failed:
-            await roles.get(account(), "bob")
+            await roles.get(account(), Asker("bob"))
     finally:
         roles.close()
     assert sts.requests == 4
@@ -218,7 +218,8 @@ async def test_a_caller_that_stops_waiting_stops_the_retries(
 ) -> None:
     caplog.set_level(logging.INFO, logger="opsagent.audit")
     roles = RoleCredentials(CENTRAL, sts_endpoint_url=sts.url, max_attempts=20)
-    await roles.get(account("999999999999"), "warm-up")  # the STS client exists: no cold start
+    # The STS client exists: no cold start.
+    await roles.get(account("999999999999"), Asker("warm-up"))
     caplog.clear()
     sts.throttle, sts.requests = None, 0
     slow_backoff(monkeypatch, 0.2)  # attempts at about 0, 0.2, 0.4, ... s
@@ -226,14 +227,14 @@ async def test_a_caller_that_stops_waiting_stops_the_retries(
     try:
         if how == "deadline_s":
             with pytest.raises(AccountTimeout) as failed:
-                await roles.get(account(), "carol", deadline_s=1.0)
+                await roles.get(account(), Asker("carol"), deadline_s=1.0)
             assert failed.value.status == "timeout"
             assert "within 1s" in str(failed.value)
             assert "throttled" in str(failed.value) and "(Throttling)" in str(failed.value)
         else:
             with pytest.raises(TimeoutError):
                 async with asyncio.timeout(1.0):
-                    await roles.get(account(), "carol")
+                    await roles.get(account(), Asker("carol"))
         assert time.monotonic() - started < 2.0
         # The thread ends after the attempt that follows the give-up: not 20 attempts.
         final = await wait_for_final_record(caplog)
@@ -254,11 +255,11 @@ async def test_credentials_fetched_after_the_caller_gave_up_are_kept(
     roles = RoleCredentials(CENTRAL, sts_endpoint_url=sts.url)
     try:
         with pytest.raises(AccountTimeout):
-            await roles.get(account(), "dave", deadline_s=0.1)
+            await roles.get(account(), Asker("dave"), deadline_s=0.1)
         final = await wait_for_final_record(caplog)
         assert final["outcome"] == "ok"
         sts.delay = 0
-        credentials = await roles.get(account(), "dave")  # no new AssumeRole needed
+        credentials = await roles.get(account(), Asker("dave"))  # no new AssumeRole needed
         assert sts.requests == 1
         assert credentials.get_frozen_credentials().access_key == final["access_key_id"]
     finally:
@@ -268,14 +269,14 @@ async def test_credentials_fetched_after_the_caller_gave_up_are_kept(
 async def test_forget_drops_the_pair_and_the_next_use_assumes_again(sts: FakeSts) -> None:
     roles = RoleCredentials(CENTRAL, sts_endpoint_url=sts.url)
     try:
-        first = await roles.get(account(), "erin")
-        other = await roles.get(account("333333333333"), "erin")
+        first = await roles.get(account(), Asker("erin"))
+        other = await roles.get(account("333333333333"), Asker("erin"))
         assert roles.cached_count == 2
-        roles.forget("222222222222", "erin")
-        roles.forget("222222222222", "nobody")  # unknown pairs are fine
+        roles.forget("222222222222", Asker("erin"))
+        roles.forget("222222222222", Asker("nobody"))  # unknown pairs are fine
         assert roles.cached_count == 1
-        assert roles.for_account(account("333333333333"), "erin") is other
-        again = await roles.get(account(), "erin")
+        assert roles.for_account(account("333333333333"), Asker("erin")) is other
+        again = await roles.get(account(), Asker("erin"))
         assert again is not first
         assert sts.requests == 3
         assert roles.cached_count == 2
@@ -289,7 +290,7 @@ async def test_many_accounts_assume_roles_in_parallel_not_six_at_a_time(sts: Fak
     roles = RoleCredentials(CENTRAL, sts_endpoint_url=sts.url, max_concurrent_assume_roles=64)
     started = time.monotonic()
     try:
-        await asyncio.gather(*(roles.get(a, "frank") for a in accounts))
+        await asyncio.gather(*(roles.get(a, Asker("frank")) for a in accounts))
         elapsed = time.monotonic() - started
         sts_threads = [t for t in threading.enumerate() if t.name.startswith("opsagent-sts")]
     finally:
@@ -307,7 +308,7 @@ async def test_closed_credentials_refuse_new_work(sts: FakeSts) -> None:
     roles.close()
     roles.close()  # idempotent
     with pytest.raises(RuntimeError, match="closed"):
-        await roles.get(account(), "grace")
+        await roles.get(account(), Asker("grace"))
 
 
 def test_an_empty_instance_is_still_truthy() -> None:

@@ -1,5 +1,12 @@
 """The CloudFormation in infrastructure/: cfn-lint clean, and the member role says what we mean.
 
+The trust policy is evaluated the same way, for one AssumeRole request as the agent makes it
+(``opsagent.access.identity``: SourceIdentity and two session tags), after resolving the
+template's Ref/Fn::If for given parameters: every action the request needs (sts:AssumeRole,
+sts:SetSourceIdentity when a source identity is set, sts:TagSession when tags are passed)
+must be allowed by a statement naming the central principal whose conditions hold
+(StringEquals, Null and ForAllValues:StringEquals; anything else fails loudly).
+
 The policy checks evaluate the role's inline policy with a deliberately small evaluator:
 explicit Deny beats Allow beats the implicit deny, ``Action``/``NotAction`` matched with IAM's
 case-insensitive ``*``/``?`` wildcards (fnmatch), conditions limited to ``Bool`` (anything
@@ -20,6 +27,7 @@ import pytest
 from cfnlint.api import lint_file
 from cfnlint.decode import decode
 
+from opsagent.access.identity import GROUPS_TAG, USER_TAG, Asker
 from tests.conftest import ROOT
 
 INFRASTRUCTURE = ROOT / "infrastructure"
@@ -229,20 +237,166 @@ def test_trust_is_the_central_principal_inside_the_organization(template: Any, r
     assert role["RoleName"] == {"Ref": "RoleName"}
     assert role["MaxSessionDuration"] == 3600
 
-    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
-    assert trust["Effect"] == "Allow"
-    assert trust["Action"] == "sts:AssumeRole"
-    assert trust["Principal"] == {"AWS": {"Ref": "CentralPrincipalArn"}}
-    equals = trust["Condition"]["StringEquals"]
-    assert equals["aws:PrincipalOrgID"] == {"Ref": "OrganizationId"}
-    # The external id is required only when the parameter is set.
-    assert equals["sts:ExternalId"] == {
-        "Fn::If": ["HasExternalId", {"Ref": "ExternalId"}, {"Ref": "AWS::NoValue"}]
-    }
+    trust = role["AssumeRolePolicyDocument"]["Statement"]
+    actions = {a for statement in trust for a in _as_list(statement["Action"])}
+    assert actions == {"sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"}
+    for statement in trust:  # each action under the same principal and conditions
+        assert statement["Effect"] == "Allow"
+        assert statement["Principal"] == {"AWS": {"Ref": "CentralPrincipalArn"}}
+        equals = statement["Condition"]["StringEquals"]
+        assert equals["aws:PrincipalOrgID"] == {"Ref": "OrganizationId"}
+        # The external id is required only when the parameter is set.
+        assert equals["sts:ExternalId"] == {
+            "Fn::If": ["HasExternalId", {"Ref": "ExternalId"}, {"Ref": "AWS::NoValue"}]
+        }
     assert template["Conditions"]["HasExternalId"] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "ExternalId"}, ""]}]
     }
     assert parameters["ExternalId"]["Default"] == ""
+    assert parameters["RequireSourceIdentity"]["Default"] == "true"
+
+
+# --- the trust policy, evaluated for the agent's AssumeRole ----------------------------------
+
+CENTRAL_ARN = "arn:aws:iam::111111111111:role/OpsAgent"
+ORG = "o-abcdefghij"
+_NO_VALUE = object()
+
+
+def _condition_true(template: Any, node: Any, parameters: dict[str, str]) -> bool:
+    if "Fn::Not" in node:
+        return not _condition_true(template, node["Fn::Not"][0], parameters)
+    if "Fn::Equals" in node:
+        left, right = (_resolve(template, v, parameters) for v in node["Fn::Equals"])
+        return left == right
+    if "Condition" in node:
+        return _condition_true(template, template["Conditions"][node["Condition"]], parameters)
+    raise NotImplementedError(node)
+
+
+def _resolve(template: Any, node: Any, parameters: dict[str, str]) -> Any:
+    """``node`` with Ref and Fn::If worked out for these parameter values."""
+    if isinstance(node, dict) and list(node) == ["Ref"]:
+        name = node["Ref"]
+        if name == "AWS::NoValue":
+            return _NO_VALUE
+        return parameters.get(name, template["Parameters"][name].get("Default"))
+    if isinstance(node, dict) and list(node) == ["Fn::If"]:
+        name, then, otherwise = node["Fn::If"]
+        chosen = template["Conditions"][name]
+        return _resolve(
+            template,
+            then if _condition_true(template, chosen, parameters) else otherwise,
+            parameters,
+        )
+    if isinstance(node, dict):
+        resolved = {k: _resolve(template, v, parameters) for k, v in node.items()}
+        return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
+    if isinstance(node, list):
+        return [v for v in (_resolve(template, i, parameters) for i in node) if v is not _NO_VALUE]
+    return node
+
+
+def _trust_condition_holds(condition: dict[str, Any], context: dict[str, Any]) -> bool:
+    for operator, tests in condition.items():
+        for key, expected in tests.items():
+            actual = context.get(key.lower())
+            wanted = [str(v) for v in _as_list(expected)]
+            if operator == "StringEquals":
+                if actual is None or actual not in wanted:
+                    return False
+            elif operator == "Null":  # "false": the key must be present
+                if (actual is None) != (wanted == ["true"]):
+                    return False
+            elif operator == "ForAllValues:StringEquals":
+                if not set(actual or ()) <= set(wanted):
+                    return False
+            else:
+                raise NotImplementedError(f"the test evaluator does not know {operator}")
+    return True
+
+
+def _assume_role_allowed(
+    template: Any,
+    parameters: dict[str, str],
+    *,
+    org: str = ORG,
+    external_id: str | None = None,
+    source_identity: str | None = None,
+    tags: list[dict[str, str]] | None = None,
+) -> bool:
+    """Whether the member role's trust policy lets the central principal make this AssumeRole."""
+    role = next(r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Role")
+    trust = _resolve(template, role["Properties"]["AssumeRolePolicyDocument"], parameters)
+    context: dict[str, Any] = {"aws:principalorgid": org}
+    needed = {"sts:AssumeRole"}
+    if external_id is not None:
+        context["sts:externalid"] = external_id
+    if source_identity is not None:
+        context["sts:sourceidentity"] = source_identity
+        needed.add("sts:SetSourceIdentity")
+    if tags:
+        context["aws:tagkeys"] = [tag["Key"] for tag in tags]
+        needed.add("sts:TagSession")
+    parameters = {"CentralPrincipalArn": CENTRAL_ARN, **parameters}
+    return all(
+        any(
+            statement["Effect"] == "Allow"
+            and statement["Principal"] == {"AWS": CENTRAL_ARN}
+            and _action_matches(action, statement["Action"])
+            and _trust_condition_holds(statement.get("Condition", {}), context)
+            for statement in trust["Statement"]
+        )
+        for action in needed
+    )
+
+
+AGENT = Asker("alice@example.com", ("sre-oncall", "platform"))
+PARAMETER_SETS = [
+    {"OrganizationId": ORG, "CentralPrincipalArn": CENTRAL_ARN},
+    {"OrganizationId": ORG, "CentralPrincipalArn": CENTRAL_ARN, "ExternalId": "ext-222"},
+    {"OrganizationId": ORG, "CentralPrincipalArn": CENTRAL_ARN, "RequireSourceIdentity": "false"},
+]
+
+
+@pytest.mark.parametrize("parameters", PARAMETER_SETS, ids=["plain", "external-id", "optional"])
+def test_the_agents_assume_role_with_source_identity_and_tags_is_allowed(
+    template: Any, parameters: dict[str, str]
+) -> None:
+    external_id = parameters.get("ExternalId")
+    agent = {
+        "external_id": external_id,
+        "source_identity": AGENT.source_identity,
+        "tags": AGENT.session_tags(),
+    }
+    assert _assume_role_allowed(template, parameters, **agent)
+    assert _assume_role_allowed(
+        template, parameters, **{**agent, "tags": AGENT.session_tags(compact=True)}
+    )
+    # Outside the organization, or (when one is set) without the external id: refused.
+    assert not _assume_role_allowed(template, parameters, **{**agent, "org": "o-otherorgxxx"})
+    if external_id:
+        assert not _assume_role_allowed(template, parameters, **{**agent, "external_id": None})
+        assert not _assume_role_allowed(template, parameters, **{**agent, "external_id": "x"})
+
+
+def test_the_session_tag_keys_are_the_agents_and_no_others(template: Any) -> None:
+    parameters = PARAMETER_SETS[0]
+    allowed = {"source_identity": "alice", "tags": AGENT.session_tags()}
+    assert [tag["Key"] for tag in AGENT.session_tags()] == [USER_TAG, GROUPS_TAG]
+    assert _assume_role_allowed(template, parameters, **allowed)
+    for extra in ({"Key": "CostCenter", "Value": "x"}, {"Key": "opsagent:admin", "Value": "1"}):
+        assert not _assume_role_allowed(
+            template, parameters, source_identity="alice", tags=[*AGENT.session_tags(), extra]
+        )
+
+
+def test_a_source_identity_is_required_unless_switched_off_for_a_rollout(template: Any) -> None:
+    required, optional = PARAMETER_SETS[0], PARAMETER_SETS[2]
+    assert not _assume_role_allowed(template, required)
+    assert not _assume_role_allowed(template, required, tags=AGENT.session_tags())
+    assert _assume_role_allowed(template, optional)  # an agent older than attribution
+    assert _assume_role_allowed(template, required, source_identity="alice")
 
 
 def test_view_only_access_and_the_role_arn_output(template: Any, role: Any) -> None:

@@ -1,6 +1,6 @@
 """The HTTP service, by job (see app.py's docstring for the contract):
 
-    app.py         create_app (the lifespan, middleware, handlers, routes) and log_config
+    app.py         create_app (the lifespan, middleware, handlers, routes)
     routes.py      POST /invocations, GET /ping, GET /threads/{id}; who is asking
     schemas.py     request and response bodies; the answer's derived from the domain models
     errors.py      ERRORS, the one table of error codes and statuses; ApiError; the handlers
@@ -12,6 +12,6 @@ Nothing outside this package imports it at module level: the CLI's `serve` impor
 it runs, so the wiring (runtime.py), settings and the CLI never load FastAPI.
 """
 
-from opsagent.service.http.app import create_app, log_config
+from opsagent.service.http.app import create_app
 
-__all__ = ["create_app", "log_config"]
+__all__ = ["create_app"]

@@ -33,6 +33,11 @@ from opsagent.service.runtime import open_agent
 from opsagent.service.settings import Settings
 
 log = logging.getLogger("opsagent.service")
+NO_AUTH = (
+    "listening beyond loopback without OPSAGENT_JWT_*: every caller sees every account, and "
+    "anyone who sends a thread id (and any X-Amzn-Bedrock-AgentCore-Runtime-User-Id) can "
+    "read or continue that thread"
+)
 
 
 def create_app(settings: Settings | None = None, *, planner: Any = None) -> FastAPI:
@@ -41,12 +46,17 @@ def create_app(settings: Settings | None = None, *, planner: Any = None) -> Fast
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        problem = settings.exposure_problem()
+        if problem:  # `opsagent serve` says so before it starts; any other launcher, here
+            raise RuntimeError(problem)
         tracker = RunTracker()
+        auth = Authenticator(settings)
+        await auth.start()  # discovery document and JWKS, read once: unreadable, no start
         async with (
             open_checkpointer(settings.checkpoint_url) as checkpointer,
             open_agent(settings, checkpointer=checkpointer, planner=planner) as agent,
         ):
-            app.state.service = Service(agent, settings, tracker, Authenticator(settings))
+            app.state.service = Service(agent, settings, tracker, auth)
             log.info(
                 json.dumps(
                     {
@@ -58,6 +68,8 @@ def create_app(settings: Settings | None = None, *, planner: Any = None) -> Fast
                     }
                 )
             )
+            if settings.listens_beyond_loopback and not app.state.service.auth.enabled:
+                log.warning(json.dumps({"event": "no_authentication", "message": NO_AUTH}))
             try:
                 yield
             finally:
@@ -77,18 +89,3 @@ def create_app(settings: Settings | None = None, *, planner: Any = None) -> Fast
     errors.install_error_handlers(app)
     app.include_router(router)
     return app
-
-
-def log_config() -> dict[str, Any]:
-    """uvicorn's logging plus ours: opsagent.* records (audit, runs) are JSON lines on stderr."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = json.loads(json.dumps(LOGGING_CONFIG))  # a deep copy; uvicorn's stays as it is
-    config["formatters"]["json_lines"] = {"format": "%(message)s"}
-    config["handlers"]["opsagent"] = {
-        "formatter": "json_lines",
-        "class": "logging.StreamHandler",
-        "stream": "ext://sys.stderr",
-    }
-    config["loggers"]["opsagent"] = {"handlers": ["opsagent"], "level": "INFO", "propagate": False}
-    return config

@@ -40,8 +40,12 @@ ERRORS: tuple[ErrorCode, ...] = (
     ErrorCode(401, "unauthorized", "auth is on and the bearer token is missing or invalid"),
     ErrorCode(403, "read_only", "the question asks to change something: the agent only reads"),
     ErrorCode(403, "forbidden", "the question names accounts the caller's groups may not see"),
-    ErrorCode(403, "thread_forbidden", "the thread belongs to another authenticated user"),
-    ErrorCode(404, "thread_not_found", "GET /threads/{id} of a thread with no turns"),
+    ErrorCode(
+        404,
+        "thread_not_found",
+        "no such thread: none has this id, or (with auth on) it is another user's; the two "
+        "answer alike, so a thread id reveals nothing",
+    ),
     ErrorCode(404, "not_found", "no such path", routing=True),
     ErrorCode(405, "method_not_allowed", "the path does not take this method", routing=True),
     ErrorCode(409, "thread_busy", "a question is already running in this thread"),

@@ -102,16 +102,19 @@ def _thread_id(session_id: str | None, body_thread: str | None) -> str:
     return body_thread or str(uuid.uuid4())
 
 
+def _no_thread(thread_id: str) -> ApiError:
+    return ApiError("thread_not_found", f"no conversation with thread id {thread_id}")
+
+
 async def _check_owner(service: Service, thread_id: str, caller: Caller) -> None:
-    """With auth on, a thread belongs to whoever asked its first question."""
+    """With auth on, a thread belongs to whoever asked its first question; to anyone else it
+    does not exist (404 as for an unknown id, so thread ids cannot be probed)."""
     if not caller.authenticated:
         return
     state = await service.agent.graph.aget_state({"configurable": {"thread_id": thread_id}})
     owner = (state.metadata or {}).get("user") if state.values else None
     if owner is not None and owner != caller.user:
-        raise ApiError(
-            "thread_forbidden", "this thread belongs to another user", thread_id=thread_id
-        )
+        raise _no_thread(thread_id)
 
 
 def _refusal_error(answer: Answer, thread_id: str) -> ApiError:
@@ -164,7 +167,7 @@ async def ping(request: Request) -> PingResponse:
             "unauthorized",
             "read_only",
             "forbidden",
-            "thread_forbidden",
+            "thread_not_found",
             "thread_busy",
             "body_too_large",
             "question_too_long",
@@ -251,9 +254,7 @@ async def invocations(
     "/threads/{thread_id}",
     response_model=ThreadResponse,
     tags=["Threads"],
-    responses=errors.responses(
-        "unauthorized", "thread_forbidden", "thread_not_found", "invalid_request"
-    ),
+    responses=errors.responses("unauthorized", "thread_not_found", "invalid_request"),
 )
 async def thread(
     request: Request,
@@ -265,6 +266,6 @@ async def thread(
     state = await service.agent.graph.aget_state({"configurable": {"thread_id": thread_id}})
     turns = (state.values or {}).get("turns") or []
     if not turns:
-        raise ApiError("thread_not_found", f"no conversation with thread id {thread_id}")
+        raise _no_thread(thread_id)
     await _check_owner(service, thread_id, caller)
     return ThreadResponse(thread_id=thread_id, turns=[TurnOut.model_validate(t) for t in turns])

@@ -130,6 +130,10 @@ AnswerOut: type[BaseModel] = create_model(
     answer=_always(Answer, "text", "The answer in a sentence or a few."),
     plan=_always(Answer, "plan"),
     refusal=_always(Answer, "refusal"),
+    sandbox=(
+        bool,
+        Field(description="True when the accounts are the embedded sandbox's made-up demo."),
+    ),
     # mypy cannot see models built at run time as types; pydantic can.
     accounts=(
         list[AccountOut],  # type: ignore[valid-type]
