@@ -46,10 +46,10 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from opsagent.registry.patterns import ACCOUNT_ID_PATTERN
-from opsagent.sandbox.identity import PARTITION, KeyIdentity, resolve_access_key
+from opsagent.sandbox.identity import PARTITION, resolve_access_key
 from opsagent.sandbox.optin import DisabledRegions, request_failure
 from opsagent.sandbox.scp import CREDENTIAL_RE, RegionDenials, request_denial
-from opsagent.sandbox.trust import AssumeRoleRequest, trust_allows
+from opsagent.sandbox.trust import ACTION, AssumeRoleRequest, first_denied_action
 
 log = logging.getLogger(__name__)
 
@@ -192,37 +192,47 @@ def check_assume_role(environ: Environ, params: dict[str, str]) -> StsError | No
     arn_match = _ROLE_ARN_RE.match(role_arn)
     if arn_match is None:
         return StsError(400, "ValidationError", f"{role_arn!r} is not a valid role ARN")
-    if not _trusted(caller, arn_match.group(1), arn_match.group(2), params.get("ExternalId")):
+    request = AssumeRoleRequest(
+        caller_account=caller.account_id,
+        caller_principal_arn=caller.principal_arn,
+        caller_arn=caller.arn,
+        external_id=params.get("ExternalId"),
+        source_identity=params.get("SourceIdentity"),
+        tags=_session_tags(params),
+    )
+    denied = _denied_action(arn_match.group(1), arn_match.group(2), request)
+    if denied is not None:
         log.info(
-            "sts:AssumeRole denied",
+            f"{denied} denied",
             extra={"caller": caller.arn, "role_arn": role_arn},
         )
         return StsError(
             403,
             "AccessDenied",
-            f"User: {caller.arn} is not authorized to perform: sts:AssumeRole "
-            f"on resource: {role_arn}",
+            f"User: {caller.arn} is not authorized to perform: {denied} on resource: {role_arn}",
         )
     return None
 
 
-def _trusted(caller: KeyIdentity, account_id: str, role_name: str, external_id: str | None) -> bool:
+def _session_tags(params: dict[str, str]) -> dict[str, str]:
+    """Tags.member.N.Key / .Value of a query-protocol AssumeRole, as key -> value."""
+    tags: dict[str, str] = {}
+    for name, key in params.items():
+        if name.startswith("Tags.member.") and name.endswith(".Key"):
+            tags[key] = params.get(name.removesuffix(".Key") + ".Value", "")
+    return tags
+
+
+def _denied_action(account_id: str, role_name: str, request: AssumeRoleRequest) -> str | None:
+    """The first action of this AssumeRole the role's trust policy refuses, or None."""
     # `in` on moto's BackendDict does not create the account; a missing account has no roles.
     if account_id not in iam_backends:
-        return False
+        return ACTION
     roles = list(iam_backends[account_id][PARTITION].roles.values())
     role = next((r for r in roles if r.name == role_name), None)
     if role is None:
-        return False
-    return trust_allows(
-        role.assume_role_policy_document,
-        AssumeRoleRequest(
-            caller_account=caller.account_id,
-            caller_principal_arn=caller.principal_arn,
-            caller_arn=caller.arn,
-            external_id=external_id,
-        ),
-    )
+        return ACTION
+    return first_denied_action(role.assume_role_policy_document, request)
 
 
 class _QuietRequestHandler(MotoRequestHandler):

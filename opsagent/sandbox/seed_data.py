@@ -333,11 +333,12 @@ STACKS = [
 
 
 def trust_policy(*, principal: str, external_id: str | None = None) -> str:
-    """A trust policy letting one AWS principal assume the role, optionally with an ExternalId."""
+    """A trust policy letting one AWS principal assume the role, optionally with an ExternalId,
+    naming itself (SourceIdentity) and tagging its session, as the member role template does."""
     statement: dict[str, Any] = {
         "Effect": "Allow",
         "Principal": {"AWS": principal},
-        "Action": "sts:AssumeRole",
+        "Action": ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"],
     }
     if external_id is not None:
         statement["Condition"] = {"StringEquals": {"sts:ExternalId": external_id}}

@@ -3,8 +3,14 @@
 moto lets anyone assume any role ARN, existing or not. AWS allows AssumeRole only when the
 role's trust policy has an Allow statement for sts:AssumeRole whose principal names the
 caller (its account root, the account id, its ARN, or the role behind its session) and whose
-conditions hold, and no Deny statement matches. This module decides that, with the condition
-operators trust policies use in practice; an operator or key it does not know fails closed.
+conditions hold, and no Deny statement matches. An AssumeRole that sets a SourceIdentity
+also needs sts:SetSourceIdentity, one that passes session tags sts:TagSession, each allowed
+the same way ("Monitor and control actions taken with assumed roles" and "Passing session
+tags in AWS STS", IAM User Guide:
+https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_temp_control-access_monitor.html,
+https://docs.aws.amazon.com/IAM/latest/UserGuide/id_session-tags.html). This module decides
+that, with the condition operators trust policies use in practice; an operator or key it
+does not know fails closed.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ACTION = "sts:AssumeRole"
+SET_SOURCE_IDENTITY = "sts:SetSourceIdentity"
+TAG_SESSION = "sts:TagSession"
 
 
 @dataclass(frozen=True)
@@ -29,12 +37,29 @@ class AssumeRoleRequest:
     # The exact caller ARN (session ARN for role sessions), which a policy may also name.
     caller_arn: str
     external_id: str | None = None
+    source_identity: str | None = None
+    # Session tags the request passes (key -> value).
+    tags: Mapping[str, str] = field(default_factory=dict)
     extra_context: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def actions(self) -> list[str]:
+        """Every action this request needs the trust policy to allow."""
+        return (
+            [ACTION]
+            + ([SET_SOURCE_IDENTITY] if self.source_identity is not None else [])
+            + ([TAG_SESSION] if self.tags else [])
+        )
 
     def context_value(self, key: str) -> str | None:
         lowered = key.lower()
         if lowered == "sts:externalid":
             return self.external_id
+        if lowered == "sts:sourceidentity":
+            return self.source_identity
+        if lowered.startswith("aws:requesttag/"):
+            wanted = key.split("/", 1)[1].lower()
+            return next((v for k, v in self.tags.items() if k.lower() == wanted), None)
         if lowered == "aws:principalaccount":
             return self.caller_account
         if lowered == "aws:principalarn":
@@ -55,8 +80,17 @@ def parse_policy(document: str | Mapping[str, Any]) -> dict[str, Any]:
         return json.loads(urllib.parse.unquote(document))
 
 
-def trust_allows(document: str | Mapping[str, Any], request: AssumeRoleRequest) -> bool:
-    """True when the trust policy lets this caller assume the role."""
+def first_denied_action(
+    document: str | Mapping[str, Any], request: AssumeRoleRequest
+) -> str | None:
+    """The first action of the request the trust policy does not allow, or None."""
+    return next((a for a in request.actions if not trust_allows(document, request, a)), None)
+
+
+def trust_allows(
+    document: str | Mapping[str, Any], request: AssumeRoleRequest, action: str = ACTION
+) -> bool:
+    """True when the trust policy lets this caller perform ``action`` on the role."""
     try:
         policy = parse_policy(document)
     except (json.JSONDecodeError, TypeError):
@@ -66,7 +100,7 @@ def trust_allows(document: str | Mapping[str, Any], request: AssumeRoleRequest) 
         statements = [statements]
     allowed = False
     for statement in statements:
-        if not isinstance(statement, Mapping) or not _statement_applies(statement, request):
+        if not isinstance(statement, Mapping) or not _statement_applies(statement, request, action):
             continue
         if statement.get("Effect") == "Deny":
             # An explicit deny always wins, whatever else allows.
@@ -76,9 +110,11 @@ def trust_allows(document: str | Mapping[str, Any], request: AssumeRoleRequest) 
     return allowed
 
 
-def _statement_applies(statement: Mapping[str, Any], request: AssumeRoleRequest) -> bool:
+def _statement_applies(
+    statement: Mapping[str, Any], request: AssumeRoleRequest, action: str
+) -> bool:
     return (
-        _action_matches(statement)
+        _action_matches(statement, action)
         and _principal_matches(statement, request)
         and _conditions_hold(statement.get("Condition", {}), request)
     )
@@ -90,11 +126,11 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
-def _action_matches(statement: Mapping[str, Any]) -> bool:
+def _action_matches(statement: Mapping[str, Any], action: str) -> bool:
     if "Action" in statement:
-        return any(_glob(str(a), ACTION) for a in _as_list(statement["Action"]))
+        return any(_glob(str(a), action) for a in _as_list(statement["Action"]))
     if "NotAction" in statement:
-        return not any(_glob(str(a), ACTION) for a in _as_list(statement["NotAction"]))
+        return not any(_glob(str(a), action) for a in _as_list(statement["NotAction"]))
     return False
 
 

@@ -36,6 +36,7 @@ from moto.sts.models import AssumedRole, sts_backends
 from moto.sts.responses import TokenResponse
 
 from opsagent.access import AccountSessions, Asker, Read
+from opsagent.access.errors import AccountAccessDenied
 from opsagent.access.identity import GROUPS_TAG, USER_TAG
 from opsagent.registry import Account, load_registry
 from tests.conftest import sandbox_pool
@@ -266,3 +267,45 @@ async def test_tags_sts_finds_too_large_are_sent_again_compact_not_failed(
     [assume] = audits(caplog, "sts.assume_role", user)
     assert assume["outcome"] == "ok" and assume["session_tags"][GROUPS_TAG] == "+12 more"
     assert len(assume["groups"]) == 12
+
+
+@pytest.mark.parametrize(
+    ("actions", "missing"),
+    [
+        (["sts:AssumeRole"], "sts:SetSourceIdentity"),
+        (["sts:AssumeRole", "sts:SetSourceIdentity"], "sts:TagSession"),
+    ],
+)
+async def test_a_member_role_whose_trust_lacks_the_new_actions_is_denied_saying_which(
+    pool: AccountSessions, sandbox, actions: list[str], missing: str
+) -> None:
+    """A member role deployed from the template before attribution: AWS refuses an AssumeRole
+    that names its caller or tags its session unless the trust policy allows those actions
+    too, and so does the sandbox's STS."""
+    from moto.iam.models import iam_backends
+
+    name = f"OldTrust{uuid.uuid4().hex[:6]}"
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:root"}, "Action": a}
+            for a in actions
+        ],
+    }
+    iam_backends[PRODUCTION]["aws"].create_role(
+        role_name=name,
+        assume_role_policy_document=json.dumps(trust),
+        path="/",
+        permissions_boundary=None,
+        description="",
+        tags=[],
+        max_session_duration="3600",
+    )
+    account = load_registry(sandbox.registry_path).get(PRODUCTION)
+    old = account.model_copy(update={"role_arn": f"arn:aws:iam::{PRODUCTION}:role/{name}"})
+    with pytest.raises(AccountAccessDenied) as refused:
+        await pool.run_reads(old, Asker(unique("dana"), ("sre",)), [VPCS])
+    assert refused.value.status == "denied"
+    message = str(refused.value)
+    assert f"not authorized to perform: {missing}" in message
+    assert "sts:SetSourceIdentity and sts:TagSession" in message  # what to change, in words

@@ -26,7 +26,7 @@ from opsagent.sandbox.script_runner import (
     to_jsonable,
 )
 from opsagent.sandbox.sigv4 import SignatureError, SigV4Verifier
-from opsagent.sandbox.trust import AssumeRoleRequest, trust_allows
+from opsagent.sandbox.trust import AssumeRoleRequest, first_denied_action, trust_allows
 
 CENTRAL = "111111111111"
 USER_ARN = f"arn:aws:iam::{CENTRAL}:user/opsagent"
@@ -52,6 +52,35 @@ def _allow(principal: object, **extra: object) -> dict:
 
 
 # ----- trust policies -----
+
+
+def test_naming_the_caller_and_tagging_the_session_need_their_own_actions() -> None:
+    principal = {"AWS": f"arn:aws:iam::{CENTRAL}:root"}
+    attributed = AssumeRoleRequest(
+        caller_account=CENTRAL,
+        caller_principal_arn=USER_ARN,
+        caller_arn=USER_ARN,
+        source_identity="alice",
+        tags={"opsagent:user": "alice"},
+    )
+    only_assume = _policy(_allow(principal))
+    assert first_denied_action(only_assume, _request()) is None  # nothing else asked for
+    assert first_denied_action(only_assume, attributed) == "sts:SetSourceIdentity"
+    both = _policy(_allow(principal), _allow(principal, Action="sts:SetSourceIdentity"))
+    assert first_denied_action(both, attributed) == "sts:TagSession"
+    everything = _policy(
+        _allow(principal, Action=["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"])
+    )
+    assert first_denied_action(everything, attributed) is None
+    required = _policy(
+        _allow(
+            principal,
+            Action=["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
+            Condition={"StringLike": {"sts:SourceIdentity": "*"}},
+        )
+    )
+    assert first_denied_action(required, attributed) is None
+    assert first_denied_action(required, _request()) == "sts:AssumeRole"  # no one named
 
 
 @pytest.mark.parametrize(
