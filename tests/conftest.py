@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 import boto3
@@ -121,3 +122,62 @@ def external_env(sandbox) -> dict[str, str]:
     if creds.token:
         env["AWS_SESSION_TOKEN"] = creds.token
     return env
+
+
+# ----- the product's five example questions, checked against moto on every path -----
+
+EXAMPLE_QUESTIONS = [
+    "List all EC2 instances in the production account",
+    "Show me S3 buckets across all accounts",
+    "What Lambda functions exist in staging?",
+    "Describe EKS clusters in account 222222222222",
+    "How many RDS instances are running in each account?",
+]
+EXAMPLE_ACCOUNTS = ["222222222222", "333333333333", "444444444444"]
+
+
+def ids_by_account(answer: dict) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for row in answer["resources"]:
+        found.setdefault(row["account_id"], set()).add(row["id"])
+    return found
+
+
+def statuses(answer: dict) -> dict[str, str]:
+    return {a["account_id"]: a["status"] for a in answer["accounts"]}
+
+
+def check_example_answer(question: str, answer: dict, truth) -> None:
+    """The answer JSON to one of the five example questions against what moto holds, on any
+    path (direct, through the Gateway, with enterprise identity)."""
+    if question == EXAMPLE_QUESTIONS[0]:
+        assert statuses(answer) == {"222222222222": "ok"}
+        expected = truth.ec2_instances("222222222222")
+        assert expected
+        assert {r["id"]: r["state"] for r in answer["resources"]} == expected
+    elif question == EXAMPLE_QUESTIONS[1]:
+        assert statuses(answer) == dict.fromkeys(EXAMPLE_ACCOUNTS, "ok")
+        assert ids_by_account(answer) == {a: truth.buckets(a) for a in EXAMPLE_ACCOUNTS}
+    elif question == EXAMPLE_QUESTIONS[2]:
+        assert statuses(answer) == {"333333333333": "ok"}
+        expected = truth.lambda_functions("333333333333")
+        assert expected
+        assert ids_by_account(answer) == {"333333333333": expected}
+    elif question == EXAMPLE_QUESTIONS[3]:
+        assert statuses(answer) == {"222222222222": "ok"}
+        assert ids_by_account(answer) == {"222222222222": truth.eks_clusters("222222222222")}
+        for row in answer["resources"]:
+            cluster = truth.client("222222222222", "eks", row["region"]).describe_cluster(
+                name=row["id"]
+            )["cluster"]
+            assert row["details"]["version"] == cluster["version"]
+            assert row["details"]["endpoint"] == cluster["endpoint"]
+    else:
+        expected = {
+            a: sum(1 for s in truth.rds_instances(a).values() if s == "available")
+            for a in EXAMPLE_ACCOUNTS
+        }
+        assert sum(expected.values()) > 0
+        assert {a["account_id"]: a["count"] for a in answer["accounts"]} == expected
+        assert Counter(r["account_id"] for r in answer["resources"]) == +Counter(expected)
+        assert f"There are {sum(expected.values())}" in answer["answer"]

@@ -184,7 +184,9 @@ def token(
     groups: list[str],
     *,
     audience: str = "opsagent",
-    expires_in: int = 600,
+    # Modules mint their tokens when imported, and the whole suite runs for more than ten
+    # minutes: a token must outlive it.
+    expires_in: int = 4 * 3600,
     claim: str = "cognito:groups",
 ) -> str:
     now = int(time.time())

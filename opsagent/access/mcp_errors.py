@@ -37,7 +37,7 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
-def _root(exc: BaseException) -> BaseException:
+def root_cause(exc: BaseException) -> BaseException:
     """The exception that matters inside anyio's exception groups."""
     leaves = _leaves(exc)
     interesting = (McpError, httpx.HTTPError, OSError, TimeoutError, ValueError)
@@ -45,12 +45,12 @@ def _root(exc: BaseException) -> BaseException:
 
 
 def describe(exc: BaseException) -> str:
-    root = _root(exc)
+    root = root_cause(exc)
     return str(root) or type(root).__name__
 
 
 def is_broken_session(exc: BaseException) -> bool:
-    root = _root(exc)
+    root = root_cause(exc)
     if isinstance(root, McpError):
         return root.error.code in (CONNECTION_CLOSED, _SESSION_TERMINATED)
     return isinstance(
@@ -59,7 +59,7 @@ def is_broken_session(exc: BaseException) -> bool:
     )
 
 
-def _http_status(exc: BaseException) -> int | None:
+def http_status(exc: BaseException) -> int | None:
     if isinstance(exc, McpError) and 400 <= exc.error.code < 600:
         return exc.error.code  # mcp-proxy-for-aws reports HTTP failures with the status
     if isinstance(exc, httpx.HTTPStatusError):
@@ -72,10 +72,10 @@ def mcp_error(
 ) -> AccessError:
     """The typed error for a failure opening an MCP session (opening) or calling a tool."""
     where = f"{account.alias} ({account.id})"
-    root = _root(exc)
+    root = root_cause(exc)
     if isinstance(root, AccessError):
         return root
-    status = _http_status(root)
+    status = http_status(root)
     if status in (401, 403):
         return AccountAccessDenied(
             account.id, f"{where}: the AWS MCP Server refused the assumed role: {describe(root)}"

@@ -26,15 +26,8 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langchain_core.tools import BaseTool, StructuredTool
-from langchain_mcp_adapters.interceptors import (
-    MCPToolCallRequest,
-    MCPToolCallResult,
-    ToolCallInterceptor,
-)
-from langchain_mcp_adapters.tools import load_mcp_tools
 from mcp.types import CallToolResult
 from mcp_proxy_for_aws.utils import validate_endpoint_url
 from pydantic import BaseModel, Field
@@ -62,6 +55,16 @@ from opsagent.access.script import (
 from opsagent.access.session import OwnedSession
 from opsagent.registry import Account
 
+if TYPE_CHECKING:
+    # The model path's types. LangChain is imported where that path runs (``tools``), so
+    # ``run_reads`` alone (the bridge Lambda) loads none of it.
+    from langchain_core.tools import BaseTool
+    from langchain_mcp_adapters.interceptors import (
+        MCPToolCallRequest,
+        MCPToolCallResult,
+        ToolCallInterceptor,
+    )
+
 logger = logging.getLogger(__name__)
 
 # Tools of the AWS MCP Server a model may use directly: they answer from documentation and
@@ -84,7 +87,7 @@ MAX_TOOL_RESULT_CHARS = 20_000
 DEFAULT_MAX_SESSIONS = 1000
 DEFAULT_IDLE_SECONDS = 900.0
 
-ToolHandler = Callable[[MCPToolCallRequest], Awaitable[MCPToolCallResult]]
+ToolHandler = Callable[["MCPToolCallRequest"], Awaitable["MCPToolCallResult"]]
 # A session's key: (account id, asker). Never the user alone: see the module's docstring.
 _Key = tuple[str, Asker]
 
@@ -178,13 +181,10 @@ class AccountSessions:
             else {}
         )
         code = build_script(reads, redact=redact)
-        request = MCPToolCallRequest(
-            name=RUN_SCRIPT_TOOL, args={"code": code}, server_name=f"aws-mcp:{account.alias}"
-        )
         started = time.monotonic()
         fields: dict[str, Any] = {}
         try:
-            result = await self._execute(account, asker, request)
+            result = await self._execute(account, asker, RUN_SCRIPT_TOOL, {"code": code})
             try:
                 results = parse_script_result(result, reads, account_id=account.id)
                 read_at = datetime.now(UTC)
@@ -225,6 +225,8 @@ class AccountSessions:
             cached = self._tools.get(key)
             if cached is not None:
                 return cached
+        from langchain_mcp_adapters.tools import load_mcp_tools
+
         session = await self._session(account, asker)
         session.in_use += 1
         try:
@@ -273,6 +275,8 @@ class AccountSessions:
     # ----- the model path -----
 
     def _read_tool(self, account: Account, asker: Asker) -> BaseTool:
+        from langchain_core.tools import StructuredTool
+
         async def aws_read(
             service: str, operation: str, region: str, params: dict[str, Any] | None = None
         ) -> str:
@@ -354,14 +358,14 @@ class AccountSessions:
         # load_mcp_tools binds each tool to the session it was loaded from; routing the call
         # to the pool instead keeps the tools working after that session is reopened.
         async def routed(request: MCPToolCallRequest, handler: ToolHandler) -> MCPToolCallResult:
-            return await self._execute(account, asker, request)
+            return await self._execute(account, asker, request.name, request.args)
 
         return routed
 
     # ----- sessions -----
 
     async def _execute(
-        self, account: Account, asker: Asker, request: MCPToolCallRequest
+        self, account: Account, asker: Asker, name: str, args: dict[str, Any]
     ) -> CallToolResult:
         """Send one (already guarded) tool call over the account's live session."""
         where = f"{account.alias} ({account.id})"
@@ -369,7 +373,7 @@ class AccountSessions:
             async with asyncio.timeout(self.call_timeout):
                 for attempt in (1, 2):
                     session = await self._session(account, asker)
-                    if request.name == RUN_SCRIPT_TOOL and RUN_SCRIPT_TOOL not in session.tools:
+                    if name == RUN_SCRIPT_TOOL and RUN_SCRIPT_TOOL not in session.tools:
                         raise EndpointLacksTool(
                             account.id,
                             f"{where}: the MCP server at {self.mcp_endpoint} does not offer "
@@ -379,7 +383,7 @@ class AccountSessions:
                         )
                     session.in_use += 1
                     try:
-                        return await session.call_tool(request.name, request.args)
+                        return await session.call_tool(name, args)
                     except Exception as exc:
                         if not is_broken_session(exc):
                             raise mcp_error(account, exc, endpoint=self.mcp_endpoint) from exc

@@ -48,9 +48,9 @@ from opsagent.registry import Account
 logger = logging.getLogger(__name__)
 
 try:
-    _CLIENT_INFO = Implementation(name="opsagent", version=version("opsagent"))
+    CLIENT_INFO = Implementation(name="opsagent", version=version("opsagent"))
 except PackageNotFoundError:  # running from a source tree that was never installed
-    _CLIENT_INFO = Implementation(name="opsagent", version="0")
+    CLIENT_INFO = Implementation(name="opsagent", version="0")
 
 
 class OwnedSession:
@@ -138,13 +138,13 @@ class OwnedSession:
                 aws_region=self._region,
                 credentials=self._credentials,
                 timeout=self._timeout,
-                httpx_client_factory=_checked_http_client,
+                httpx_client_factory=checked_http_client,
             ) as (read_stream, write_stream, _):
                 async with ClientSession(
                     read_stream,
                     write_stream,
                     read_timeout_seconds=timedelta(seconds=self._timeout),
-                    client_info=_CLIENT_INFO,
+                    client_info=CLIENT_INFO,
                 ) as client:
                     await client.initialize()
                     listed = await client.list_tools()
@@ -187,7 +187,7 @@ class OwnedSession:
 # ----- answers the mcp client cannot route -----
 
 
-def _checked_http_client(
+def checked_http_client(
     headers: dict[str, str] | None = None,
     timeout: httpx.Timeout | None = None,
     auth: httpx.Auth | None = None,

@@ -8,6 +8,8 @@
         sandbox.scripts               # every aws___run_script call: (account_id, API calls)
         sandbox.deny_regions("222222222222", ["us-west-2"])  # an SCP region deny, enforced
         sandbox.disable_regions("222222222222", ["af-south-1"])  # an opt-in region not enabled
+        start_gateway(sandbox)        # an AgentCore Gateway stand-in in front of the bridge
+                                      # Lambda (opsagent.bridge.local; never by default)
 
 ``start_sandbox(script_latency_ms=300)`` makes every run_script answer take at least that long,
 the shape of the real server (about 13-15 s for a one-call script).
@@ -25,6 +27,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.credentials import Credentials
@@ -39,6 +42,9 @@ from opsagent.sandbox.mcp_server import (
 )
 from opsagent.sandbox.moto_server import MotoServer
 from opsagent.sandbox.seed import SeedResult, seed_organization
+
+if TYPE_CHECKING:
+    from opsagent.sandbox.gateway import GatewayStandIn
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +73,7 @@ class Sandbox:
         self._moto: MotoServer | None = None
         self._mcp: McpServer | None = None
         self._seeded: SeedResult | None = None
+        self._gateways: list[GatewayStandIn] = []
         # Seconds spent starting: moto, seed, mcp, total.
         self.timings: dict[str, float] = {}
 
@@ -144,6 +151,12 @@ class Sandbox:
         """The regions ``disable_regions`` has disabled in ``account_id`` now."""
         return self._running_moto().disabled_regions.regions(account_id)
 
+    def stop_with(self, server: GatewayStandIn) -> None:
+        """Stop ``server`` (a Gateway stand-in started beside this sandbox, see
+        ``opsagent.bridge.local``) when the sandbox stops."""
+        self._running_moto()
+        self._gateways.append(server)
+
     @property
     def running(self) -> bool:
         return self._moto is not None
@@ -192,6 +205,8 @@ class Sandbox:
 
     def stop(self) -> None:
         global _running
+        while self._gateways:
+            self._gateways.pop().stop()
         if self._mcp is not None:
             self._mcp.stop()
             self._mcp = None

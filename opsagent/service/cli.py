@@ -16,6 +16,7 @@ import asyncio
 import json
 import re
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -93,6 +94,11 @@ def _settings_problem(exc: ValidationError) -> str:
     return "invalid settings: " + "; ".join(problems)
 
 
+class Via(StrEnum):
+    direct = "direct"
+    gateway = "gateway"
+
+
 DEMO_QUESTIONS = [
     "List all EC2 instances in the production account",
     "Show me S3 buckets across all accounts",
@@ -102,13 +108,23 @@ DEMO_QUESTIONS = [
 ]
 
 
-def _settings(registry: Path | None, mcp_endpoint: str | None) -> Settings:
+def _settings(registry: Path | None, mcp_endpoint: str | None, via: str | None = None) -> Settings:
     overrides: dict[str, Any] = {}
     if registry is not None:
         overrides["registry"] = registry
     if mcp_endpoint is not None:
         overrides["mcp_endpoint"] = mcp_endpoint
+    if via is not None:
+        overrides["via"] = via
     return _settings_from(overrides)
+
+
+VIA_HELP = (
+    "How accounts are reached: direct (the agent's own SigV4 session to the AWS MCP Server "
+    "per account) or gateway (MCP with a bearer token to an AgentCore Gateway whose target is "
+    "the bridge Lambda: OPSAGENT_GATEWAY_URL and OPSAGENT_GATEWAY_TOKEN; on the embedded "
+    "sandbox a local Gateway stand-in). Default: OPSAGENT_VIA, else direct."
+)
 
 
 def _settings_from(overrides: dict[str, Any]) -> Settings:
@@ -184,29 +200,32 @@ def _render_details(rows: list, console: Console) -> None:
         console.print()
 
 
-def _progress(event: dict) -> None:
+def account_finished_line(event: dict) -> str:
+    """One account's outcome in words, from its ``account_finished`` event: `ask`'s progress
+    line and `chat`'s board both print this."""
+    ok, partial = event["status"] == "ok", event["status"] == "ok" and event.get("error")
+    mark = "!" if partial else "✓" if ok else "✗"
+    detail = (
+        f"{event['status']}: {event['error']}"
+        if not ok
+        else (
+            f"{event['count']} found, in part: {event['error']}"
+            if partial
+            else f"{event['count']} found"
+        )
+    )
+    return f"{mark} {event['alias']} ({event['account_id']}) {detail} in {event['elapsed_ms']} ms"
+
+
+def _progress(event: dict, console: Console = err) -> None:
     kind = event.get("event")
     if kind == "plan":
         summary = event["plan"].get("summary") or ""
-        err.print(f"plan: {summary}", style="dim")
+        console.print(f"plan: {summary}", style="dim")
     elif kind == "account_started":
-        err.print(f"… {event['alias']} ({event['account_id']})", style="dim")
+        console.print(f"… {event['alias']} ({event['account_id']})", style="dim")
     elif kind == "account_finished":
-        ok, partial = event["status"] == "ok", event["status"] == "ok" and event.get("error")
-        mark = "!" if partial else "✓" if ok else "✗"
-        detail = (
-            f"{event['status']}: {event['error']}"
-            if not ok
-            else (
-                f"{event['count']} found, in part: {event['error']}"
-                if partial
-                else f"{event['count']} found"
-            )
-        )
-        err.print(
-            f"{mark} {event['alias']} ({event['account_id']}) {detail} in {event['elapsed_ms']} ms",
-            style="dim",
-        )
+        console.print(account_finished_line(event), style="dim")
 
 
 def nothing_answered(answer: Answer) -> bool:
@@ -260,6 +279,15 @@ async def _ask(
                 exit_code = max(exit_code, EXIT_FOR_REFUSAL[answer.refusal.kind])
             elif nothing_answered(answer):
                 exit_code = max(exit_code, EXIT_NOTHING_ANSWERED)
+        stand_in = agent.gateway_stand_in
+        if stand_in is not None:  # the sandbox's Gateway: say the answers came through it
+            calls = stand_in.invocations
+            err.print(
+                f"via the AgentCore Gateway stand-in at {stand_in.endpoint}: {len(calls)} "
+                f"invocation{'s' if len(calls) != 1 else ''} of the bridge Lambda, at most "
+                f"{stand_in.peak_concurrency} at once",
+                style="dim",
+            )
     return exit_code
 
 
@@ -323,6 +351,7 @@ def ask(
     user: Annotated[
         str | None, typer.Option(help="Who is asking (names the role session).")
     ] = None,
+    via: Annotated[Via | None, typer.Option(help=VIA_HELP, show_default=False)] = None,
     fresh: Annotated[
         bool,
         typer.Option(
@@ -342,16 +371,62 @@ def ask(
         _error("standard input (-) can give only one of the questions")
         raise typer.Exit(EXIT_CANNOT_ANSWER)
     asked = [_read_question(question) for question in questions]
-    settings = _settings(registry, mcp_endpoint)
+    settings = _settings(registry, mcp_endpoint, via.value if via is not None else None)
     raise typer.Exit(
         _run(_ask(asked, settings, as_json=as_json, thread=thread, user=user, fresh=fresh))
     )
 
 
 @app.command()
-def demo() -> None:
+def chat(
+    registry: Annotated[Path | None, typer.Option(help="Account registry JSON file.")] = None,
+    mcp_endpoint: Annotated[str | None, typer.Option(help="AWS MCP Server endpoint URL.")] = None,
+    thread: Annotated[
+        str | None,
+        typer.Option(help="Resume this conversation (the id a chat prints at start and exit)."),
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option(help="Who is asking (names the role session).")
+    ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh",
+            help="Read every account again for each question; by default a follow-up reuses "
+            "reads younger than OPSAGENT_DATA_MAX_AGE.",
+        ),
+    ] = False,
+    via: Annotated[Via | None, typer.Option(help=VIA_HELP, show_default=False)] = None,
+) -> None:
+    """Talk with the agent: each line is a question in one conversation, so follow-ups work
+    ("and in staging?"). /help lists the commands; exit, quit or Ctrl-D leaves.
+
+    The conversation is kept where OPSAGENT_CHECKPOINT_URL says; its thread id is printed at
+    start and at exit, for --thread. Exit codes: 0 left, 1 configuration error, 2 a bad
+    --thread."""
+    from opsagent.service.chat import run_chat
+
+    settings = _settings(registry, mcp_endpoint, via.value if via is not None else None)
+    raise typer.Exit(run_chat(settings, thread=thread, user=user, fresh=fresh))
+
+
+@app.command()
+def demo(
+    via: Annotated[
+        Via | None,
+        typer.Option(
+            help="direct: the agent's own SigV4 sessions (the default); gateway: agent → a "
+            "local AgentCore Gateway stand-in → the bridge Lambda (in-process) → the AWS MCP "
+            "Server stand-in → the sandbox's AWS.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
     """Answer the product's five example questions on the embedded sandbox."""
-    settings = _settings_from({"registry": None, "mcp_endpoint": None})
+    overrides: dict[str, Any] = {"registry": None, "mcp_endpoint": None, "gateway_url": None}
+    if via is not None:
+        overrides["via"] = via.value
+    settings = _settings_from(overrides)
     raise typer.Exit(
         _run(_ask(DEMO_QUESTIONS, settings, as_json=False, thread=None, user=None, quiet=True))
     )

@@ -114,6 +114,21 @@ class Settings(BaseSettings):
     checkpoint_url: str = "sqlite:///.opsagent/checkpoints.sqlite"
     # A Bedrock model for planning (bedrock:<model id>); None means the rule planner.
     model: str | None = None
+    # ----- how accounts are reached: "direct" (our own SigV4 session to the AWS MCP Server
+    # per account) or "gateway" (MCP with a bearer token to an AgentCore Gateway whose target
+    # is the bridge Lambda; opsagent/access/gateway.py). OPSAGENT_GATEWAY_URL set means
+    # "gateway"; on the embedded sandbox, "gateway" starts a local Gateway stand-in in front
+    # of the bridge (opsagent/sandbox/gateway.py).
+    via: Literal["direct", "gateway"] = "direct"
+    # https://<gateway id>.gateway.bedrock-agentcore.<region>.amazonaws.com/mcp
+    gateway_url: str | None = None
+    # The bearer token sent to the Gateway when no caller's own token is forwarded (the CLI,
+    # a service without OPSAGENT_JWT_* auth). With auth on, each caller's checked token is
+    # forwarded instead, so the Gateway authorizes the person who asked.
+    gateway_token: SecretStr | None = None
+    # The bridge's target name on the Gateway (its tools are <target>___query_account...);
+    # unset: the one target the Gateway lists with a query_account tool.
+    gateway_target: str | None = None
     # HTTP service (`opsagent serve`). Loopback unless told: the container image sets
     # OPSAGENT_HOST=0.0.0.0, where AgentCore Runtime connects (port 8080, HTTP protocol
     # contract: https://docs.aws.amazon.com/bedrock-agentcore/latest/devguide/runtime-http-protocol-contract.html).
@@ -192,6 +207,7 @@ class Settings(BaseSettings):
                 "OPSAGENT_JWT_JWKS_URL is set but empty: give the JWKS URL, or unset it"
             )
         self._check_jwt()
+        self._check_gateway()
         if self.registry_source == "organizations" and self.registry is not None:
             raise ValueError(
                 "OPSAGENT_REGISTRY names a file but OPSAGENT_REGISTRY_SOURCE is organizations: "
@@ -210,6 +226,35 @@ class Settings(BaseSettings):
                 "account in flight holds a session"
             )
         return self
+
+    def _check_gateway(self) -> None:
+        """The Gateway settings: a URL means "gateway"; a token only over HTTPS (or to
+        loopback); "gateway" off the sandbox needs the URL."""
+        if self.gateway_url is not None:
+            url = self.gateway_url.strip()
+            if not url:
+                raise ValueError("OPSAGENT_GATEWAY_URL is set but empty: give the URL, or unset it")
+            if "via" in self.model_fields_set and self.via == "direct":
+                raise ValueError(
+                    "OPSAGENT_VIA=direct but OPSAGENT_GATEWAY_URL is set: unset one of them"
+                )
+            self.via = "gateway"
+            if problem := jwt_url_problem("OPSAGENT_GATEWAY_URL", url):
+                # A bearer token over plain HTTP to another host could be read on the way.
+                raise ValueError(problem.replace("signing keys need", "a bearer token needs"))
+        if self.gateway_token is not None and not self.gateway_token.get_secret_value().strip():
+            raise ValueError("OPSAGENT_GATEWAY_TOKEN is set but empty: give the token, or unset it")
+        if self.gateway_target is not None and (
+            not self.gateway_target.strip() or "___" in self.gateway_target
+        ):
+            raise ValueError(
+                "OPSAGENT_GATEWAY_TARGET must be the Gateway target's name (no '___'), or unset"
+            )
+        if self.via == "gateway" and self.gateway_url is None and not self.uses_sandbox:
+            raise ValueError(
+                "OPSAGENT_VIA=gateway needs OPSAGENT_GATEWAY_URL (the AgentCore Gateway's MCP "
+                "endpoint); only the embedded sandbox starts a local Gateway of its own"
+            )
 
     @property
     def listens_beyond_loopback(self) -> bool:
@@ -300,5 +345,8 @@ class Settings(BaseSettings):
     @property
     def uses_sandbox(self) -> bool:
         return (
-            self.registry is None and self.mcp_endpoint is None and self.registry_source == "file"
+            self.registry is None
+            and self.mcp_endpoint is None
+            and self.gateway_url is None
+            and self.registry_source == "file"
         )

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import EXAMPLE_QUESTIONS, check_example_answer
 from tests.service_helpers import (
     DEVELOPMENT,
     PRODUCTION,
@@ -70,6 +71,17 @@ def _audit(audit_file: Path, question: str) -> dict:
     found = [r for r in records if r["event"] == "question" and r["question"] == question]
     assert len(found) == 1, records
     return found[0]
+
+
+@pytest.mark.parametrize("question", EXAMPLE_QUESTIONS)
+async def test_the_five_questions_with_a_token_whose_groups_open_every_account(
+    client: httpx.AsyncClient, truth, question: str
+) -> None:
+    """Enterprise identity (a token, groups mapped to accounts) answers what the open
+    service answers, checked against moto."""
+    response = await client.post("/invocations", headers=OPERATOR, json={"prompt": question})
+    assert response.status_code == 200, response.text
+    check_example_answer(question, response.json(), truth)
 
 
 async def test_all_accounts_means_the_callers_accounts_in_every_event(

@@ -3,6 +3,7 @@
     POST /invocations        ask a question; JSON answer, or SSE with Accept: text/event-stream
     GET  /ping               {"status": "Healthy" | "HealthyBusy", "time_of_last_update": int}
     GET  /threads/{id}       the conversation's turns
+    GET  /                   the web page (page.py; static files, not part of the API)
 
 The agent (registry, sandbox or real accounts, MCP sessions, the compiled graph) and the
 checkpointer are opened once, in the lifespan, and shared by every request.
@@ -27,6 +28,7 @@ from opsagent.service.checkpoints import open_checkpointer
 from opsagent.service.http import errors
 from opsagent.service.http.auth import Authenticator
 from opsagent.service.http.middleware import Boundary, InvocationGuard
+from opsagent.service.http.page import router as page_router
 from opsagent.service.http.routes import Service, router
 from opsagent.service.http.runs import RunTracker
 from opsagent.service.runtime import open_agent
@@ -88,4 +90,5 @@ def create_app(settings: Settings | None = None, *, planner: Any = None) -> Fast
     app.add_middleware(Boundary)  # added last: outermost of ours
     errors.install_error_handlers(app)
     app.include_router(router)
+    app.include_router(page_router)  # GET /: the web page (page.py), not in the API schema
     return app

@@ -82,6 +82,15 @@ async def _caller(
         ) from None
 
 
+def _checked_token(request: Request, caller: Caller) -> str | None:
+    """The bearer token the service verified for this caller; None when auth is off (an
+    unchecked token is never passed on)."""
+    if not caller.authenticated:
+        return None
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
 def _wants_stream(accept: str | None) -> bool:
     for part in (accept or "").split(","):
         media, _, params = part.strip().partition(";")
@@ -213,6 +222,8 @@ async def invocations(
         visible_accounts=caller.visible_accounts(service.agent.registry),
         groups=caller.groups,
         fresh=body.fresh,
+        # Over an AgentCore Gateway, the caller's own (checked) token is what it is sent.
+        bearer_token=_checked_token(request, caller),
     )
     config["metadata"] = {"user": caller.user}
     try:
