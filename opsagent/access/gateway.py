@@ -45,16 +45,15 @@ it wraps the direct path, so questions, answers and streaming are the same.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Collection, Sequence
+from collections.abc import AsyncGenerator, Collection, Sequence
 from contextvars import ContextVar
-from datetime import timedelta
 from typing import Any
 
-from mcp import ClientSession
 from mcp.types import CallToolResult, TextContent
 from mcp_proxy_for_aws.mcp1_compat import _translate_http_error_hook
 from pydantic import ValidationError
@@ -71,14 +70,13 @@ from opsagent.access.errors import (
 from opsagent.access.guard import check_read
 from opsagent.access.identity import Asker
 from opsagent.access.mcp_errors import (
-    SessionEnded,
     describe,
     http_status,
     is_broken_session,
     root_cause,
 )
 from opsagent.access.reads import Read, ReadResult
-from opsagent.access.session import CLIENT_INFO, checked_http_client
+from opsagent.access.session import OwnedMcpSession, checked_http_client
 from opsagent.registry import Account
 
 logger = logging.getLogger(__name__)
@@ -298,61 +296,16 @@ class GatewayReads:
             self._locks.clear()
 
 
-class _GatewaySession:
+class _GatewaySession(OwnedMcpSession):
     """One MCP session to the Gateway with one bearer token, kept open by its owner task."""
 
     def __init__(self, endpoint: str, token: str, timeout: float) -> None:
-        self._endpoint = endpoint
+        super().__init__(endpoint=endpoint, timeout=timeout, label="to the AgentCore Gateway")
         self._token = token
-        self._timeout = timeout
-        self.loop = asyncio.get_running_loop()
-        self._ready: asyncio.Future[ClientSession] = self.loop.create_future()
-        self._stop = asyncio.Event()
-        self._ended = asyncio.Event()
-        self._end_reason = "closed"
-        self._task: asyncio.Task[None] | None = None
-        self._client: ClientSession | None = None
-        self.tools: frozenset[str] = frozenset()
-        self.closed = False
-        self.fresh = True
-        self.in_use = 0
         self.last_used = time.monotonic()
 
-    def usable(self) -> bool:
-        return (
-            not self.closed
-            and self._task is not None
-            and not self._task.done()
-            and self.loop is asyncio.get_running_loop()
-        )
-
-    async def start(self, account: Account) -> None:
-        self._task = asyncio.create_task(self._own(), name="agentcore-gateway-session")
-        try:
-            self._client = await asyncio.shield(self._ready)
-        except BaseException as exc:
-            await self.aclose()
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            raise _gateway_error(account, exc, self._endpoint, opening=True) from exc
-
-    async def call_tool(self, name: str, arguments: dict[str, Any]) -> CallToolResult:
-        """``ClientSession.call_tool``, failing at once if the session ends meanwhile (see
-        ``session.OwnedSession.call_tool``)."""
-        assert self._client is not None, "started"
-        call = asyncio.ensure_future(self._client.call_tool(name, arguments))
-        ended = asyncio.ensure_future(self._ended.wait())
-        try:
-            await asyncio.wait({call, ended}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            ended.cancel()
-            if not call.done():
-                call.cancel()
-        if call.done() and not call.cancelled():
-            return call.result()
-        raise SessionEnded(f"the MCP session ended: {self._end_reason}")
-
-    async def _own(self) -> None:
+    @contextlib.asynccontextmanager
+    async def transport(self) -> AsyncGenerator[tuple[Any, Any]]:
         from mcp.client.streamable_http import streamable_http_client
 
         http = checked_http_client(
@@ -365,52 +318,14 @@ class _GatewaySession:
         # this answers the waiting request with the status instead (mcp_proxy_for_aws does the
         # same for its SigV4 client).
         http.event_hooks.setdefault("response", []).append(_translate_http_error_hook)
-        try:
-            async with (
-                http,
-                streamable_http_client(self._endpoint, http_client=http) as (read, write, _),
-                ClientSession(
-                    read,
-                    write,
-                    read_timeout_seconds=timedelta(seconds=self._timeout),
-                    client_info=CLIENT_INFO,
-                ) as client,
-            ):
-                await client.initialize()
-                listed = await client.list_tools()
-                self.tools = frozenset(tool.name for tool in listed.tools)
-                if not self._ready.done():
-                    self._ready.set_result(client)
-                await self._stop.wait()
-        except BaseException as exc:  # the owner reports its end; it never crashes the loop
-            if not self._ready.done():
-                if isinstance(exc, asyncio.CancelledError):
-                    self._ready.cancel()
-                else:
-                    self._ready.set_exception(exc)
-            elif not self._stop.is_set():
-                logger.warning("AgentCore Gateway session ended: %s", describe(exc))
-            self._end_reason = describe(exc)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-        finally:
-            self.closed = True
-            self._ended.set()
+        async with (
+            http,
+            streamable_http_client(self._endpoint, http_client=http) as (read, write, _),
+        ):
+            yield read, write
 
-    async def aclose(self) -> None:
-        self.closed = True
-        self._stop.set()
-        task = self._task
-        if task is None or task.done() or self.loop is not asyncio.get_running_loop():
-            return
-        if not self._ready.done():
-            task.cancel()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), timeout=5)
-        except TimeoutError:
-            task.cancel()
-        except BaseException:
-            pass
+    def opening_error(self, account: Account, exc: BaseException) -> Exception:
+        return _gateway_error(account, exc, self._endpoint, opening=True)
 
 
 def _http_timeout(seconds: float) -> Any:

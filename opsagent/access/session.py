@@ -53,23 +53,16 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     CLIENT_INFO = Implementation(name="opsagent", version="0")
 
 
-class OwnedSession:
-    """One MCP client session, kept open by an owner task that entered its contexts."""
+class OwnedMcpSession:
+    """One MCP client session, kept open by an owner task that entered its contexts.
 
-    def __init__(
-        self,
-        *,
-        endpoint: str,
-        service: str,
-        region: str,
-        credentials: Any,
-        timeout: float,
-        label: str,
-    ) -> None:
+    The transport is the subclass's (``transport``: SigV4 to the AWS MCP Server here, a bearer
+    token to AgentCore Gateway in ``gateway.py``), and so is the error a failed opening
+    becomes (``opening_error``); keeping the session open, failing calls fast when it ends,
+    and closing it are the same for both."""
+
+    def __init__(self, *, endpoint: str, timeout: float, label: str) -> None:
         self._endpoint = endpoint
-        self._service = service
-        self._region = region
-        self._credentials = credentials
         self._timeout = timeout
         self.label = label
         self.loop = asyncio.get_running_loop()
@@ -84,6 +77,14 @@ class OwnedSession:
         self.fresh = True  # opened for the current call; a failure now is not a stale session
         self.in_use = 0  # calls in flight over it: the pool never evicts a busy session
         self.last_used = 0.0  # time.monotonic() of its last use
+
+    def transport(self) -> contextlib.AbstractAsyncContextManager[tuple[Any, Any]]:
+        """The (read stream, write stream) of the MCP connection, entered by the owner task."""
+        raise NotImplementedError
+
+    def opening_error(self, account: Account, exc: BaseException) -> Exception:
+        """What a failure to open the session means for the account."""
+        raise NotImplementedError
 
     @property
     def client(self) -> ClientSession:
@@ -127,31 +128,26 @@ class OwnedSession:
             await self.aclose()
             if isinstance(exc, asyncio.CancelledError):
                 raise
-            raise mcp_error(account, exc, endpoint=self._endpoint, opening=True) from exc
+            raise self.opening_error(account, exc) from exc
         logger.info("opened MCP session %s", self.label)
 
     async def _own(self) -> None:
         try:
-            async with aws_iam_streamablehttp_client(
-                self._endpoint,
-                aws_service=self._service,
-                aws_region=self._region,
-                credentials=self._credentials,
-                timeout=self._timeout,
-                httpx_client_factory=checked_http_client,
-            ) as (read_stream, write_stream, _):
-                async with ClientSession(
+            async with (
+                self.transport() as (read_stream, write_stream),
+                ClientSession(
                     read_stream,
                     write_stream,
                     read_timeout_seconds=timedelta(seconds=self._timeout),
                     client_info=CLIENT_INFO,
-                ) as client:
-                    await client.initialize()
-                    listed = await client.list_tools()
-                    self.tools = frozenset(tool.name for tool in listed.tools)
-                    if not self._ready.done():
-                        self._ready.set_result(client)
-                    await self._stop.wait()
+                ) as client,
+            ):
+                await client.initialize()
+                listed = await client.list_tools()
+                self.tools = frozenset(tool.name for tool in listed.tools)
+                if not self._ready.done():
+                    self._ready.set_result(client)
+                await self._stop.wait()
         except BaseException as exc:  # the owner reports its end; it never crashes the loop
             if not self._ready.done():
                 if isinstance(exc, asyncio.CancelledError):
@@ -182,6 +178,40 @@ class OwnedSession:
             task.cancel()
         except BaseException:  # its failure was already reported by the owner
             pass
+
+
+class OwnedSession(OwnedMcpSession):
+    """An MCP session to the AWS MCP Server, signed (SigV4) with an account's credentials."""
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        service: str,
+        region: str,
+        credentials: Any,
+        timeout: float,
+        label: str,
+    ) -> None:
+        super().__init__(endpoint=endpoint, timeout=timeout, label=label)
+        self._service = service
+        self._region = region
+        self._credentials = credentials
+
+    @contextlib.asynccontextmanager
+    async def transport(self) -> AsyncGenerator[tuple[Any, Any]]:
+        async with aws_iam_streamablehttp_client(
+            self._endpoint,
+            aws_service=self._service,
+            aws_region=self._region,
+            credentials=self._credentials,
+            timeout=self._timeout,
+            httpx_client_factory=checked_http_client,
+        ) as (read_stream, write_stream, _):
+            yield read_stream, write_stream
+
+    def opening_error(self, account: Account, exc: BaseException) -> Exception:
+        return mcp_error(account, exc, endpoint=self._endpoint, opening=True)
 
 
 # ----- answers the mcp client cannot route -----
