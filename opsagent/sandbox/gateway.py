@@ -74,7 +74,6 @@ import asyncio
 import json
 import logging
 import secrets
-import socket
 import threading
 import time
 import uuid
@@ -85,13 +84,12 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 import jwt
-import uvicorn
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.types import CallToolResult, TextContent, Tool
 from starlette.types import Receive, Scope, Send
 
-from opsagent.sandbox.moto_server import require_loopback
+from opsagent.sandbox.loopback import LoopbackServer
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +129,6 @@ TOKEN_HEADER = "X-Opsagent-Token"
 RESTRICTED_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "www-authenticate", "cookie", "set-cookie", "host"}
 )
-STAND_IN_THREAD = "opsagent-sandbox-gateway"
 
 # One instance of the function (one execution environment): ``handler(event, context)``, or
 # an object with ``invoke(event, context)`` (the bridge's ``Bridge``) and maybe ``close()``,
@@ -444,7 +441,6 @@ class GatewayStandIn:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        require_loopback(host)
         if TARGET_SEPARATOR in target:
             raise ValueError(f"a target name may not contain {TARGET_SEPARATOR!r}")
         restricted = [h for h in allowed_request_headers if h.lower() in RESTRICTED_HEADERS]
@@ -462,12 +458,7 @@ class GatewayStandIn:
         self._factory = function_factory
         self._concurrency = concurrency
         self._instances: _Instances | None = None
-        self._host = host
-        self._port = port
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
-        self._error: BaseException | None = None
+        self._http = LoopbackServer(host, port, "gateway")
         self._lock = threading.Lock()
         self._invocations: list[Invocation] = []
 
@@ -475,9 +466,7 @@ class GatewayStandIn:
 
     @property
     def endpoint(self) -> str:
-        if self._socket is None:
-            raise RuntimeError("the Gateway stand-in is not running")
-        host, port = self._socket.getsockname()[:2]
+        host, port = self._http.address
         return f"http://{host}:{port}{GATEWAY_PATH}"
 
     @property
@@ -502,50 +491,22 @@ class GatewayStandIn:
     # ----- life -----
 
     def start(self, timeout: float = 15.0) -> GatewayStandIn:
-        if self._server is not None:
+        if self._http.running:
             return self
         self._instances = _Instances(self._factory, self._concurrency)
-        self._socket = socket.socket(socket.AF_INET6 if ":" in self._host else socket.AF_INET)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((self._host, self._port))
-        config = uvicorn.Config(
-            self._app(),
-            log_config=None,  # the embedding process owns logging
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=2,
-        )
-        server = uvicorn.Server(config)
-        self._server = server
-        sock = self._socket
-
-        def serve() -> None:
-            try:
-                asyncio.run(server.serve(sockets=[sock]))
-            except BaseException as error:  # surfaced by start()
-                self._error = error
-
-        self._thread = threading.Thread(target=serve, name=STAND_IN_THREAD, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the Gateway stand-in did not start: {self._error!r}")
-            time.sleep(0.005)
+        try:
+            self._http.start(self._app(), timeout)
+        except RuntimeError:
+            self.stop()
+            raise
         log.info("AgentCore Gateway stand-in on %s (target %s)", self.endpoint, self.target)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if self._socket is not None:
-            self._socket.close()
+        self._http.stop()
         if self._instances is not None:
             self._instances.close()
-        self._server = self._thread = self._socket = self._instances = None
+        self._instances = None
 
     def __enter__(self) -> GatewayStandIn:
         return self.start()
@@ -682,11 +643,3 @@ async def _not_found(send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-class _QuietStandIn(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.threadName != STAND_IN_THREAD or record.levelno >= logging.WARNING
-
-
-logging.getLogger("uvicorn.error").addFilter(_QuietStandIn())

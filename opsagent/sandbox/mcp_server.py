@@ -48,11 +48,8 @@ real server.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -62,6 +59,7 @@ from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.models import InitializationOptions
 
 from opsagent.sandbox.identity import resolve_access_key
+from opsagent.sandbox.loopback import LoopbackServer
 from opsagent.sandbox.mcp_tools import (
     REMOVED_TOOL,
     REMOVED_TOOL_MESSAGE,
@@ -155,7 +153,6 @@ class McpServer:
         script_timeout_s: float = DEFAULT_TIMEOUT_S,
         scripts: ScriptLog | None = None,
     ) -> None:
-        require_loopback(host)
         self.aws_endpoint = aws_endpoint
         self._script_latency_ms = script_latency_ms
         self.script_timeout_s = script_timeout_s
@@ -164,10 +161,7 @@ class McpServer:
         self._port = port
         self._resolver = resolver
         self._runner: ScriptRunner | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
-        self._error: BaseException | None = None
+        self._http = LoopbackServer(host, port, "mcp")
 
     @property
     def script_latency_ms(self) -> float:
@@ -182,13 +176,11 @@ class McpServer:
 
     @property
     def endpoint(self) -> str:
-        if self._socket is None:
-            raise RuntimeError("the MCP server is not running")
-        host, port = self._socket.getsockname()[:2]
+        host, port = self._http.address
         return f"http://{host}:{port}{MCP_PATH}"
 
     def start(self, timeout: float = 15.0) -> None:
-        if self._server is not None:
+        if self._http.running:
             return
         self._runner = ScriptRunner(
             self.aws_endpoint, timeout_s=self.script_timeout_s, latency_ms=self.script_latency_ms
@@ -201,65 +193,17 @@ class McpServer:
             scripts=self.scripts,
         )
         _log_verification_mode(self._resolver, self.aws_endpoint)
-        # Bind first, so the port is known (port 0 = a free one) before the loop starts.
-        self._socket = socket.socket(socket.AF_INET6 if ":" in self._host else socket.AF_INET)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((self._host, self._port))
-        config = uvicorn.Config(
-            app,
-            # The embedding process (the CLI or `opsagent serve`) owns logging: without
-            # log_config=None uvicorn would reconfigure the process-wide uvicorn loggers.
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=2,
-        )
-        server = uvicorn.Server(config)
-        self._server = server
-        sock = self._socket
-
-        def serve() -> None:
-            try:
-                asyncio.run(server.serve(sockets=[sock]))
-            except BaseException as error:  # surfaced by start()
-                self._error = error
-
-        self._thread = threading.Thread(target=serve, name=STAND_IN_THREAD, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the MCP server did not start: {self._error!r}")
-            time.sleep(0.005)
+        try:
+            self._http.start(app, timeout)
+        except RuntimeError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if self._socket is not None:
-            self._socket.close()
+        self._http.stop()
         if self._runner is not None:
             self._runner.close()
-        self._server = None
-        self._thread = None
-        self._socket = None
         self._runner = None
-
-
-# The stand-in's uvicorn logs to the process-wide "uvicorn.error" logger, like the
-# embedding service's own uvicorn: its start and stop lines would read as the service's,
-# twice. Its records are told apart by thread and dropped below warnings.
-STAND_IN_THREAD = "opsagent-sandbox-mcp"
-
-
-class _QuietStandIn(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.threadName != STAND_IN_THREAD or record.levelno >= logging.WARNING
-
-
-logging.getLogger("uvicorn.error").addFilter(_QuietStandIn())
 
 
 def _log_verification_mode(resolver: SecretResolver | None, aws_endpoint: str) -> None:
