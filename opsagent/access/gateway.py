@@ -58,7 +58,7 @@ from mcp.types import CallToolResult, TextContent
 from mcp_proxy_for_aws.mcp1_compat import _translate_http_error_hook
 from pydantic import ValidationError
 
-from opsagent.access.audit import audit
+from opsagent.access.audit import audited_reads
 from opsagent.access.errors import (
     AccessError,
     AccountAccessDenied,
@@ -135,33 +135,13 @@ class GatewayReads:
         if not reads:
             return []
         await asyncio.to_thread(_check_all, reads, allowed, asker.user, account.id)
-        started = time.monotonic()
-        fields: dict[str, Any] = {}
-        try:
+        with audited_reads(
+            "gateway.query_account", asker, account, reads, gateway=self.endpoint
+        ) as outcome:
             result = await self._call(account, reads)
             results = _results(account, result, reads)
-            fields = {"outcome": "ok", "calls": sum(1 for r in results for _ in r.walk())}
+            outcome.update(outcome="ok", calls=sum(1 for r in results for _ in r.walk()))
             return results
-        except BaseException as exc:
-            fields = {
-                "outcome": exc.status if isinstance(exc, AccessError) else "error",
-                "error": str(exc) or type(exc).__name__,
-            }
-            raise
-        finally:
-            audit(
-                "gateway.query_account",
-                level=logging.WARNING if fields.get("error") else logging.INFO,
-                **asker.audit_fields(),
-                account_id=account.id,
-                account_alias=account.alias,
-                gateway=self.endpoint,
-                reads=sorted(
-                    {f"{r.service}:{r.operation}:{r.region}" for read in reads for r in read.walk()}
-                ),
-                elapsed_ms=int((time.monotonic() - started) * 1000),
-                **fields,
-            )
 
     async def aclose(self) -> None:
         sessions = list(self._sessions.values())

@@ -32,10 +32,9 @@ from mcp.types import CallToolResult
 from mcp_proxy_for_aws.utils import validate_endpoint_url
 from pydantic import BaseModel, Field
 
-from opsagent.access.audit import audit
+from opsagent.access.audit import audit, audited_reads
 from opsagent.access.credentials import CentralIdentity, RoleCredentials
 from opsagent.access.errors import (
-    AccessError,
     AccountTimeout,
     AccountUnreachable,
     AwsCommandError,
@@ -181,9 +180,7 @@ class AccountSessions:
             else {}
         )
         code = build_script(reads, redact=redact)
-        started = time.monotonic()
-        fields: dict[str, Any] = {}
-        try:
+        with audited_reads("aws.script", asker, account, reads, tool=RUN_SCRIPT_TOOL) as outcome:
             result = await self._execute(account, asker, RUN_SCRIPT_TOOL, {"code": code})
             try:
                 results = parse_script_result(result, reads, account_id=account.id)
@@ -194,28 +191,8 @@ class AccountSessions:
                 raise ScriptError(
                     f"{account.alias} ({account.id}): {exc}", account_id=account.id
                 ) from None
-            fields = _read_outcomes(results)
+            outcome.update(_read_outcomes(results))
             return results
-        except BaseException as exc:
-            fields = {
-                "outcome": exc.status if isinstance(exc, AccessError) else "error",
-                "error": str(exc) or type(exc).__name__,
-            }
-            raise
-        finally:
-            audit(
-                "aws.script",
-                level=logging.WARNING if fields.get("error") else logging.INFO,
-                **asker.audit_fields(),
-                account_id=account.id,
-                account_alias=account.alias,
-                tool=RUN_SCRIPT_TOOL,
-                reads=sorted(
-                    {f"{r.service}:{r.operation}:{r.region}" for read in reads for r in read.walk()}
-                ),
-                elapsed_ms=int((time.monotonic() - started) * 1000),
-                **fields,
-            )
 
     async def tools(self, account: Account, asker: Asker) -> list[BaseTool]:
         """The model path's tools for one account: ``aws_read`` (one structured read through
