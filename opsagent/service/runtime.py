@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import gc
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
@@ -18,8 +17,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-from botocore.exceptions import NoCredentialsError
 from langchain_core.language_models import BaseChatModel
 
 from opsagent.access import AccountSessions, AccountSlots, ReadCache, RunReads
@@ -31,13 +28,10 @@ from opsagent.graph.models import Answer
 from opsagent.graph.planner import Planner, rule_planner
 from opsagent.graph.planner.model import ModelPlanner, bedrock_chat_model
 from opsagent.graph.worker import FreeformWorker
-from opsagent.registry import LiveRegistry, Registry, discover_registry, load_registry
+from opsagent.registry import LiveRegistry, Registry
+from opsagent.service.accounts import ConfigurationError, account_sessions, open_accounts
 from opsagent.service.logs import question_audit
-from opsagent.service.settings import AWS_MCP_ENDPOINT, Settings
-
-
-class ConfigurationError(ValueError):
-    """The settings do not describe a usable setup; the message says what to change."""
+from opsagent.service.settings import Settings
 
 
 def model_deps(
@@ -198,20 +192,6 @@ class Agent:
         raise AssertionError("Agent.stream always ends with the answer")
 
 
-def _sandbox_parts(settings: Settings):
-    from opsagent.sandbox import start_sandbox
-
-    sandbox = start_sandbox(script_latency_ms=settings.sandbox_script_latency_ms)
-    central = sandbox.central_session()
-    return (
-        sandbox,
-        load_registry(sandbox.registry_path),
-        central,
-        sandbox.aws_endpoint,
-        sandbox.mcp_endpoint,
-    )
-
-
 # Allocations between young-generation collections: CPython's default is 700.
 GC_YOUNG_THRESHOLD = 50_000
 
@@ -238,47 +218,22 @@ async def open_agent(
     settings: Settings | None = None, *, checkpointer: Any = None, planner=None
 ) -> AsyncIterator[Agent]:
     settings = settings or Settings()
-    sandbox = None
     stand_in = None  # the embedded sandbox's AgentCore Gateway stand-in (OPSAGENT_VIA=gateway)
     gateway_url = settings.gateway_url
     gateway_token = settings.gateway_token.get_secret_value() if settings.gateway_token else None
-    if settings.uses_sandbox:
-        sandbox, registry, central, sts_endpoint, mcp_endpoint = await asyncio.to_thread(
-            _sandbox_parts, settings
-        )
-        if settings.via == "gateway":
-            try:
-                stand_in, minted = await asyncio.to_thread(_sandbox_gateway, sandbox, settings)
-            except BaseException:
-                await asyncio.to_thread(sandbox.stop)
-                raise
-            gateway_url, gateway_token = stand_in.endpoint, gateway_token or minted
-    else:
-        # boto3 finds the central identity and any AWS_ENDPOINT_URL as it always does.
-        central = boto3.Session()
-        if settings.registry_source == "organizations":
-            registry = LiveRegistry(
-                functools.partial(
-                    discover_registry, central, default_regions=settings.registry_regions
-                ),
-                settings.registry_refresh_seconds,
-            )
-            await registry.current()  # the first discovery: its failure stops the start
-        elif settings.registry is None:
-            raise ConfigurationError(
-                f"{'a Gateway URL' if settings.gateway_url else 'an MCP endpoint'} was given "
-                "without a registry: set OPSAGENT_REGISTRY (or --registry) to the account "
-                "registry file, or OPSAGENT_REGISTRY_SOURCE=organizations to discover it"
-            )
-        else:
-            registry = load_registry(settings.registry)
-        sts_endpoint = None
-        mcp_endpoint = settings.mcp_endpoint or AWS_MCP_ENDPOINT
+    accounts = await open_accounts(
+        settings, given="a Gateway URL" if settings.gateway_url else "an MCP endpoint"
+    )
+    sandbox = accounts.sandbox
+    registry = accounts.registry
     via_gateway = settings.via == "gateway"
     # Our own SigV4 sessions: the direct path, and the model path's tools (which stay SigV4
     # over a Gateway too). Over a Gateway with no model the agent needs no AWS identity.
     sessions: AccountSessions | None = None
     try:
+        if sandbox is not None and via_gateway:
+            stand_in, minted = await asyncio.to_thread(_sandbox_gateway, sandbox, settings)
+            gateway_url, gateway_token = stand_in.endpoint, gateway_token or minted
         if via_gateway and not gateway_token and not _forwards_tokens(settings):
             raise ConfigurationError(
                 "OPSAGENT_VIA=gateway needs a bearer token for the AgentCore Gateway: set "
@@ -286,31 +241,12 @@ async def open_agent(
                 "each caller's token is forwarded"
             )
         if not via_gateway or settings.model or sandbox is not None:
-            sessions = AccountSessions(
-                mcp_endpoint=mcp_endpoint,
-                central=central,
-                sts_endpoint_url=sts_endpoint,
-                mcp_service=settings.mcp_service,
-                mcp_region=settings.mcp_region,
-                # No call outlives its account's deadline; the deadline itself is the worker's.
-                call_timeout=settings.account_timeout,
-                max_sessions=settings.max_sessions,
-                idle_seconds=settings.session_idle_seconds,
-            )
-    except (ValueError, NoCredentialsError, ConfigurationError) as exc:
+            sessions = account_sessions(settings, accounts)
+    except BaseException:
         if stand_in is not None:
             await asyncio.to_thread(stand_in.stop)
-        if sandbox is not None:
-            await asyncio.to_thread(sandbox.stop)
-        if isinstance(exc, ConfigurationError):
-            raise
-        if isinstance(exc, NoCredentialsError):
-            raise ConfigurationError(
-                "no AWS credentials for the central account: set AWS_PROFILE or "
-                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY as for the AWS CLI"
-            ) from None
-        # an endpoint URL mcp-proxy-for-aws will not sign for (plain HTTP off loopback...)
-        raise ConfigurationError(f"MCP endpoint: {exc}") from None
+        await accounts.stop_sandbox()
+        raise
     gateway = (
         GatewayReads(
             endpoint=gateway_url,
