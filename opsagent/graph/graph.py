@@ -93,8 +93,12 @@ async def _plan_as_seen_by(ctx: Context, question: str, last: Plan | None) -> Pl
 
 
 def _no_access(ctx: Context) -> str:
-    why = f"your groups ({', '.join(ctx.groups)}) open" if ctx.groups else "your token names no"
-    return f"You may not query any account: {why} groups that open one."
+    why = (
+        f"your groups ({', '.join(ctx.groups)}) open none"
+        if ctx.groups
+        else "your token names no groups"
+    )
+    return f"You may not query any account: {why}."
 
 
 def _denial(ctx: Context, hidden: list[str]) -> str:

@@ -34,6 +34,7 @@ GROUPS = {"staging-team": ["staging"], "prod-team": ["production"], "operators":
 STAGING_USER = bearer(token(SECRET, "sam", ["staging-team"], claim="groups"))
 OPERATOR = bearer(token(SECRET, "olivia", ["operators"], claim="groups"))
 NO_GROUPS = bearer(token(SECRET, "nora", [], claim="groups"))
+OUTSIDERS = bearer(token(SECRET, "otto", ["contractors"], claim="groups"))
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +129,14 @@ async def test_a_denial_says_which_account_and_which_groups_would_open_it(
     )
     assert nothing.status_code == 403
     assert nothing.json()["message"] == (
-        "You may not query any account: your token names no groups that open one."
+        "You may not query any account: your token names no groups."
+    )
+    outside = await client.post(
+        "/invocations", headers=OUTSIDERS, json={"prompt": "List EC2 instances in staging"}
+    )
+    assert outside.status_code == 403
+    assert outside.json()["message"] == (
+        "You may not query any account: your groups (contractors) open none."
     )
 
 
