@@ -126,7 +126,10 @@ def question_audit(
         yield outcome
         failure = None
     except BaseException as exc:
-        failure = "cancelled" if not isinstance(exc, Exception) else f"failed: {exc!r}"[:500]
+        if outcome.get("answer") is None:  # a reader that stops once it has the answer: done
+            failure = "cancelled" if not isinstance(exc, Exception) else f"failed: {exc!r}"[:500]
+        else:
+            failure = None
         raise
     finally:
         answer: Answer | None = outcome.get("answer")
