@@ -7,6 +7,7 @@ never through the agent's own code, so a test compares the agent with what AWS h
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
@@ -134,6 +135,14 @@ EXAMPLE_QUESTIONS = [
     "How many RDS instances are running in each account?",
 ]
 EXAMPLE_ACCOUNTS = ["222222222222", "333333333333", "444444444444"]
+DEMO_REGISTRY = ROOT / "opsagent" / "sandbox" / "demo-registry.json"
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 180):
+    """`opsagent ARGS` as a child process, from the project's root, its output captured."""
+    return subprocess.run(
+        [OPSAGENT, *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT
+    )
 
 
 def ids_by_account(answer: dict) -> dict[str, set[str]]:

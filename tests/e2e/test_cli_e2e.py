@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections import Counter
 
 import pytest
 
-from tests.conftest import OPSAGENT, ROOT
+from tests.conftest import DEMO_REGISTRY, ids_by_account, run_cli, statuses
 
-DEMO_REGISTRY = ROOT / "opsagent" / "sandbox" / "demo-registry.json"
 WORKLOAD = ["222222222222", "333333333333", "444444444444"]
-
-
-def run_cli(*args: str, env: dict | None = None, timeout: float = 120):
-    return subprocess.run(
-        [OPSAGENT, *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT
-    )
 
 
 @pytest.fixture(scope="module")
@@ -39,17 +31,6 @@ def ask(sandbox, external_env, tmp_path_factory):
         return json.loads(done.stdout)
 
     return _ask
-
-
-def ids_by_account(answer: dict) -> dict[str, set[str]]:
-    found: dict[str, set[str]] = {}
-    for row in answer["resources"]:
-        found.setdefault(row["account_id"], set()).add(row["id"])
-    return found
-
-
-def statuses(answer: dict) -> dict[str, str]:
-    return {a["account_id"]: a["status"] for a in answer["accounts"]}
 
 
 def test_list_ec2_instances_in_production(ask, truth):

@@ -40,27 +40,20 @@ from opsagent.sandbox.gateway import (
 )
 from opsagent.service.settings import Settings
 from tests.conftest import (
-    EXAMPLE_ACCOUNTS as WORKLOAD,
-)
-from tests.conftest import (
+    DEMO_REGISTRY,
     EXAMPLE_QUESTIONS,
-    OPSAGENT,
-    ROOT,
     check_example_answer,
     ids_by_account,
+    run_cli,
     statuses,
+)
+from tests.conftest import (
+    EXAMPLE_ACCOUNTS as WORKLOAD,
 )
 from tests.service_helpers import ServiceProcess, bearer, clean_env, sandbox_env, stream, token
 
-DEMO_REGISTRY = ROOT / "opsagent" / "sandbox" / "demo-registry.json"
 SECRET = "gateway-test-secret-" + "x" * 24  # HS256: at least 32 bytes
 MCP_ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-
-
-def run_cli(*args: str, env: dict[str, str], timeout: float = 180):
-    return subprocess.run(
-        [OPSAGENT, *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT
-    )
 
 
 @pytest.fixture(scope="module")
