@@ -17,6 +17,32 @@ Intent = Literal["list", "count", "describe"]
 Grouping = Literal["account", "region"]
 AccountStatus = Literal["ok", "denied", "error", "timeout"]
 RefusalKind = Literal["unsupported", "unknown_account", "read_only", "forbidden"]
+# How an attribute filter compares (catalogue/attributes.py says what each means per kind):
+# eq/ne (a list value: any of), gt/gte/lt/lte (numbers, versions, times), prefix (text,
+# versions: "14" matches 14.9), within_days/older_than_days (times, against the time of
+# the question), on_or_after/before (times, against an ISO date).
+FilterOp = Literal[
+    "eq",
+    "ne",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "prefix",
+    "within_days",
+    "older_than_days",
+    "on_or_after",
+    "before",
+]
+Ranking = Literal["most", "fewest"]
+
+
+class AttributeFilter(BaseModel):
+    """One condition on an attribute a resource type declares (its rows' ``details``)."""
+
+    attribute: str  # "instance_type", "runtime", "launch_time", "storage_encrypted"
+    op: FilterOp = "eq"
+    value: str | int | float | bool | list[str]
 
 
 class ResourceQuery(BaseModel):
@@ -30,6 +56,17 @@ class ResourceQuery(BaseModel):
     ids: list[str] = Field(default_factory=list)  # describe these only; empty means all
     # Conditions a resource type defines for itself: "unattached", "unassociated", "open-to-world"
     conditions: list[str] = Field(default_factory=list)
+    # Attribute filters, all of which must hold: instance type, runtime, age, encryption...
+    filters: list[AttributeFilter] = Field(default_factory=list)
+    tag_keys: list[str] = Field(default_factory=list)  # these tag keys are present (any value)
+    missing_tags: list[str] = Field(default_factory=list)  # these tag keys are absent
+    untagged: bool = False  # no tags at all
+    # Ranking over the merged answer (every account): the `limit` first rows by `sort_by`.
+    sort_by: str | None = None  # an attribute
+    descending: bool = False  # largest, newest first
+    limit: int | None = None
+    group_by: str | None = None  # an attribute: "instances by type" counts per value
+    total: str | None = None  # a numeric attribute summed: "total EBS storage"
 
 
 class Plan(BaseModel):
@@ -39,6 +76,9 @@ class Plan(BaseModel):
     regions: list[str] | None = None  # None: each account's own regions from the registry
     queries: list[ResourceQuery]
     group_by: Grouping | None = None
+    # "Which account has the most ...": the group (account, region, or a query's attribute
+    # value) with the most or fewest rows is the answer; every group's count stays shown.
+    rank: Ranking | None = None
     # How the planner read the question, shown to the user ("EC2 instances in production").
     summary: str = ""
     # A task no query can express, for a model-driven worker with the account's MCP tools
@@ -153,10 +193,13 @@ __all__ = [
     "Account",
     "AccountResult",
     "AccountStatus",
+    "AttributeFilter",
+    "FilterOp",
     "Answer",
     "Grouping",
     "Intent",
     "Plan",
+    "Ranking",
     "Refusal",
     "RefusalKind",
     "Resource",

@@ -61,7 +61,7 @@ async def run_account(
     found = _Found()
     try:
         async with asyncio.timeout(deadline_s):
-            found = await _query(account, plan, asker, run, fresh)
+            found = await _query(account, plan, asker, run, fresh, asked_at)
             status, error = found.status, found.error
             if plan.freeform:
                 if freeform is None:
@@ -105,7 +105,9 @@ class _Found:
     regions_not_enabled: set[str] = field(default_factory=set)
 
 
-async def _query(account: Account, plan: Plan, asker: Asker, run: RunReads, fresh: bool) -> _Found:
+async def _query(
+    account: Account, plan: Plan, asker: Asker, run: RunReads, fresh: bool, asked_at: datetime
+) -> _Found:
     """Every query in every region as one run; rows, the account's status and message."""
     regions = plan.regions or account.regions
     planned: list[tuple[ResourceQuery, str, Read]] = []
@@ -141,7 +143,7 @@ async def _query(account: Account, plan: Plan, asker: Asker, run: RunReads, fres
         rows = kind.rows(account, region, query, result)
         if kind.is_global and plan.regions:  # a global service's rows may live in a region (S3)
             rows = [r for r in rows if r.region in (GLOBAL, *plan.regions)]
-        found.rows.extend(r for r in rows if matches(r, query))
+        found.rows.extend(r for r in rows if matches(r, query, kind, asked_at))
     if answered == 0 and failed:  # nothing came back: the account could not be queried
         denied = all(is_denied(code) for _, code, _ in failed)
         found.status = "denied" if denied else "error"

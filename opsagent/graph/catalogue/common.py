@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from opsagent.access import FanOut, Read, ReadResult
+from opsagent.graph.catalogue.attributes import Attribute, filter_holds, tags_hold
 from opsagent.graph.models import Resource, ResourceQuery
 from opsagent.registry import Account
 
@@ -73,6 +75,14 @@ class ResourceType:
     # and which part of the resource path after that kind is the id rows carry.
     arn_resource: str | None = None
     arn_name_part: int = -1
+    # What its rows report beyond state and tags (in ``details``, by name): what attribute
+    # filters, rankings, groupings and totals can use (attributes.py).
+    attributes: tuple[Attribute, ...] = ()
+    # The time "oldest", "newest", "in the last 7 days" and "older than 90 days" mean.
+    age_attribute: str | None = None
+
+    def attribute(self, name: str) -> Attribute | None:
+        return next((a for a in self.attributes if a.name == name), None)
 
 
 # ----- helpers of reads -----
@@ -85,7 +95,19 @@ def single_read(service: str, operation: str) -> ReadFor:
 
 def needs_tags(q: ResourceQuery) -> bool:
     """Per-item tag reads cost one call per resource: only when a filter or describe needs them."""
-    return bool(q.tags) or q.intent == "describe"
+    return bool(q.tags or q.tag_keys or q.missing_tags or q.untagged) or q.intent == "describe"
+
+
+def asked_attributes(q: ResourceQuery, group_by: str | None = None) -> list[str]:
+    """The attributes a query filters, ranks, groups or sums on, in that order, once each."""
+    names = [f.attribute for f in q.filters]
+    names += [a for a in (q.sort_by, q.group_by, q.total, group_by) if a]
+    return list(dict.fromkeys(names))
+
+
+def needs_attributes(q: ResourceQuery, *names: str) -> bool:
+    """Attributes that cost a read per resource (S3's public access block): only when asked."""
+    return q.intent == "describe" or any(a in names for a in asked_attributes(q))
 
 
 def fan_out(each: str, *reads: Read, **options: Any) -> FanOut:
@@ -127,8 +149,14 @@ def row(
     )
 
 
-def matches(resource: Resource, query: ResourceQuery) -> bool:
-    """Whether a row satisfies the query's filters (all of them)."""
+def matches(
+    resource: Resource,
+    query: ResourceQuery,
+    declared: ResourceType | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Whether a row satisfies the query's filters (all of them); attribute filters need
+    the row's type (``declared``) and the time of the question (``now``, "last 7 days")."""
     if query.states and (resource.state or "").lower() not in {s.lower() for s in query.states}:
         return False
     for key, value in query.tags.items():
@@ -143,5 +171,14 @@ def matches(resource: Resource, query: ResourceQuery) -> bool:
         return False
     for condition in query.conditions:
         if not resource.details.get("conditions", {}).get(condition, False):
+            return False
+    if not tags_hold(resource, query):
+        return False
+    for wanted in query.filters:
+        attribute = declared.attribute(wanted.attribute) if declared else None
+        if attribute is None:  # a plan the planners checked never names an unknown one
+            return False
+        have = resource.details.get(attribute.name)
+        if not filter_holds(attribute.kind, have, wanted, now or datetime.now(UTC)):
             return False
     return True

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from opsagent.access import Read, ReadResult
+from opsagent.graph.catalogue.attributes import Attribute, instance_family, iso_time
 from opsagent.graph.catalogue.common import (
     ResourceType,
     children,
@@ -11,10 +14,19 @@ from opsagent.graph.catalogue.common import (
     row,
     single_read,
 )
+from opsagent.graph.catalogue.lifecycle import runtime_deprecated
 from opsagent.graph.models import ResourceQuery
 from opsagent.registry import Account
 
 # ----- EC2 instances -----
+
+
+def _platform(inst: dict) -> str:
+    """EC2 names only Windows in Platform; PlatformDetails says "Linux/UNIX" and the rest."""
+    if str(inst.get("Platform") or "").lower() == "windows":
+        return "windows"
+    details = str(inst.get("PlatformDetails") or "").lower()
+    return "windows" if "windows" in details else "linux"
 
 
 def ec2_instances(account: Account, region: str, q: ResourceQuery, found: ReadResult):
@@ -28,9 +40,11 @@ def ec2_instances(account: Account, region: str, q: ResourceQuery, found: ReadRe
             tags=inst.get("Tags"),
             details={
                 "instance_type": inst.get("InstanceType"),
+                "instance_family": instance_family(inst.get("InstanceType")),
+                "platform": _platform(inst),
                 "availability_zone": inst.get("Placement", {}).get("AvailabilityZone"),
                 "private_ip": inst.get("PrivateIpAddress"),
-                "launch_time": inst.get("LaunchTime"),
+                "launch_time": iso_time(inst.get("LaunchTime")),
                 "image_id": inst.get("ImageId"),
             },
         )
@@ -85,6 +99,15 @@ EC2_INSTANCE = ResourceType(
     },
     id_patterns=(r"^i-[0-9a-f]{4,17}$",),
     arn_resource="instance",
+    attributes=(
+        Attribute("instance_type", "instance type", "text", ("type", "instance type", "size")),
+        Attribute("instance_family", "instance family", "text", ("family", "instance family")),
+        Attribute("platform", "platform", "text", ("platform", "os", "operating system")),
+        Attribute(
+            "launch_time", "launch time", "time", ("launch time", "launched", "age", "created")
+        ),
+    ),
+    age_attribute="launch_time",
 )
 
 # ----- Lambda functions -----
@@ -105,6 +128,7 @@ def _lambda_read(region: str, q: ResourceQuery) -> Read:
 
 def lambda_functions(account: Account, region: str, q: ResourceQuery, found: ReadResult):
     tags = {t.params.get("Resource"): (t.result or {}).get("Tags") for t in children(found)}
+    today = datetime.now(UTC).date()
     return [
         row(
             account,
@@ -116,8 +140,9 @@ def lambda_functions(account: Account, region: str, q: ResourceQuery, found: Rea
             tags=tags.get(fn.get("FunctionArn")),
             details={
                 "runtime": fn.get("Runtime"),
+                "runtime_deprecated": runtime_deprecated(fn.get("Runtime"), today),
                 "memory_mb": fn.get("MemorySize"),
-                "last_modified": fn.get("LastModified"),
+                "last_modified": iso_time(fn.get("LastModified")),
                 "arn": fn.get("FunctionArn"),
             },
         )
@@ -152,4 +177,15 @@ LAMBDA_FUNCTION = ResourceType(
     },
     name_is_id=True,
     arn_resource="function",
+    attributes=(
+        Attribute("runtime", "runtime", "text", ("runtime", "language")),
+        Attribute(
+            "runtime_deprecated", "deprecated runtime", "bool", ("deprecated", "deprecated runtime")
+        ),
+        Attribute("memory_mb", "memory", "number", ("memory", "memory size", "ram"), unit="MB"),
+        Attribute(
+            "last_modified", "last modified", "time", ("last modified", "modified", "updated")
+        ),
+    ),
+    age_attribute="last_modified",
 )

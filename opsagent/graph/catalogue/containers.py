@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from opsagent.access import Read, ReadResult
+from opsagent.graph.catalogue.attributes import Attribute, iso_time
 from opsagent.graph.catalogue.common import ResourceType, children, fan_out, row
+from opsagent.graph.catalogue.lifecycle import kubernetes_outdated
 from opsagent.graph.models import ResourceQuery
 from opsagent.registry import Account
 
@@ -162,6 +166,7 @@ def _eks_clusters_read(region: str, q: ResourceQuery) -> Read:
 
 def eks_clusters(account: Account, region: str, q: ResourceQuery, found: ReadResult):
     rows = []
+    today = datetime.now(UTC).date()
     for described in children(found):
         c = (described.result or {}).get("cluster")
         if not c:
@@ -178,9 +183,10 @@ def eks_clusters(account: Account, region: str, q: ResourceQuery, found: ReadRes
                 tags=c.get("tags"),
                 details={
                     "version": c.get("version"),
+                    "version_outdated": kubernetes_outdated(c.get("version"), today),
                     "endpoint": c.get("endpoint"),
                     "platform_version": c.get("platformVersion"),
-                    "created": c.get("createdAt"),
+                    "created": iso_time(c.get("createdAt")),
                     "arn": c.get("arn"),
                 },
             )
@@ -219,6 +225,22 @@ EKS_CLUSTER = ResourceType(
     },
     name_is_id=True,
     arn_resource="cluster",
+    attributes=(
+        Attribute(
+            "version",
+            "Kubernetes version",
+            "version",
+            ("version", "kubernetes version", "k8s version"),
+        ),
+        Attribute(
+            "version_outdated",
+            "outdated Kubernetes version",
+            "bool",
+            ("outdated", "outdated version", "end of support"),
+        ),
+        Attribute("created", "created", "time", ("created", "creation time", "age")),
+    ),
+    age_attribute="created",
 )
 
 # ----- EKS node groups -----

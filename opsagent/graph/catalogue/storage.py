@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from opsagent.access import Read, ReadResult
+from opsagent.graph.catalogue.attributes import Attribute, iso_time
 from opsagent.graph.catalogue.common import (
     Condition,
     ResourceType,
     children,
     fan_out,
+    needs_attributes,
     needs_tags,
     row,
     single_read,
@@ -18,6 +20,32 @@ from opsagent.registry import Account
 # ----- S3 buckets -----
 
 
+# Per-bucket reads beyond the list, each one call per bucket, made only when asked:
+# (fan-out name, operation, the error S3 answers when the bucket has none of it).
+_S3_TAGS = ("tags", "GetBucketTagging", "NoSuchTagSet")
+# GetPublicAccessBlock: the bucket's own block settings; a bucket without any answers
+# NoSuchPublicAccessBlockConfiguration (the account-level block is another API, in S3
+# Control). https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetPublicAccessBlock.html
+_S3_PUBLIC = ("public", "GetPublicAccessBlock", "NoSuchPublicAccessBlockConfiguration")
+# GetBucketEncryption: every bucket has SSE-S3 by default since 2023-01-05; a bucket
+# without a configuration answers ServerSideEncryptionConfigurationNotFoundError.
+# https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketEncryption.html
+_S3_ENCRYPTION = (
+    "encryption",
+    "GetBucketEncryption",
+    "ServerSideEncryptionConfigurationNotFoundError",
+)
+
+
+def _s3_fans(q: ResourceQuery) -> list[tuple[str, str, str]]:
+    fans = [_S3_TAGS] if needs_tags(q) else []
+    if needs_attributes(q, "public_access_blocked"):
+        fans.append(_S3_PUBLIC)
+    if needs_attributes(q, "encryption"):
+        fans.append(_S3_ENCRYPTION)
+    return fans
+
+
 def _s3_read(region: str, q: ResourceQuery) -> Read:
     # ListBuckets names each bucket's region on current S3; GetBucketLocation only where
     # it does not (a null LocationConstraint means us-east-1, as S3 has always said).
@@ -25,20 +53,35 @@ def _s3_read(region: str, q: ResourceQuery) -> Read:
         service="s3", operation="GetBucketLocation", region=region, bind={"Bucket": "item.Name"}
     )
     fans = [fan_out("Buckets", location, unless="BucketRegion")]
-    if needs_tags(q):  # NoSuchTagSet is how S3 says "no tags"
+    for _, operation, missing in _s3_fans(q):
         fans.append(
             fan_out(
                 "Buckets",
                 Read(
                     service="s3",
-                    operation="GetBucketTagging",
+                    operation=operation,
                     region=region,
                     bind={"Bucket": "item.Name"},
-                    expected_errors=("NoSuchTagSet",),
+                    expected_errors=(missing,),
                 ),
             )
         )
     return Read(service="s3", operation="ListBuckets", region=region, then=fans)
+
+
+def _public_access_blocked(answer: dict | None) -> bool:
+    settings = (answer or {}).get("PublicAccessBlockConfiguration") or {}
+    keys = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+    return all(settings.get(k) is True for k in keys)
+
+
+def _encryption(answer: dict | None) -> str:
+    rules = ((answer or {}).get("ServerSideEncryptionConfiguration") or {}).get("Rules") or []
+    for rule in rules:
+        algorithm = (rule.get("ApplyServerSideEncryptionByDefault") or {}).get("SSEAlgorithm")
+        if algorithm:
+            return str(algorithm)
+    return "none"
 
 
 def s3_buckets(account: Account, region: str, q: ResourceQuery, found: ReadResult):
@@ -47,7 +90,14 @@ def s3_buckets(account: Account, region: str, q: ResourceQuery, found: ReadResul
         for c in children(found, 0)
         if c.ok
     }
-    tags = {c.params.get("Bucket"): (c.result or {}).get("TagSet") for c in children(found, 1)}
+    per_bucket: dict[str, dict] = {}
+    for fan, (name, _, missing) in enumerate(_s3_fans(q), start=1):
+        per_bucket[name] = {
+            c.params.get("Bucket"): c.result
+            for c in children(found, fan)
+            if c.ok or (c.error is not None and c.error.code == missing)
+        }
+    tags = {b: (r or {}).get("TagSet") for b, r in per_bucket.get("tags", {}).items()}
     rows = []
     for bucket in found.data.get("Buckets", []):
         name = bucket["Name"]
@@ -61,7 +111,23 @@ def s3_buckets(account: Account, region: str, q: ResourceQuery, found: ReadResul
                 name=name,
                 state=None,
                 tags=tags.get(name),
-                details={"created": bucket.get("CreationDate")},
+                details={
+                    "created": iso_time(bucket.get("CreationDate")),
+                    **(
+                        {
+                            "public_access_blocked": _public_access_blocked(
+                                per_bucket["public"][name]
+                            )
+                        }
+                        if name in per_bucket.get("public", {})
+                        else {}
+                    ),
+                    **(
+                        {"encryption": _encryption(per_bucket["encryption"][name])}
+                        if name in per_bucket.get("encryption", {})
+                        else {}
+                    ),
+                },
             )
         )
     return rows
@@ -90,6 +156,17 @@ S3_BUCKET = ResourceType(
     is_global=True,
     name_is_id=True,
     arn_resource="",
+    attributes=(
+        Attribute("created", "created", "time", ("created", "creation date", "age")),
+        Attribute(
+            "public_access_blocked",
+            "public access blocked",
+            "bool",
+            ("public access block", "block public access"),
+        ),
+        Attribute("encryption", "default encryption", "text", ("encryption", "default encryption")),
+    ),
+    age_attribute="created",
 )
 
 # ----- RDS instances -----
@@ -110,7 +187,10 @@ def rds_instances(account: Account, region: str, q: ResourceQuery, found: ReadRe
                 "engine_version": db.get("EngineVersion"),
                 "class": db.get("DBInstanceClass"),
                 "multi_az": db.get("MultiAZ"),
+                "publicly_accessible": db.get("PubliclyAccessible"),
+                "storage_encrypted": db.get("StorageEncrypted"),
                 "storage_gb": db.get("AllocatedStorage"),
+                "created": iso_time(db.get("InstanceCreateTime")),
             },
         )
         for db in found.data.get("DBInstances", [])
@@ -221,6 +301,24 @@ RDS_INSTANCE = ResourceType(
     },
     name_is_id=True,
     arn_resource="db",
+    attributes=(
+        Attribute("engine", "engine", "text", ("engine", "database engine")),
+        Attribute("engine_version", "engine version", "version", ("version", "engine version")),
+        Attribute("class", "instance class", "text", ("class", "instance class", "size", "type")),
+        Attribute(
+            "publicly_accessible",
+            "publicly accessible",
+            "bool",
+            ("public", "publicly accessible", "internet-facing"),
+        ),
+        Attribute("storage_encrypted", "storage encrypted", "bool", ("encrypted", "encryption")),
+        Attribute("multi_az", "Multi-AZ", "bool", ("multi-az", "multi az", "single-az")),
+        Attribute(
+            "storage_gb", "storage", "number", ("storage", "allocated storage", "size"), "GiB"
+        ),
+        Attribute("created", "created", "time", ("created", "creation time", "age")),
+    ),
+    age_attribute="created",
 )
 
 # ----- EBS volumes -----
@@ -241,6 +339,8 @@ def ebs_volumes(account: Account, region: str, q: ResourceQuery, found: ReadResu
                 details={
                     "size_gb": vol.get("Size"),
                     "volume_type": vol.get("VolumeType"),
+                    "encrypted": vol.get("Encrypted"),
+                    "created": iso_time(vol.get("CreateTime")),
                     "attached_to": attachments,
                     "conditions": {"unattached": not attachments},
                 },
@@ -283,6 +383,13 @@ EBS_VOLUME = ResourceType(
     conditions=(Condition("unattached", concept="unused", label="unattached"),),
     id_patterns=(r"^vol-[0-9a-f]{4,17}$",),
     arn_resource="volume",
+    attributes=(
+        Attribute("volume_type", "volume type", "text", ("type", "volume type")),
+        Attribute("size_gb", "size", "number", ("size", "capacity", "storage"), unit="GiB"),
+        Attribute("encrypted", "encrypted", "bool", ("encrypted", "encryption")),
+        Attribute("created", "created", "time", ("created", "creation time", "age")),
+    ),
+    age_attribute="created",
 )
 
 # ----- DynamoDB tables -----

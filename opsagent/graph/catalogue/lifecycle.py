@@ -1,0 +1,65 @@
+"""When AWS stops supporting a Lambda runtime or an EKS Kubernetes version: the table
+``lifecycle.toml`` (data, with its sources and the date it was checked), read here.
+
+"Deprecated runtime" means the runtime's deprecation date (after which Lambda no longer
+patches it) is on or before the day of the question; "outdated Kubernetes version" means
+the version's end of standard support is. A runtime or version the table does not list is
+neither: the answer says so rather than guess (``None``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+from importlib import resources
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    checked: date  # when the table was last compared with its sources
+    sources: tuple[str, ...]
+    runtimes: dict[str, date | None]  # runtime -> deprecation date (None: none announced)
+    kubernetes: dict[str, date | None]  # version -> end of standard support
+
+
+def _dates(table: dict[str, Any]) -> dict[str, date | None]:
+    return {str(k): (v if isinstance(v, date) else None) for k, v in table.items()}
+
+
+@cache
+def lifecycle() -> Lifecycle:
+    raw = tomllib.loads(
+        resources.files("opsagent.graph.catalogue").joinpath("lifecycle.toml").read_text()
+    )
+    return Lifecycle(
+        checked=raw["checked"],
+        sources=tuple(raw["lambda"]["sources"]) + tuple(raw["eks"]["sources"]),
+        runtimes=_dates(raw["lambda"]["deprecation"]),
+        kubernetes=_dates(raw["eks"]["end_of_standard_support"]),
+    )
+
+
+def runtime_deprecated(runtime: str | None, on: date) -> bool | None:
+    """Whether Lambda has deprecated ``runtime`` by ``on``; None for a runtime not in the table."""
+    if not runtime:
+        return None
+    table = lifecycle().runtimes
+    if runtime not in table:
+        return None
+    deprecated = table[runtime]
+    return deprecated is not None and deprecated <= on
+
+
+def kubernetes_outdated(version: str | None, on: date) -> bool | None:
+    """Whether EKS's standard support for ``version`` ("1.29") has ended by ``on``; None for
+    a version not in the table."""
+    if not version:
+        return None
+    table = lifecycle().kubernetes
+    if version not in table:
+        return None
+    ended = table[version]
+    return ended is not None and ended <= on
