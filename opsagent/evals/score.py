@@ -16,6 +16,7 @@ from opsagent.evals.spec import (
     alternatives,
     is_any_of,
     is_covers,
+    resolve_filters,
 )
 from opsagent.graph.models import Answer, Plan, Refusal, ResourceQuery
 
@@ -43,6 +44,35 @@ def _norm_regions(value: Any) -> list[str] | None:
     return None if value is None else _norm_list(value)
 
 
+def _norm_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, list):
+        return tuple(sorted(_norm_value(v) for v in value))
+    text = str(value).strip().lower()
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _norm_filters(value: Any) -> list[tuple]:
+    items = [dict(item) for item in value or []]
+    return sorted(
+        (
+            (str(f["attribute"]), str(f["op"]), _norm_value(f["value"]))
+            for f in resolve_filters(items)
+        ),
+        key=repr,
+    )
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
 _QUERY_FIELDS = {
     "resource_type": lambda v: v,
     "intent": lambda v: v,
@@ -51,6 +81,15 @@ _QUERY_FIELDS = {
     "name_contains": _norm_name,
     "ids": _norm_list,
     "conditions": _norm_list,
+    "filters": _norm_filters,
+    "tag_keys": _norm_list,
+    "missing_tags": _norm_list,
+    "untagged": bool,
+    "sort_by": _same,
+    "descending": bool,
+    "limit": _same,
+    "group_by": _same,
+    "total": _same,
 }
 
 
@@ -112,6 +151,9 @@ def _single_plan_problems(spec: dict[str, Any], plan: Plan) -> list[str]:
     group_by = spec.get("group_by", PLAN_DEFAULTS["group_by"])
     if not _field_matches(group_by, plan.group_by, lambda v: v):
         problems.append(f"group_by expected {_show(group_by)}, got {plan.group_by!r}")
+    rank = spec.get("rank", PLAN_DEFAULTS["rank"])
+    if not _field_matches(rank, plan.rank, lambda v: v):
+        problems.append(f"rank expected {_show(rank)}, got {plan.rank!r}")
     problems.extend(_queries_problems(spec["queries"], plan.queries))
     if plan.freeform:
         problems.append(f"unexpected freeform task {plan.freeform!r}")

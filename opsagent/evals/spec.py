@@ -13,10 +13,18 @@ Optional fields: ``thread`` (questions sharing a thread run in file order on one
 thread: follow-ups), ``visible_accounts`` (the accounts the asker may see).
 
 An expected plan lists every field that matters; a field left out means its default
-(``regions`` null, ``group_by`` null, ``intent`` "list", no states, tags, name filter, ids or
-conditions). Where a question can honestly be read two ways, a field's value may be
-``{"any_of": [a, b]}``; ``regions`` may be ``{"covers": [...]}`` ("every region": null, or a
-list that includes at least these). ``plan`` itself may be ``{"any_of": [plan, plan]}``.
+(``regions`` null, ``group_by`` and ``rank`` null, ``intent`` "list", no states, tags, name
+filter, ids, conditions, filters, tag keys, missing tags; ``untagged`` false, no
+``sort_by``, ``descending`` false, no ``limit``, no query ``group_by``, no ``total``).
+``filters`` is a list of ``{"attribute", "op", "value"}`` (``op`` "eq" when left out),
+compared in any order; text values case-insensitively, numbers as numbers. A date value of
+``on_or_after``/``before`` may be relative to the day the eval runs: ``@today``,
+``@this-month`` (its first day), ``@this-year`` (January 1), ``@MM-DD`` (the latest such
+day on or before today: "since October 1").
+
+Where a question can honestly be read two ways, a field's value may be
+``{"any_of": [a, b]}``; ``regions`` may be ``{"covers": [...]}`` ("every region": null, or
+a list that includes at least these). ``plan`` itself may be ``{"any_of": [plan, plan]}``.
 The first alternative is the canonical reading the expected answer is computed from.
 
 Expected answers are never written here: the runner computes them from the sandbox's
@@ -28,17 +36,36 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from opsagent.graph.catalogue import CONDITIONS, RESOURCE_TYPES
+from opsagent.graph.catalogue import CATALOGUE, CONDITIONS, RESOURCE_TYPES
+from opsagent.graph.models import FilterOp
 from opsagent.registry import Registry
 
 QUESTIONS_FILE = "questions.json"
 REFUSAL_KINDS = ("unsupported", "unknown_account", "read_only", "forbidden")
-PLAN_KEYS = {"accounts", "regions", "queries", "group_by"}
-QUERY_KEYS = {"resource_type", "intent", "states", "tags", "name_contains", "ids", "conditions"}
+PLAN_KEYS = {"accounts", "regions", "queries", "group_by", "rank"}
+QUERY_KEYS = {
+    "resource_type",
+    "intent",
+    "states",
+    "tags",
+    "name_contains",
+    "ids",
+    "conditions",
+    "filters",
+    "tag_keys",
+    "missing_tags",
+    "untagged",
+    "sort_by",
+    "descending",
+    "limit",
+    "group_by",
+    "total",
+}
 INTENTS = ("list", "count", "describe")
 GROUPINGS = ("account", "region", None)
 QUERY_DEFAULTS: dict[str, Any] = {
@@ -48,8 +75,49 @@ QUERY_DEFAULTS: dict[str, Any] = {
     "name_contains": None,
     "ids": [],
     "conditions": [],
+    "filters": [],
+    "tag_keys": [],
+    "missing_tags": [],
+    "untagged": False,
+    "sort_by": None,
+    "descending": False,
+    "limit": None,
+    "group_by": None,
+    "total": None,
 }
-PLAN_DEFAULTS: dict[str, Any] = {"regions": None, "group_by": None}
+PLAN_DEFAULTS: dict[str, Any] = {"regions": None, "group_by": None, "rank": None}
+RANKS = ("most", "fewest", None)
+DATE_OPS = ("on_or_after", "before")
+
+
+def resolve_date(value: Any, today: date | None = None) -> Any:
+    """A spec's relative date ("@this-month", "@10-01") as the ISO date it means today."""
+    if not (isinstance(value, str) and value.startswith("@")):
+        return value
+    today = today or datetime.now(UTC).date()
+    token = value[1:].lower()
+    if token == "today":
+        day = today
+    elif token == "this-month":
+        day = today.replace(day=1)
+    elif token == "this-year":
+        day = today.replace(month=1, day=1)
+    else:
+        month, dom = (int(part) for part in token.split("-"))
+        day = date(today.year, month, dom)
+        if day > today:
+            day = date(today.year - 1, month, dom)
+    return day.isoformat()
+
+
+def resolve_filters(filters: list[dict[str, Any]], today: date | None = None) -> list[dict]:
+    """A spec's filters with their op filled in and relative dates resolved."""
+    resolved = []
+    for item in filters:
+        op = item.get("op", "eq")
+        value = resolve_date(item["value"], today) if op in DATE_OPS else item["value"]
+        resolved.append({"attribute": item["attribute"], "op": op, "value": value})
+    return resolved
 
 
 class QuestionFileError(ValueError):
@@ -103,6 +171,8 @@ def canonical_plan(spec: Any) -> dict[str, Any]:
     plan = canonical(spec)
     full = {**PLAN_DEFAULTS, **plan}
     full["queries"] = [{**QUERY_DEFAULTS, **q} for q in plan["queries"]]
+    for query in full["queries"]:
+        query["filters"] = resolve_filters(query["filters"])
     return full
 
 
@@ -205,6 +275,9 @@ def validate_questions(questions: list[EvalQuestion], registry: Registry) -> lis
             for value in _values(plan.get("group_by")):
                 if value not in GROUPINGS:
                     problems.append(f"{q.id}: group_by {value!r} is not account/region/null")
+            for value in _values(plan.get("rank")):
+                if value not in RANKS:
+                    problems.append(f"{q.id}: rank {value!r} is not most/fewest/null")
             for value in _values(plan.get("regions")):
                 if value is not None and not all(isinstance(r, str) for r in value):
                     problems.append(f"{q.id}: regions must be a list of region codes")
@@ -224,6 +297,32 @@ def validate_questions(questions: list[EvalQuestion], registry: Registry) -> lis
                             problems.append(
                                 f"{q.id}: {condition} does not apply to {query['resource_type']}"
                             )
+                problems += _attribute_problems(q.id, query)
+    return problems
+
+
+_OPS = set(FilterOp.__args__)  # type: ignore[attr-defined]
+
+
+def _attribute_problems(qid: str, query: dict[str, Any]) -> list[str]:
+    """Attributes a query names that its type does not declare, and unknown ops."""
+    problems = []
+    for rtype in _values(query["resource_type"]):
+        declared = CATALOGUE.get(rtype)
+        if declared is None:
+            continue
+        known = {a.name for a in declared.attributes}
+        named: list[str] = []
+        for filters in _values(query.get("filters", [])):
+            for item in filters:
+                named.append(item.get("attribute"))
+                if item.get("op", "eq") not in _OPS:
+                    problems.append(f"{qid}: unknown filter op {item.get('op')!r}")
+        for key in ("sort_by", "group_by", "total"):
+            named += [v for v in _values(query.get(key)) if v is not None]
+        for name in named:
+            if name not in known:
+                problems.append(f"{qid}: {rtype} has no attribute {name!r}")
     return problems
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime
 
-from opsagent.graph.catalogue.phrases import describe_query, names
-from opsagent.graph.models import AccountResult, Answer, Plan, Refusal, ResourceQuery
+from opsagent.graph.aggregates import apply_rankings, group_counts, in_order, leaders, summed
+from opsagent.graph.catalogue import CATALOGUE
+from opsagent.graph.catalogue.attributes import Attribute, group_value
+from opsagent.graph.catalogue.phrases import attribute_label, describe_query, names
+from opsagent.graph.models import AccountResult, Answer, Plan, Refusal, Resource, ResourceQuery
 
 # A count per account is spelled out in the sentence up to this many accounts; past it, the
 # accounts with the most are named and the rest summed (the table has every account).
@@ -16,14 +19,130 @@ SHOWN_TOP_ACCOUNTS = 10
 SANDBOX_NOTICE = "(Sandbox: these are made-up demo accounts, not your AWS.)"
 
 
+# Rows a ranked answer ("the 5 largest volumes") names in its sentence; the table has all.
+NAMED_RANKED_ROWS = 10
+# Values a breakdown by attribute names before "and N more".
+NAMED_GROUPS = 12
+
+
 def _breakdown(counter: Counter, order: list[str]) -> str:
     return ", ".join(f"{key} {counter.get(key, 0)}" for key in order)
 
 
-def query_sentence(query: ResourceQuery, plan: Plan, results: list[AccountResult]) -> str:
+def _attribute(query: ResourceQuery, name: str) -> Attribute | None:
+    declared = CATALOGUE.get(query.resource_type)
+    return declared.attribute(name) if declared else None
+
+
+def _amount(value: float, attribute: Attribute | None) -> str:
+    shown = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    return f"{shown} {attribute.unit}" if attribute is not None and attribute.unit else shown
+
+
+def _by_value(query: ResourceQuery, rows: list[Resource], name: str) -> str:
+    """'by runtime: python3.8 2, nodejs16.x 1' (most first; past NAMED_GROUPS, 'and N more')."""
+    counts = Counter(group_value(row.details.get(name)) for row in rows)
+    order = in_order(counts)
+    shown = _breakdown(counts, order[:NAMED_GROUPS])
+    more = len(order) - NAMED_GROUPS
+    return f"by {attribute_label(query.resource_type, name)}: {shown}" + (
+        f" and {more} more" if more > 0 else ""
+    )
+
+
+def _explaining_attributes(query: ResourceQuery) -> list[str]:
+    """The attributes whose values say why rows matched, when a filter does not fix them
+    ("deprecated runtime" -> runtime; "version under 1.30" -> version; "m5.large" -> none)."""
+    names = []
+    for wanted in query.filters:
+        attribute = _attribute(query, wanted.attribute)
+        if attribute is None:
+            continue
+        if attribute.about:
+            names.append(attribute.about)
+        elif attribute.kind in ("text", "version") and (
+            wanted.op != "eq" or (isinstance(wanted.value, list) and len(wanted.value) > 1)
+        ):
+            names.append(attribute.name)
+    return [n for n in dict.fromkeys(names) if n != query.group_by]
+
+
+def _ranked_rows(query: ResourceQuery, rows: list[Resource]) -> str:
+    """'vol-0abc (Production, us-east-1, 2,000 GiB), ...' in the answer's order."""
+    assert query.sort_by is not None
+    attribute = _attribute(query, query.sort_by)
+    shown = []
+    for row in rows[:NAMED_RANKED_ROWS]:
+        value = row.details.get(query.sort_by)
+        said = (
+            _amount(float(value), attribute)
+            if attribute is not None and attribute.kind == "number" and value is not None
+            else str(value if value is not None else "no value")
+        )
+        shown.append(f"{row.name or row.id} ({row.account_alias}, {row.region}, {said})")
+    more = len(rows) - NAMED_RANKED_ROWS
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
+def _leaders_sentence(plan: Plan, query: ResourceQuery, groups: dict[str, float]) -> str:
+    """'Staging has the most stopped EC2 instances (3).' / '... have the fewest (0 each).'"""
+    assert plan.rank is not None
+    found = leaders(groups, plan.rank)
+    if found is None:
+        return ""
+    _, plural = names(query.resource_type)
+    who = " and ".join(found.names) if len(found.names) <= 3 else f"{len(found.names)} groups"
+    verb = "has" if len(found.names) == 1 else "have"
+    each = "" if len(found.names) == 1 else " each"
+    if query.total:
+        amount = _amount(found.count, _attribute(query, query.total))
+        label = attribute_label(query.resource_type, query.total)
+        return f"{who} {verb} the {plan.rank} {label} of {plural} ({amount}{each}). "
+    return f"{who} {verb} the {plan.rank} {describe_query(query, 2)} ({found.count:g}{each}). "
+
+
+def _details_sentences(plan: Plan, query: ResourceQuery, rows: list[Resource]) -> list[str]:
+    """What the question asked beyond the count: its ranking, groups, totals and the values
+    that explain a filter."""
+    extra = []
+    if query.sort_by and query.limit is not None and rows:
+        label = attribute_label(query.resource_type, query.sort_by)
+        extra.append(f"In order of {label}: {_ranked_rows(query, rows)}.")
+    parts = [_by_value(query, rows, name) for name in _explaining_attributes(query)] if rows else []
+    if query.group_by and rows:
+        parts.insert(0, _by_value(query, rows, query.group_by))
+    extra += [part[0].upper() + part[1:] + "." for part in parts]
+    if query.total:
+        attribute = _attribute(query, query.total)
+        label = attribute_label(query.resource_type, query.total)
+        whole = _amount(summed(query, rows), attribute)
+        sentence = f"Total {label}: {whole}"
+        if plan.group_by in ("account", "region"):
+            keyed = (
+                (lambda r: r.account_alias) if plan.group_by == "account" else (lambda r: r.region)
+            )
+            keys = list(dict.fromkeys(keyed(r) for r in rows))
+            per = ", ".join(
+                f"{key} {_amount(summed(query, [r for r in rows if keyed(r) == key]), attribute)}"
+                for key in keys
+            )
+            sentence += f" ({per})" if per else ""
+        extra.append(sentence + ".")
+    return extra
+
+
+def query_sentence(
+    query: ResourceQuery,
+    plan: Plan,
+    results: list[AccountResult],
+    in_rank_order: list[Resource] | None = None,
+) -> str:
     answered = [r for r in results if r.status == "ok"]
     # The planner gives each resource type one query, so the type identifies the query's rows.
-    rows = [row for r in results for row in r.rows if row.resource_type == query.resource_type]
+    merged = (
+        in_rank_order if in_rank_order is not None else [row for r in results for row in r.rows]
+    )
+    rows = [row for row in merged if row.resource_type == query.resource_type]
     total = len(rows)
     what = describe_query(query, total)
     where = (
@@ -37,6 +156,27 @@ def query_sentence(query: ResourceQuery, plan: Plan, results: list[AccountResult
         if query.intent == "count"
         else (f"Found {total} {what} {where}")
     )
+    lead = ""
+    if plan.rank is not None:
+        # Ranked by rows, or by the total when the question sums ("the most storage").
+        def weight(group: list[Resource]) -> float:
+            return summed(query, group) if query.total else len(group)
+
+        if query.group_by:
+            groups = {
+                key: weight([r for r in rows if group_value(r.details.get(query.group_by)) == key])
+                for key in group_counts(query, rows)
+            }
+        elif plan.group_by == "region":
+            groups = {
+                key: weight([r for r in rows if r.region == key])
+                for key in sorted({r.region for r in rows})
+            }
+        else:
+            groups = {
+                a.alias: weight([r for r in rows if r.account_id == a.account_id]) for a in answered
+            }
+        lead = _leaders_sentence(plan, query, groups)
     if plan.group_by == "region":
         by_region = Counter(row.region for row in rows)
         sentence += ": " + _breakdown(by_region, sorted(by_region)) if by_region else ""
@@ -58,7 +198,7 @@ def query_sentence(query: ResourceQuery, plan: Plan, results: list[AccountResult
         by_region = Counter(row.region for row in rows)
         if len(by_region) > 1:
             sentence += ": " + _breakdown(by_region, sorted(by_region))
-    return sentence + "."
+    return " ".join([lead + sentence + ".", *_details_sentences(plan, query, rows)])
 
 
 # Accounts named one by one in the answer's text; past this, the rest are counted. Every
@@ -168,11 +308,20 @@ def _answer(
             plan=plan,
             results=ordered,
         )
-    sentences = [query_sentence(q, plan, ordered) for q in plan.queries]
+    if any(q.limit is not None for q in plan.queries):  # a ranking trims the rows it keeps
+        ordered = [result.model_copy(deep=True) for result in ordered]
+    in_rank_order = apply_rankings(plan, ordered)
+    sentences = [query_sentence(q, plan, ordered, in_rank_order) for q in plan.queries]
     sentences += [f"{r.alias}: {r.note}" for r in ordered if r.note]
     sentences += regions_not_enabled(ordered)
     sentences += failure_sentences(ordered)
     age = data_age(ordered)
     if age:
         sentences.append(age)
-    return Answer(question=question, text=" ".join(sentences), plan=plan, results=ordered)
+    return Answer(
+        question=question,
+        text=" ".join(sentences),
+        plan=plan,
+        results=ordered,
+        ranked_rows=in_rank_order,
+    )

@@ -68,6 +68,13 @@ class ResourceQuery(BaseModel):
     group_by: str | None = None  # an attribute: "instances by type" counts per value
     total: str | None = None  # a numeric attribute summed: "total EBS storage"
 
+    def asked_attributes(self) -> list[str]:
+        """The attributes it filters, ranks, groups or sums on, in that order, once each:
+        what its answer shows as columns."""
+        names = [f.attribute for f in self.filters]
+        names += [a for a in (self.sort_by, self.group_by, self.total) if a]
+        return list(dict.fromkeys(names))
+
 
 class Plan(BaseModel):
     """What a question asks, in terms the workers can execute."""
@@ -144,9 +151,14 @@ class Answer(BaseModel):
     results: list[AccountResult] = Field(default_factory=list)
     # From the embedded sandbox's made-up demo accounts, not from AWS.
     sandbox: bool = False
+    # Every row in the order a ranking asked for ("the 5 largest volumes", across
+    # accounts); None when no query ranks, and rows go account by account.
+    ranked_rows: list[Resource] | None = None
 
     @property
     def resources(self) -> list[Resource]:
+        if self.ranked_rows is not None:
+            return self.ranked_rows
         return [row for result in self.results for row in result.rows]
 
     @property
@@ -154,6 +166,21 @@ class Answer(BaseModel):
         if self.plan is None:
             return set()
         return {q.resource_type for q in self.plan.queries if q.intent == "describe"}
+
+    def shown_details(self, row: Resource) -> dict:
+        """What of a row's details the answer shows: everything for a type the question
+        asked to describe; else the attributes it asked about (a filter's, a ranking's...)."""
+        if row.resource_type in self.described_types:
+            return row.details
+        if self.plan is None:
+            return {}
+        asked = [
+            name
+            for q in self.plan.queries
+            if q.resource_type == row.resource_type
+            for name in q.asked_attributes()
+        ]
+        return {name: row.details.get(name) for name in asked}
 
     def to_json(self) -> dict:
         """The public JSON shape of `opsagent ask --json` and the HTTP service."""
@@ -179,14 +206,17 @@ class Answer(BaseModel):
                 for r in self.results
             ],
             # Details (engine, version, size, endpoint…) come with the rows a question asked
-            # to describe; lists and counts stay compact.
-            "resources": [
-                row.model_dump(
-                    exclude=None if row.resource_type in self.described_types else {"details"}
-                )
-                for row in self.resources
-            ],
+            # to describe, and the attributes it asked about (runtime, size...) with the rest;
+            # other lists and counts stay compact.
+            "resources": [self._row_json(row) for row in self.resources],
         }
+
+    def _row_json(self, row: Resource) -> dict:
+        data = row.model_dump(exclude={"details"})
+        details = self.shown_details(row)
+        if details:
+            data["details"] = details
+        return data
 
 
 __all__ = [

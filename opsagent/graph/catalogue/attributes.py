@@ -32,6 +32,15 @@ class Attribute:
     # What people call it in questions, lower-case ("type", "instance type"); the planner's.
     words: tuple[str, ...] = ()
     unit: str = ""  # of a number, in sentences: "GiB", "MB"
+    # How a filter on it reads after the noun. A boolean: when true and when false
+    # ("on a deprecated runtime" / "on a supported runtime"; default "that are <label>" /
+    # "that are not <label>"). A time: its verb ("launched": "launched in the last 7 days").
+    true_phrase: str = ""
+    false_phrase: str = ""
+    verb: str = ""
+    # The attribute whose values explain this one in an answer: a deprecated runtime is
+    # shown by its runtime ("python3.8 2, nodejs16.x 1").
+    about: str = ""
 
 
 # ----- normalizing what AWS returns -----

@@ -98,16 +98,9 @@ def needs_tags(q: ResourceQuery) -> bool:
     return bool(q.tags or q.tag_keys or q.missing_tags or q.untagged) or q.intent == "describe"
 
 
-def asked_attributes(q: ResourceQuery, group_by: str | None = None) -> list[str]:
-    """The attributes a query filters, ranks, groups or sums on, in that order, once each."""
-    names = [f.attribute for f in q.filters]
-    names += [a for a in (q.sort_by, q.group_by, q.total, group_by) if a]
-    return list(dict.fromkeys(names))
-
-
 def needs_attributes(q: ResourceQuery, *names: str) -> bool:
     """Attributes that cost a read per resource (S3's public access block): only when asked."""
-    return q.intent == "describe" or any(a in names for a in asked_attributes(q))
+    return q.intent == "describe" or any(a in names for a in q.asked_attributes())
 
 
 def fan_out(each: str, *reads: Read, **options: Any) -> FanOut:

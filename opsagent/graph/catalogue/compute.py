@@ -104,7 +104,11 @@ EC2_INSTANCE = ResourceType(
         Attribute("instance_family", "instance family", "text", ("family", "instance family")),
         Attribute("platform", "platform", "text", ("platform", "os", "operating system")),
         Attribute(
-            "launch_time", "launch time", "time", ("launch time", "launched", "age", "created")
+            "launch_time",
+            "launch time",
+            "time",
+            ("launch time", "launched", "age", "created"),
+            verb="launched",
         ),
     ),
     age_attribute="launch_time",
@@ -180,11 +184,21 @@ LAMBDA_FUNCTION = ResourceType(
     attributes=(
         Attribute("runtime", "runtime", "text", ("runtime", "language")),
         Attribute(
-            "runtime_deprecated", "deprecated runtime", "bool", ("deprecated", "deprecated runtime")
+            "runtime_deprecated",
+            "deprecated runtime",
+            "bool",
+            ("deprecated", "deprecated runtime"),
+            true_phrase="on a deprecated runtime",
+            false_phrase="on a supported runtime",
+            about="runtime",
         ),
         Attribute("memory_mb", "memory", "number", ("memory", "memory size", "ram"), unit="MB"),
         Attribute(
-            "last_modified", "last modified", "time", ("last modified", "modified", "updated")
+            "last_modified",
+            "last modified",
+            "time",
+            ("last modified", "modified", "updated"),
+            verb="last modified",
         ),
     ),
     age_attribute="last_modified",

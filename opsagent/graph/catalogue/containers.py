@@ -237,8 +237,13 @@ EKS_CLUSTER = ResourceType(
             "outdated Kubernetes version",
             "bool",
             ("outdated", "outdated version", "end of support"),
+            true_phrase="on an outdated Kubernetes version",
+            false_phrase="on a supported Kubernetes version",
+            about="version",
         ),
-        Attribute("created", "created", "time", ("created", "creation time", "age")),
+        Attribute(
+            "created", "created", "time", ("created", "creation time", "age"), verb="created"
+        ),
     ),
     age_attribute="created",
 )

@@ -9,7 +9,8 @@ the same.
 from __future__ import annotations
 
 from opsagent.graph.catalogue import CATALOGUE
-from opsagent.graph.models import ResourceQuery
+from opsagent.graph.catalogue.attributes import Attribute
+from opsagent.graph.models import AttributeFilter, ResourceQuery
 
 _CONDITION_LABELS: dict[str, str] = {
     condition.name: condition.label
@@ -22,6 +23,72 @@ def names(resource_type: str) -> tuple[str, str]:
     """(singular, plural) of a type; its id twice for a type the catalogue does not have."""
     declared = CATALOGUE.get(resource_type)
     return (declared.singular, declared.plural) if declared else (resource_type, resource_type)
+
+
+def attribute_label(resource_type: str, name: str) -> str:
+    declared = CATALOGUE.get(resource_type)
+    attribute = declared.attribute(name) if declared else None
+    return attribute.label if attribute else name.replace("_", " ")
+
+
+def _quantity(attribute: Attribute | None, value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    unit = f" {attribute.unit}" if attribute is not None and attribute.unit else ""
+    return f"{value}{unit}"
+
+
+_COMPARISONS = {
+    "gt": "over",
+    "gte": "at least",
+    "lt": "under",
+    "lte": "at most",
+    "prefix": "starting with",
+    "ne": "not",
+}
+
+
+def describe_filter(resource_type: str, wanted: AttributeFilter) -> str:
+    """'with instance type m5.large', 'launched in the last 7 days', 'not publicly
+    accessible', 'with memory at least 1024 MB', 'with Kubernetes version under 1.30'."""
+    declared = CATALOGUE.get(resource_type)
+    attribute = declared.attribute(wanted.attribute) if declared else None
+    label = attribute.label if attribute else wanted.attribute.replace("_", " ")
+    value = wanted.value
+    if attribute is not None and attribute.kind == "bool":
+        positive = (value is True or str(value).lower() == "true") == (wanted.op == "eq")
+        if positive:
+            return attribute.true_phrase or f"that are {label}"
+        return attribute.false_phrase or f"that are not {label}"
+    verb = (attribute.verb if attribute else "") or f"with {label}"
+    if wanted.op == "within_days":
+        days = _quantity(None, value)
+        return f"{verb} in the last {'day' if days == '1' else days + ' days'}"
+    if wanted.op == "older_than_days":
+        return f"{verb} over {_quantity(None, value)} days ago"
+    if wanted.op == "on_or_after":
+        return f"{verb} on or after {value}"
+    if wanted.op == "before":
+        return f"{verb} before {value}"
+    shown = " or ".join(str(v) for v in value) if isinstance(value, list) else value
+    comparison = _COMPARISONS.get(wanted.op)
+    quantity = _quantity(attribute, shown)
+    return f"with {label} {comparison} {quantity}" if comparison else f"with {label} {quantity}"
+
+
+def _ranking(query: ResourceQuery) -> str:
+    """'largest first by size', 'the 5 with the largest size', 'oldest first by created'."""
+    label = attribute_label(query.resource_type, query.sort_by or "")
+    declared = CATALOGUE.get(query.resource_type)
+    attribute = declared.attribute(query.sort_by or "") if declared else None
+    is_time = attribute is not None and attribute.kind == "time"
+    if is_time:
+        most = "newest" if query.descending else "oldest"
+    else:
+        most = "largest" if query.descending else "smallest"
+    if query.limit:
+        return f"(the {query.limit} {most} by {label})"
+    return f"({most} first by {label})"
 
 
 def describe_query(query: ResourceQuery, count: int | None = None) -> str:
@@ -49,4 +116,15 @@ def describe_query(query: ResourceQuery, count: int | None = None) -> str:
         words.append("tagged " + ", ".join(f"{k}={v}" for k, v in query.tags.items()))
     if query.name_contains:
         words.append(f"whose name contains {query.name_contains!r}")
+    words += [describe_filter(query.resource_type, f) for f in query.filters]
+    if query.untagged:
+        words.append("with no tags")
+    if query.tag_keys:
+        words.append("with tag " + " and ".join(query.tag_keys))
+    if query.missing_tags:
+        words.append("without tag " + " or ".join(query.missing_tags))
+    if query.sort_by:
+        words.append(_ranking(query))
+    if query.group_by:
+        words.append(f"by {attribute_label(query.resource_type, query.group_by)}")
     return " ".join(words)

@@ -157,12 +157,16 @@ S3_BUCKET = ResourceType(
     name_is_id=True,
     arn_resource="",
     attributes=(
-        Attribute("created", "created", "time", ("created", "creation date", "age")),
+        Attribute(
+            "created", "created", "time", ("created", "creation date", "age"), verb="created"
+        ),
         Attribute(
             "public_access_blocked",
             "public access blocked",
             "bool",
             ("public access block", "block public access"),
+            true_phrase="with public access blocked",
+            false_phrase="without a public access block",
         ),
         Attribute("encryption", "default encryption", "text", ("encryption", "default encryption")),
     ),
@@ -312,11 +316,19 @@ RDS_INSTANCE = ResourceType(
             ("public", "publicly accessible", "internet-facing"),
         ),
         Attribute("storage_encrypted", "storage encrypted", "bool", ("encrypted", "encryption")),
-        Attribute("multi_az", "Multi-AZ", "bool", ("multi-az", "multi az", "single-az")),
+        Attribute(
+            "multi_az",
+            "Multi-AZ",
+            "bool",
+            ("multi-az", "multi az", "single-az"),
+            false_phrase="that are single-AZ",
+        ),
         Attribute(
             "storage_gb", "storage", "number", ("storage", "allocated storage", "size"), "GiB"
         ),
-        Attribute("created", "created", "time", ("created", "creation time", "age")),
+        Attribute(
+            "created", "created", "time", ("created", "creation time", "age"), verb="created"
+        ),
     ),
     age_attribute="created",
 )
@@ -386,8 +398,16 @@ EBS_VOLUME = ResourceType(
     attributes=(
         Attribute("volume_type", "volume type", "text", ("type", "volume type")),
         Attribute("size_gb", "size", "number", ("size", "capacity", "storage"), unit="GiB"),
-        Attribute("encrypted", "encrypted", "bool", ("encrypted", "encryption")),
-        Attribute("created", "created", "time", ("created", "creation time", "age")),
+        Attribute(
+            "encrypted",
+            "encrypted",
+            "bool",
+            ("encrypted", "encryption"),
+            false_phrase="that are unencrypted",
+        ),
+        Attribute(
+            "created", "created", "time", ("created", "creation time", "age"), verb="created"
+        ),
     ),
     age_attribute="created",
 )
