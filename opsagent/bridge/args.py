@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from opsagent.access import Read
 from opsagent.graph.catalogue import CATALOGUE
+from opsagent.graph.catalogue.checks import query_problems
 from opsagent.graph.models import ResourceQuery
 from opsagent.registry import is_region
 
@@ -74,6 +75,9 @@ class QueryArg(ResourceQuery):
                 raise ValueError(
                     f"{self.resource_type} has no condition {condition!r}; known: {known}"
                 )
+        problems = query_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def query(self) -> ResourceQuery:

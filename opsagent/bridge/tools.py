@@ -46,7 +46,14 @@ from opsagent.bridge.args import (
 from opsagent.bridge.caller import Caller
 from opsagent.bridge.service import BridgeService
 from opsagent.graph.catalogue import CATALOGUE_READS
-from opsagent.graph.models import AccountResult, AccountStatus, Plan
+from opsagent.graph.models import (
+    AccountResult,
+    AccountStatus,
+    Plan,
+    Resource,
+    ResourceQuery,
+    shown_details,
+)
 from opsagent.graph.worker import run_account
 from opsagent.registry import Account, Registry, UnknownAccountError
 
@@ -210,14 +217,13 @@ async def _query(
     if args.plan is not None:
         plan_arg = args.plan
         queries = [q.query() for q in plan_arg.queries]
-        described = {q.resource_type for q in queries if q.intent == "describe"}
 
         async def work(account: Account, deadline_s: float) -> dict[str, Any]:
             plan = Plan(accounts=[account.id], regions=plan_arg.regions, queries=queries)
             result = await run_account(
                 account, plan, asker, run, deadline_s=deadline_s, fresh=args.fresh
             )
-            return _plan_json(account, result, described)
+            return _plan_json(account, result, queries)
 
     else:
         reads = args.reads or []
@@ -268,20 +274,26 @@ def _head(account: Account) -> dict[str, Any]:
     }
 
 
-def _plan_json(account: Account, result: AccountResult, described: set[str]) -> dict[str, Any]:
-    """An account's answer to a plan, as the agent's JSON has it (details with describe)."""
+def _row_json(row: Resource, queries: list[ResourceQuery]) -> dict[str, Any]:
+    data = row.model_dump(mode="json", exclude={"details"})
+    details = shown_details(row, queries)
+    if details:
+        data["details"] = details
+    return data
+
+
+def _plan_json(
+    account: Account, result: AccountResult, queries: list[ResourceQuery]
+) -> dict[str, Any]:
+    """An account's answer to a plan, as the agent's JSON has it (details with describe,
+    and the attributes the queries asked about)."""
     return {
         **_head(account),
         "status": result.status,
         "error": result.error,
         "elapsed_ms": result.elapsed_ms,
         "count": result.count,
-        "rows": [
-            row.model_dump(
-                mode="json", exclude=None if row.resource_type in described else {"details"}
-            )
-            for row in result.rows
-        ],
+        "rows": [_row_json(row, queries) for row in result.rows],
         "read_at": result.read_at.isoformat() if result.read_at else None,
         "reused": result.reused,
         "regions_not_enabled": result.regions_not_enabled,

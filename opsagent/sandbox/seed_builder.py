@@ -16,6 +16,7 @@ from botocore.credentials import Credentials
 from opsagent.sandbox.seed_data import (
     BUCKETS,
     DB_INSTANCES,
+    DB_SETTINGS,
     DYNAMODB_TABLES,
     E1,
     ECS_CLUSTERS,
@@ -27,6 +28,7 @@ from opsagent.sandbox.seed_data import (
     FUNCTIONS,
     IAM_ROLES,
     INSTANCES,
+    IO1_IOPS,
     SECURITY_GROUPS,
     STACKS,
     VOLUMES,
@@ -63,8 +65,10 @@ class _AccountRow(Protocol):
 _Row = TypeVar("_Row", bound=_AccountRow)
 
 
-# Public AMI ids are the same in every account of a region: looked up once per region.
+# Public AMI ids are the same in every account of a region: looked up once per region
+# (and platform).
 _PUBLIC_IMAGES: dict[str, str] = {}
+_WINDOWS_IMAGES: dict[str, str] = {}
 
 
 def _tags(**tags: str) -> list[dict[str, str]]:
@@ -94,6 +98,7 @@ class AccountBuilder:
         self.role_arns: dict[str, str] = {}
         self.instance_ids: dict[str, str] = {}
         self.instance_zones: dict[str, str] = {}
+        self.volume_ids: dict[str, str] = {}
         self.vpc_ids: dict[str, str] = {}
         self.subnet_ids: dict[str, list[str]] = {}
 
@@ -188,19 +193,36 @@ class AccountBuilder:
             _PUBLIC_IMAGES[region] = sorted(image["ImageId"] for image in images)[0]
         return _PUBLIC_IMAGES[region]
 
+    @staticmethod
+    def windows_image(ec2: BaseClient, region: str) -> str:
+        """One of moto's public Windows AMIs (Platform "windows"), the same one every run."""
+        if region not in _WINDOWS_IMAGES:
+            images = ec2.describe_images(
+                Owners=["amazon"], Filters=[{"Name": "platform", "Values": ["windows"]}]
+            )["Images"]
+            _WINDOWS_IMAGES[region] = sorted(image["ImageId"] for image in images)[0]
+        return _WINDOWS_IMAGES[region]
+
     def instances(self) -> None:
         rows = _rows(INSTANCES, self.account)
-        images = {region: self._image_id(region) for region in {r.region for r in rows}}
         for row in rows:
             ec2 = self.client("ec2", row.region)
+            image = (
+                self.windows_image(ec2, row.region)
+                if row.platform == "windows"
+                else self._image_id(row.region)
+            )
+            tags = row.tags()
             instance = ec2.run_instances(
-                ImageId=images[row.region],
+                ImageId=image,
                 InstanceType=row.instance_type,
                 MinCount=1,
                 MaxCount=1,
-                TagSpecifications=[
-                    {"ResourceType": "instance", "Tags": self.tags(row.name, row.team)}
-                ],
+                **(
+                    {"TagSpecifications": [{"ResourceType": "instance", "Tags": _tags(**tags)}]}
+                    if tags
+                    else {}
+                ),
             )["Instances"][0]
             self.instance_ids[row.name] = instance["InstanceId"]
             self.instance_zones[row.name] = instance["Placement"]["AvailabilityZone"]
@@ -217,9 +239,12 @@ class AccountBuilder:
             volume_id = ec2.create_volume(
                 AvailabilityZone=zone,
                 Size=row.size_gb,
-                VolumeType="gp3",
+                VolumeType=row.volume_type,
+                Encrypted=row.encrypted,
+                **({"Iops": IO1_IOPS} if row.volume_type == "io1" else {}),
                 TagSpecifications=[{"ResourceType": "volume", "Tags": self.tags(row.name)}],
             )["VolumeId"]
+            self.volume_ids[row.name] = volume_id
             if row.attached_to:
                 ec2.attach_volume(
                     VolumeId=volume_id,
@@ -253,15 +278,39 @@ class AccountBuilder:
                 Bucket=row.name,
                 Tagging={"TagSet": _tags(team=row.team, environment=self.environment)},
             )
+            if row.public_access_block:
+                s3.put_public_access_block(
+                    Bucket=row.name,
+                    PublicAccessBlockConfiguration={
+                        "BlockPublicAcls": True,
+                        "IgnorePublicAcls": True,
+                        "BlockPublicPolicy": True,
+                        "RestrictPublicBuckets": True,
+                    },
+                )
+            if row.encryption is not None:
+                s3.put_bucket_encryption(
+                    Bucket=row.name,
+                    ServerSideEncryptionConfiguration={
+                        "Rules": [
+                            {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": row.encryption}}
+                        ]
+                    },
+                )
 
     def db_instances(self) -> None:
         rows = _rows(DB_INSTANCES, self.account)
         for row in rows:
+            settings = DB_SETTINGS[row.identifier]
             self.client("rds", row.region).create_db_instance(
                 DBInstanceIdentifier=row.identifier,
                 DBInstanceClass=row.instance_class,
                 Engine=row.engine,
-                AllocatedStorage=50,
+                EngineVersion=settings.engine_version,
+                AllocatedStorage=settings.storage_gb,
+                PubliclyAccessible=settings.public,
+                StorageEncrypted=settings.encrypted,
+                MultiAZ=settings.multi_az,
                 MasterUsername="opsadmin",
                 MasterUserPassword="sandbox-only-password",
                 Tags=_tags(team=row.team, environment=self.environment),

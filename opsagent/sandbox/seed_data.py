@@ -2,6 +2,12 @@
 
 Everything the sandbox holds is written in these tables, one row per resource, so the counts
 can be read off the page (``opsagent.sandbox.seed`` creates them in moto).
+
+Ages (``days_ago``) count back from the moment the sandbox is seeded, so "launched in the
+last 7 days" or "older than 90 days" has the same answer on any day. They keep clear of the
+usual cut-offs (7, 30, 60, 90, 365 days), so an answer does not flip while a sandbox runs.
+Spread, per type: a few within the last week, some 10 to 60 days old, some older than 90
+days, one or two older than a year.
 """
 
 from __future__ import annotations
@@ -37,28 +43,58 @@ REGIONS = (E1, W2)
 class Instance(NamedTuple):
     account: str
     region: str
+    # Its Name tag; for an untagged row (``tagged=False``) only how this table names it.
     name: str
     instance_type: str
     state: str  # running | stopped
-    team: str
+    team: str | None  # None: no team tag
+    days_ago: int  # launched this many days before the sandbox was seeded
+    platform: str = "linux"  # linux | windows (launched from one of moto's Windows AMIs)
+    tagged: bool = True  # False: no tags at all, not even Name or environment
+
+    def tags(self) -> dict[str, str]:
+        """Every tag it carries: Name, environment, team and its INSTANCE_TAGS; none if
+        untagged."""
+        if not self.tagged:
+            return {}
+        tags = {"Name": self.name, "environment": ENVIRONMENTS[self.account]}
+        if self.team is not None:
+            tags["team"] = self.team
+        return {**tags, **INSTANCE_TAGS.get(self.name, {})}
 
 
 INSTANCES = [
-    Instance(CENTRAL, E1, "ops-bastion", "t3.micro", "running", "platform"),
-    Instance(PROD, E1, "prod-web-1", "m5.large", "running", "web"),
-    Instance(PROD, E1, "prod-web-2", "m5.large", "running", "web"),
-    Instance(PROD, E1, "prod-api-1", "c5.xlarge", "running", "api"),
-    Instance(PROD, E1, "prod-batch-1", "r5.large", "stopped", "data"),
-    Instance(PROD, W2, "prod-web-dr-1", "m5.large", "running", "web"),
-    Instance(PROD, W2, "prod-worker-1", "c5.large", "stopped", "data"),
-    Instance(STAGING, E1, "stg-web-1", "t3.medium", "running", "web"),
-    Instance(STAGING, E1, "stg-api-1", "t3.medium", "running", "api"),
-    Instance(STAGING, W2, "stg-batch-1", "t3.large", "stopped", "data"),
-    Instance(DEV, E1, "dev-sandbox-1", "t3.small", "running", "platform"),
-    Instance(DEV, E1, "dev-sandbox-2", "t3.small", "stopped", "platform"),
-    Instance(DEV, W2, "dev-web-1", "t3.micro", "running", "web"),
-    Instance(DEV, W2, "dev-ml-1", "g4dn.xlarge", "stopped", "data"),
+    Instance(CENTRAL, E1, "ops-bastion", "t3.micro", "running", "platform", 420),
+    Instance(PROD, E1, "prod-web-1", "m5.large", "running", "web", 120),
+    Instance(PROD, E1, "prod-web-2", "m5.large", "running", "web", 45),
+    Instance(PROD, E1, "prod-api-1", "c5.xlarge", "running", "api", 200),
+    Instance(PROD, E1, "prod-batch-1", "r5.large", "stopped", "data", 540, "windows"),
+    Instance(PROD, W2, "prod-web-dr-1", "m5.large", "running", "web", 3),
+    Instance(PROD, W2, "prod-worker-1", "c5.large", "stopped", "data", 75),
+    Instance(STAGING, E1, "stg-web-1", "t3.medium", "running", "web", 2),
+    Instance(STAGING, E1, "stg-api-1", "t3.medium", "running", None, 12, "windows"),
+    Instance(STAGING, W2, "stg-batch-1", "t3.large", "stopped", None, 97, tagged=False),
+    Instance(DEV, E1, "dev-sandbox-1", "t3.small", "running", None, 5),
+    Instance(DEV, E1, "dev-sandbox-2", "t3.small", "stopped", None, 33, tagged=False),
+    Instance(DEV, W2, "dev-web-1", "t3.micro", "running", "web", 1),
+    Instance(DEV, W2, "dev-ml-1", "g4dn.xlarge", "stopped", "data", 58),
 ]
+
+# Instances' tags beyond Name, environment and team, as real accounts have them: owners and
+# cost centers on some, an "env" tag (another team's spelling of environment) on others.
+INSTANCE_TAGS: dict[str, dict[str, str]] = {
+    "ops-bastion": {"owner": "ops-team"},
+    "prod-web-1": {"owner": "alice", "cost-center": "cc-1001"},
+    "prod-web-2": {"cost-center": "cc-1001"},
+    "prod-api-1": {"owner": "bob", "cost-center": "cc-2002"},
+    "prod-web-dr-1": {"owner": "alice"},
+    "prod-worker-1": {"cost-center": "cc-3003"},
+    "stg-web-1": {"env": "stg"},
+    "stg-api-1": {"owner": "carol"},
+    "dev-sandbox-1": {"env": "dev"},
+    "dev-web-1": {"env": "dev"},
+    "dev-ml-1": {"owner": "dave"},
+}
 
 
 class Bucket(NamedTuple):
@@ -66,18 +102,21 @@ class Bucket(NamedTuple):
     region: str
     name: str  # S3 names are global: each ends with its account id
     team: str
+    days_ago: int  # created this many days before the sandbox was seeded
+    public_access_block: bool  # a bucket-level public access block, all four settings on
+    encryption: str | None  # its default encryption (aws:kms, AES256); None: no configuration
 
 
 BUCKETS = [
-    Bucket(CENTRAL, E1, "opsagent-audit-logs-111111111111", "platform"),
-    Bucket(PROD, E1, "prod-web-assets-222222222222", "web"),
-    Bucket(PROD, E1, "prod-app-logs-222222222222", "platform"),
-    Bucket(PROD, W2, "prod-backups-222222222222", "data"),
-    Bucket(STAGING, E1, "stg-web-assets-333333333333", "web"),
-    Bucket(STAGING, W2, "stg-test-artifacts-333333333333", "platform"),
-    Bucket(DEV, E1, "dev-scratch-444444444444", "platform"),
-    Bucket(DEV, E1, "dev-web-assets-444444444444", "web"),
-    Bucket(DEV, W2, "dev-ml-datasets-444444444444", "data"),
+    Bucket(CENTRAL, E1, "opsagent-audit-logs-111111111111", "platform", 800, True, "aws:kms"),
+    Bucket(PROD, E1, "prod-web-assets-222222222222", "web", 400, False, "AES256"),
+    Bucket(PROD, E1, "prod-app-logs-222222222222", "platform", 300, True, "aws:kms"),
+    Bucket(PROD, W2, "prod-backups-222222222222", "data", 500, True, "aws:kms"),
+    Bucket(STAGING, E1, "stg-web-assets-333333333333", "web", 120, False, None),
+    Bucket(STAGING, W2, "stg-test-artifacts-333333333333", "platform", 6, True, "AES256"),
+    Bucket(DEV, E1, "dev-scratch-444444444444", "platform", 2, False, None),
+    Bucket(DEV, E1, "dev-web-assets-444444444444", "web", 45, False, "AES256"),
+    Bucket(DEV, W2, "dev-ml-datasets-444444444444", "data", 75, True, None),
 ]
 
 
@@ -101,6 +140,27 @@ DB_INSTANCES = [
 ]
 
 
+class DbSettings(NamedTuple):
+    """What else each DB_INSTANCES row is created with (by identifier)."""
+
+    engine_version: str
+    storage_gb: int
+    days_ago: int  # created this many days before the sandbox was seeded
+    public: bool = False  # PubliclyAccessible
+    encrypted: bool = True  # StorageEncrypted
+    multi_az: bool = False
+
+
+DB_SETTINGS = {
+    "prod-orders-db": DbSettings("16.4", 500, 400, multi_az=True),
+    "prod-legacy-db": DbSettings("5.7.44", 100, 1200, public=True, encrypted=False),
+    "prod-analytics-db": DbSettings("8.0.39", 1000, 150, multi_az=True),
+    "stg-orders-db": DbSettings("14.9", 100, 50),
+    "stg-analytics-db": DbSettings("8.0.35", 200, 20, encrypted=False),
+    "dev-orders-db": DbSettings("14.12", 20, 4, public=True, encrypted=False),
+}
+
+
 class Function(NamedTuple):
     account: str
     region: str
@@ -109,17 +169,20 @@ class Function(NamedTuple):
     memory_mb: int
     role: str  # an IAM_ROLES row of the same account
     team: str
+    days_ago: int  # last modified this many days before the sandbox was seeded
 
 
+# Runtimes Lambda has deprecated (python3.8, python3.9, nodejs16.x) and current ones: the
+# lifecycle table (graph/catalogue/lifecycle.toml) says which is which on the day asked.
 FUNCTIONS = [
-    Function(PROD, E1, "prod-order-processor", "python3.12", 512, "prod-lambda-exec", "api"),
-    Function(PROD, E1, "prod-image-resizer", "nodejs20.x", 1024, "prod-lambda-exec", "web"),
-    Function(PROD, W2, "prod-report-builder", "python3.12", 256, "prod-lambda-exec", "data"),
-    Function(STAGING, E1, "stg-order-processor", "python3.12", 512, "stg-lambda-exec", "api"),
-    Function(STAGING, W2, "stg-image-resizer", "nodejs20.x", 512, "stg-lambda-exec", "web"),
-    Function(DEV, E1, "dev-order-processor", "python3.12", 256, "dev-lambda-exec", "api"),
-    Function(DEV, E1, "dev-image-resizer", "nodejs20.x", 256, "dev-lambda-exec", "web"),
-    Function(DEV, W2, "dev-experiment", "python3.12", 128, "dev-lambda-exec", "data"),
+    Function(PROD, E1, "prod-order-processor", "python3.12", 512, "prod-lambda-exec", "api", 3),
+    Function(PROD, E1, "prod-image-resizer", "nodejs16.x", 1024, "prod-lambda-exec", "web", 400),
+    Function(PROD, W2, "prod-report-builder", "python3.8", 2048, "prod-lambda-exec", "data", 220),
+    Function(STAGING, E1, "stg-order-processor", "python3.12", 512, "stg-lambda-exec", "api", 45),
+    Function(STAGING, W2, "stg-image-resizer", "nodejs20.x", 1536, "stg-lambda-exec", "web", 75),
+    Function(DEV, E1, "dev-order-processor", "python3.13", 256, "dev-lambda-exec", "api", 1),
+    Function(DEV, E1, "dev-image-resizer", "nodejs22.x", 3008, "dev-lambda-exec", "web", 12),
+    Function(DEV, W2, "dev-experiment", "python3.9", 128, "dev-lambda-exec", "data", 130),
 ]
 
 
@@ -146,13 +209,16 @@ class EksCluster(NamedTuple):
     version: str
     role: str  # an IAM_ROLES row of the same account
     team: str
+    days_ago: int  # created this many days before the sandbox was seeded
 
 
+# Versions whose standard support has ended and current ones: the lifecycle table
+# (graph/catalogue/lifecycle.toml) says which is which on the day asked.
 EKS_CLUSTERS = [
-    EksCluster(PROD, E1, "prod-platform", "1.31", "prod-eks-cluster", "platform"),
-    EksCluster(STAGING, W2, "stg-platform", "1.31", "stg-eks-cluster", "platform"),
-    EksCluster(DEV, E1, "dev-sandbox", "1.32", "dev-eks-cluster", "platform"),
-    EksCluster(DEV, W2, "dev-ml", "1.30", "dev-eks-cluster", "data"),
+    EksCluster(PROD, E1, "prod-platform", "1.34", "prod-eks-cluster", "platform", 180),
+    EksCluster(STAGING, W2, "stg-platform", "1.33", "stg-eks-cluster", "platform", 40),
+    EksCluster(DEV, E1, "dev-sandbox", "1.35", "dev-eks-cluster", "platform", 6),
+    EksCluster(DEV, W2, "dev-ml", "1.29", "dev-eks-cluster", "data", 500),
 ]
 
 
@@ -226,19 +292,24 @@ class Volume(NamedTuple):
     name: str
     size_gb: int
     attached_to: str | None  # an INSTANCES name of the same account and region, or unattached
+    volume_type: str  # gp2 | gp3 | io1 (created with IO1_IOPS) | st1 (125 GiB at least)
+    encrypted: bool
+    days_ago: int  # created this many days before the sandbox was seeded
 
+
+IO1_IOPS = 3000
 
 VOLUMES = [
-    Volume(PROD, E1, "prod-web-1-data", 100, "prod-web-1"),
-    Volume(PROD, E1, "prod-api-1-data", 200, "prod-api-1"),
-    Volume(PROD, E1, "prod-restore-test", 500, None),
-    Volume(PROD, W2, "prod-dr-scratch", 50, None),
-    Volume(STAGING, E1, "stg-web-1-data", 50, "stg-web-1"),
-    Volume(STAGING, E1, "stg-orphan-1", 20, None),
-    Volume(STAGING, W2, "stg-orphan-2", 20, None),
-    Volume(DEV, E1, "dev-sandbox-1-data", 30, "dev-sandbox-1"),
-    Volume(DEV, E1, "dev-old-root", 8, None),
-    Volume(DEV, W2, "dev-ml-scratch", 1000, None),
+    Volume(PROD, E1, "prod-web-1-data", 100, "prod-web-1", "gp3", True, 120),
+    Volume(PROD, E1, "prod-api-1-data", 200, "prod-api-1", "io1", True, 200),
+    Volume(PROD, E1, "prod-restore-test", 500, None, "gp2", False, 400),
+    Volume(PROD, W2, "prod-dr-scratch", 50, None, "gp3", True, 3),
+    Volume(STAGING, E1, "stg-web-1-data", 50, "stg-web-1", "gp3", True, 2),
+    Volume(STAGING, E1, "stg-orphan-1", 20, None, "gp2", False, 150),
+    Volume(STAGING, W2, "stg-orphan-2", 20, None, "gp2", False, 97),
+    Volume(DEV, E1, "dev-sandbox-1-data", 30, "dev-sandbox-1", "gp3", False, 5),
+    Volume(DEV, E1, "dev-old-root", 8, None, "gp2", False, 700),
+    Volume(DEV, W2, "dev-ml-scratch", 2000, None, "st1", True, 58),
 ]
 
 

@@ -159,6 +159,10 @@ def render_answer(answer: Answer, console: Console = out) -> None:
         columns.append(("State", lambda r: r.state or ""))
     if any(tags(r) for r in rows):
         columns.append(("Tags", tags))
+    # The attributes the question asked about (runtime, size, launch time...), a column each.
+    asked = list(dict.fromkeys(key for r in rows for key in answer.shown_details(r)))
+    for key in asked:
+        columns.append((_column_title(rows, key), _detail(answer, key)))
 
     if answer.described_types:
         _render_details(rows, console)
@@ -169,6 +173,25 @@ def render_answer(answer: Answer, console: Console = out) -> None:
     for row in rows:
         table.add_row(*(value(row) for _, value in columns))
     console.print(table)
+
+
+def _column_title(rows: list, key: str) -> str:
+    from opsagent.graph.catalogue.phrases import attribute_label  # the catalogue loads late
+
+    label = attribute_label(rows[0].resource_type, key) if rows else key
+    return label[0].upper() + label[1:]
+
+
+def _detail(answer: Answer, key: str) -> Any:
+    def value(row) -> str:
+        found = answer.shown_details(row).get(key)
+        if found is None:
+            return ""
+        if isinstance(found, bool):
+            return "yes" if found else "no"
+        return str(found)
+
+    return value
 
 
 def _render_details(rows: list, console: Console) -> None:

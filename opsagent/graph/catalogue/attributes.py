@@ -153,7 +153,12 @@ def filter_holds(kind: AttributeKind, have: Any, condition: AttributeFilter, now
         moment = as_time(have)
         if moment is None or isinstance(want, list | bool):
             return False
-        cutoff = now - timedelta(days=float(want))
+        try:
+            cutoff = now - timedelta(days=float(want))
+        except (TypeError, ValueError):  # not a number of days (NaN too): matches nothing
+            return False
+        except OverflowError:  # more days back than the calendar holds: every time is within
+            return op == "within_days" and float(str(want)) > 0  # str: a huge int -> inf
         return moment >= cutoff if op == "within_days" else moment < cutoff
     if op in ("on_or_after", "before"):
         order = _compare("time", have, want)

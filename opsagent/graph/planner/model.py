@@ -23,6 +23,7 @@ import asyncio
 import json
 import logging
 import os
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Literal
 
@@ -31,8 +32,9 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
-from opsagent.graph.catalogue import CATALOGUE, CONDITIONS
-from opsagent.graph.models import Plan, Refusal, ResourceQuery
+from opsagent.graph.catalogue import CATALOGUE, CONDITIONS, ResourceType
+from opsagent.graph.catalogue.checks import plan_problems, query_problems
+from opsagent.graph.models import AttributeFilter, Plan, Refusal, ResourceQuery
 from opsagent.graph.planner.plan import Planner, read_only_refusal
 from opsagent.graph.planner.vocabulary import ACCOUNT_ID_RE
 from opsagent.registry import Registry
@@ -66,6 +68,22 @@ class QueryOutput(BaseModel):
     conditions: list[str] = Field(
         default_factory=list, description="Supported conditions of this resource type only."
     )
+    filters: list[AttributeFilter] = Field(
+        default_factory=list,
+        description="Conditions on this type's listed attributes, all must hold (see Rules).",
+    )
+    tag_keys: list[str] = Field(default_factory=list, description="Tag keys that must be present.")
+    missing_tags: list[str] = Field(
+        default_factory=list, description="Tag keys that must be absent ('without an owner tag')."
+    )
+    untagged: bool = Field(default=False, description="Only resources with no tags at all.")
+    sort_by: str | None = Field(default=None, description="An attribute to rank by.")
+    descending: bool = Field(default=False, description="Largest or newest first.")
+    limit: int | None = Field(default=None, description="Top N over all accounts, with sort_by.")
+    group_by: str | None = Field(
+        default=None, description="An attribute to count by ('instances by type')."
+    )
+    total: str | None = Field(default=None, description="A numeric attribute to sum.")
 
 
 class PlanOutput(BaseModel):
@@ -93,6 +111,10 @@ class PlanOutput(BaseModel):
         default_factory=list, description="At most one query per resource type."
     )
     group_by: Literal["account", "region"] | None = None
+    rank: Literal["most", "fewest"] | None = Field(
+        default=None,
+        description='"which account has the most ...": the group with the most or fewest.',
+    )
     freeform: str | None = Field(
         default=None,
         description="A read-only investigation the queries cannot express, as a task for a "
@@ -159,6 +181,22 @@ Rules:
    what the agent can read is refused with refusal_kind "unsupported".
 7. Follow-ups ("and in staging?", "only the stopped ones", "what about Lambda?") start from
    the previous plan and change only what the new question mentions.
+8. Attributes (listed per type) go in filters as {attribute, op, value}: eq/ne (a list value
+   means any of), gt/gte/lt/lte (numbers, versions), prefix (text, versions: "postgres 14" is
+   engine eq postgres and engine_version prefix "14"), within_days/older_than_days (times, in
+   days: "launched in the last 7 days", "older than 90 days"), on_or_after/before (times, a
+   YYYY-MM-DD date: "created this month", "since October 1", resolved from today's date).
+   Booleans take eq with true or false ("unencrypted volumes": encrypted eq false). Numbers
+   are in the attribute's unit ("1 GB of memory" is memory_mb 1024). "Deprecated runtime" is
+   runtime_deprecated eq true; "outdated Kubernetes version" is version_outdated eq true.
+   Time words without an attribute mean the type's age attribute (marked "age").
+9. Tags: "untagged" is untagged true; "without an owner tag" is missing_tags ["owner"]; "with
+   a cost-center tag" is tag_keys ["cost-center"].
+10. Ranking: "top 5 largest volumes" is sort_by size_gb, descending true, limit 5 (over all
+   accounts); "the oldest instance" is sort_by its age attribute, limit 1. "Which account has
+   the most X" is intent count, group_by "account", rank "most". "Instances by type" is
+   intent count, query group_by instance_type. "Total EBS storage per account" is intent
+   count, total size_gb, group_by "account".
 """
 
 
@@ -179,9 +217,23 @@ def _account_lines(registry: Registry) -> str:
     return "\n".join(lines) + f"\nEnvironment words: {synonyms}."
 
 
+def _attribute_list(declared: ResourceType) -> str:
+    if not declared.attributes:
+        return ""
+    listed = ", ".join(
+        f"{a.name} ({a.kind}{', ' + a.unit if a.unit else ''}"
+        f"{', age' if a.name == declared.age_attribute else ''})"
+        for a in declared.attributes
+    )
+    return f"; attributes: {listed}"
+
+
 def system_prompt(registry: Registry, previous: Plan | None) -> str:
     """Everything the model may plan with; nothing outside it is accepted afterwards."""
-    types = "\n".join(f"- {name} ({declared.plural})" for name, declared in CATALOGUE.items())
+    types = "\n".join(
+        f"- {name} ({declared.plural})" + _attribute_list(declared)
+        for name, declared in CATALOGUE.items()
+    )
     conditions = "\n".join(f"- {name} (only {owner})" for name, owner in CONDITIONS.items())
     parts = [
         "You plan questions for a read-only operations agent that queries many AWS accounts "
@@ -192,6 +244,7 @@ def system_prompt(registry: Registry, previous: Plan | None) -> str:
         "Resource types:\n" + types,
         "Conditions:\n" + conditions,
         _RULES,
+        f"Today is {datetime.now(UTC).date().isoformat()} (UTC).",
     ]
     if previous is not None:
         parts.append(
@@ -260,7 +313,7 @@ def _check_query(query: QueryOutput) -> ResourceQuery | Refusal:
                 f"{CATALOGUE[resource_type].plural}"
                 + (f" (I can check: {', '.join(valid)})." if valid else "."),
             )
-    return ResourceQuery(
+    checked = ResourceQuery(
         resource_type=resource_type,
         intent=query.intent,
         states=[s.strip().lower() for s in query.states if s.strip()],
@@ -268,7 +321,26 @@ def _check_query(query: QueryOutput) -> ResourceQuery | Refusal:
         name_contains=(query.name_contains or "").strip() or None,
         ids=[i.strip() for i in query.ids if i.strip()],
         conditions=conditions,
+        filters=query.filters,
+        tag_keys=[k.strip() for k in query.tag_keys if k.strip()],
+        missing_tags=[k.strip() for k in query.missing_tags if k.strip()],
+        untagged=query.untagged,
+        sort_by=query.sort_by or None,
+        descending=query.descending,
+        limit=query.limit,
+        group_by=query.group_by or None,
+        total=query.total or None,
     )
+    problems = query_problems(checked)
+    if problems:
+        return Refusal(
+            kind="unsupported", message="I can't plan that: " + "; ".join(problems) + "."
+        )
+    return checked
+
+
+def _cannot_plan(problems: list[str]) -> Refusal:
+    return Refusal(kind="unsupported", message="I can't plan that: " + "; ".join(problems) + ".")
 
 
 def validate_output(output: PlanOutput, registry: Registry) -> Plan | Refusal:
@@ -325,14 +397,21 @@ def validate_output(output: PlanOutput, registry: Registry) -> Plan | Refusal:
             message="I could not turn that into a question about resources. "
             f"I can answer about: {_supported_types()}.",
         )
-    return Plan(
+    plan = Plan(
         accounts=accounts,
         regions=regions,
         queries=queries,
         group_by=output.group_by,
+        rank=output.rank,
         summary=output.summary.strip(),
         freeform=freeform,
     )
+    problems = plan_problems(plan)
+    if problems:
+        return Refusal(
+            kind="unsupported", message="I can't plan that: " + "; ".join(problems) + "."
+        )
+    return plan
 
 
 # ----- the planner -----
