@@ -97,7 +97,8 @@ def _leaders_sentence(plan: Plan, query: ResourceQuery, groups: dict[str, float]
     if query.total:
         amount = _amount(found.count, _attribute(query, query.total))
         label = attribute_label(query.resource_type, query.total)
-        return f"{who} {verb} the {plan.rank} {label} of {plural} ({amount}{each}). "
+        most = "largest" if plan.rank == "most" else "smallest"
+        return f"{who} {verb} the {most} total {label} of {plural} ({amount}{each}). "
     return f"{who} {verb} the {plan.rank} {describe_query(query, 2)} ({found.count:g}{each}). "
 
 

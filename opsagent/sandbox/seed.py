@@ -2,19 +2,26 @@
 
 Everything the sandbox holds is written in the tables below, one row per resource, so the
 counts can be read off the page. Seeding goes through the running moto server with boto3
-and each account's own credentials, exactly as a person would set the accounts up:
+and each account's own credentials, exactly as a person would set the accounts up, except
+for two steps that touch moto's backends directly because no AWS API can do them:
 
-1. Bootstrap, the only step that touches moto's backends directly (there is no other way
-   to give an account its first identity): the central IAM user ``opsagent`` with an access
-   key, and in every account the role ``OpsAgentReadOnly`` (what the agent assumes) and
-   ``OrganizationAccountAccessRole`` (what AWS Organizations creates in member accounts,
-   used here to build them), both trusting the central account.
-2. Per account, in parallel: assume OrganizationAccountAccessRole from the central user
-   (through the sandbox's STS trust check) and create the rows of that account.
+1. Bootstrap (there is no other way to give an account its first identity): the central
+   IAM user ``opsagent`` with an access key, and in every account the role
+   ``OpsAgentReadOnly`` (what the agent assumes) and ``OrganizationAccountAccessRole`` (what
+   AWS Organizations creates in member accounts, used here to build them), both trusting
+   the central account.
+2. Per account: assume OrganizationAccountAccessRole from the central user (through the
+   sandbox's STS trust check) and create the rows of that account; then backdate them
+   (``_backdate``). AWS sets a resource's creation time itself (LaunchTime,
+   InstanceCreateTime, LastModified, createdAt, CreateTime, CreationDate) and no API
+   changes it, so everything moto just created would be seconds old. Each row's
+   ``days_ago`` is subtracted from the time moto gave it, in moto's backend objects, so
+   ages count from the moment of seeding and "launched in the last 7 days" or "older than
+   90 days" answers the same on any day.
 
-Resource ids (instance ids, volume ids, ...) are moto's and differ between runs; names,
-tags, regions, states and counts do not. Tests read their ground truth from moto, never
-from these tables.
+Resource ids (instance ids, volume ids, ...) are moto's and differ between runs, and so do
+exact creation times (not ages in days); names, tags, regions, states and counts do not.
+Tests read their ground truth from moto, never from these tables.
 
 The role permissions below are documentation: moto does not evaluate IAM permissions, only
 the sandbox's STS middleware evaluates trust policies.
@@ -28,15 +35,20 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import Credentials
+from moto.awslambda.models import lambda_backends
 from moto.ec2.models import ec2_backends
+from moto.eks.models import eks_backends
 from moto.iam.models import iam_backends
+from moto.rds.models import rds_backends
+from moto.s3.models import s3_backends
 
 from opsagent.sandbox.identity import PARTITION
-from opsagent.sandbox.seed_builder import AccountBuilder, _client, _tags
+from opsagent.sandbox.seed_builder import AccountBuilder, _client, _rows, _tags
 from opsagent.sandbox.seed_data import (
     _ADMIN_POLICY,
     _READ_ONLY_POLICY,
@@ -46,6 +58,7 @@ from opsagent.sandbox.seed_data import (
     CENTRAL,
     CENTRAL_USER,
     DB_INSTANCES,
+    DB_SETTINGS,
     DEV,
     DYNAMODB_TABLES,
     E1,
@@ -57,7 +70,9 @@ from opsagent.sandbox.seed_data import (
     ENVIRONMENTS,
     FUNCTIONS,
     IAM_ROLES,
+    INSTANCE_TAGS,
     INSTANCES,
+    IO1_IOPS,
     MEMBER_ACCOUNTS,
     PROD,
     READ_ONLY_ROLE,
@@ -71,6 +86,7 @@ from opsagent.sandbox.seed_data import (
     W2,
     Bucket,
     DbInstance,
+    DbSettings,
     EcsCluster,
     EcsService,
     EksCluster,
@@ -99,9 +115,11 @@ __all__ = [
     "CENTRAL",
     "CENTRAL_USER",
     "DB_INSTANCES",
+    "DB_SETTINGS",
     "DEV",
     "DYNAMODB_TABLES",
     "DbInstance",
+    "DbSettings",
     "E1",
     "ECS_CLUSTERS",
     "ECS_SERVICES",
@@ -117,7 +135,9 @@ __all__ = [
     "FUNCTIONS",
     "Function",
     "IAM_ROLES",
+    "INSTANCE_TAGS",
     "INSTANCES",
+    "IO1_IOPS",
     "IamRole",
     "Instance",
     "MEMBER_ACCOUNTS",
@@ -170,7 +190,9 @@ def seed_organization(endpoint: str) -> SeedResult:
     for account in ALL_ACCOUNTS:
         t0 = time.perf_counter()
         creds = central if account == CENTRAL else _assume(session, endpoint, central, account)
-        AccountBuilder(session, endpoint, account, creds).build()
+        builder = AccountBuilder(session, endpoint, account, creds)
+        builder.build()
+        _backdate(builder)
         timings[account] = round(time.perf_counter() - t0, 3)
     t0 = time.perf_counter()
     seed_org(endpoint, central)  # what `opsagent registry discover` reads
@@ -188,6 +210,41 @@ def _bootstrap() -> Credentials:
     for account in ALL_ACCOUNTS:
         _create_account_roles(account, admin=account != CENTRAL)
     return Credentials(key.access_key_id, key.secret_access_key)
+
+
+def _backdate(built: AccountBuilder) -> None:
+    """Make each row of one account ``days_ago`` days old, in moto's backends (no AWS API
+    sets a creation time): the time moto gave it minus that many days, kept in the type
+    moto keeps it in."""
+    account = built.account
+    data_volumes = set(built.volume_ids.values())
+    for inst in _rows(INSTANCES, account):
+        ec2 = ec2_backends[account][inst.region]
+        instance = ec2.get_instance(built.instance_ids[inst.name])
+        instance.launch_time -= timedelta(days=inst.days_ago)
+        # moto gives every instance a root volume (8 GiB gp2): as old as the instance.
+        for _, device in instance.get_block_device_mapping:
+            if device.volume_id not in data_volumes:
+                ec2.get_volume(device.volume_id).create_time -= timedelta(days=inst.days_ago)
+    for vol in _rows(VOLUMES, account):
+        volume = ec2_backends[account][vol.region].get_volume(built.volume_ids[vol.name])
+        volume.create_time -= timedelta(days=vol.days_ago)
+    for bucket in _rows(BUCKETS, account):
+        found = s3_backends[account][PARTITION].buckets[bucket.name]
+        found.creation_date -= timedelta(days=bucket.days_ago)
+    for db in _rows(DB_INSTANCES, account):
+        database = rds_backends[account][db.region].databases[db.identifier]
+        age = timedelta(days=DB_SETTINGS[db.identifier].days_ago)
+        database.created -= age
+        database.instance_create_time -= age  # what DescribeDBInstances answers
+    for fn in _rows(FUNCTIONS, account):
+        function = lambda_backends[account][fn.region].get_function(fn.name)
+        # Lambda's LastModified is text; written as moto writes it (nanoseconds, Z).
+        modified = datetime.now(UTC) - timedelta(days=fn.days_ago)
+        function.last_modified = modified.strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+    for eks in _rows(EKS_CLUSTERS, account):
+        cluster = eks_backends[account][eks.region].clusters[eks.name]
+        cluster.created_at -= timedelta(days=eks.days_ago)
 
 
 def _create_account_roles(account: str, *, admin: bool) -> None:

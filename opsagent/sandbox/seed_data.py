@@ -172,7 +172,8 @@ class Function(NamedTuple):
     days_ago: int  # last modified this many days before the sandbox was seeded
 
 
-# Runtimes Lambda has deprecated (python3.8, python3.9, nodejs16.x) and current ones: the
+# Runtimes Lambda has deprecated (python3.8, python3.9, nodejs16.x, nodejs20.x since
+# 2026-04-30) and current ones (python3.12, python3.13, nodejs22.x until 2027-04-30): the
 # lifecycle table (graph/catalogue/lifecycle.toml) says which is which on the day asked.
 FUNCTIONS = [
     Function(PROD, E1, "prod-order-processor", "python3.12", 512, "prod-lambda-exec", "api", 3),
@@ -212,12 +213,13 @@ class EksCluster(NamedTuple):
     days_ago: int  # created this many days before the sandbox was seeded
 
 
-# Versions whose standard support has ended and current ones: the lifecycle table
-# (graph/catalogue/lifecycle.toml) says which is which on the day asked.
+# Versions whose standard support has ended (1.29, 1.32) and current ones (1.35, 1.36 until
+# 2027): the lifecycle table (graph/catalogue/lifecycle.toml) says which is which on the day
+# asked.
 EKS_CLUSTERS = [
-    EksCluster(PROD, E1, "prod-platform", "1.34", "prod-eks-cluster", "platform", 180),
-    EksCluster(STAGING, W2, "stg-platform", "1.33", "stg-eks-cluster", "platform", 40),
-    EksCluster(DEV, E1, "dev-sandbox", "1.35", "dev-eks-cluster", "platform", 6),
+    EksCluster(PROD, E1, "prod-platform", "1.35", "prod-eks-cluster", "platform", 180),
+    EksCluster(STAGING, W2, "stg-platform", "1.32", "stg-eks-cluster", "platform", 40),
+    EksCluster(DEV, E1, "dev-sandbox", "1.36", "dev-eks-cluster", "platform", 6),
     EksCluster(DEV, W2, "dev-ml", "1.29", "dev-eks-cluster", "data", 500),
 ]
 
@@ -299,6 +301,8 @@ class Volume(NamedTuple):
 
 IO1_IOPS = 3000
 
+# Besides these, moto gives every instance a root volume (8 GiB gp2, unencrypted, no tags),
+# as old as its instance.
 VOLUMES = [
     Volume(PROD, E1, "prod-web-1-data", 100, "prod-web-1", "gp3", True, 120),
     Volume(PROD, E1, "prod-api-1-data", 200, "prod-api-1", "io1", True, 200),

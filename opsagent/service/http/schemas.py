@@ -3,7 +3,8 @@
 The request is the service's own. The answer's models are derived from the domain models
 (``opsagent.graph.models``: Resource, AccountResult, Answer), the shape ``Answer.to_json()``
 writes, so the schema at /docs is the JSON a caller gets: a resource row has every field of
-``Resource``, ``details`` only when the question asked to describe (it is not required);
+``Resource``, ``details`` only when the question asked to describe or asked about an
+attribute (it is not required);
 an account is ``AccountResult`` with its rows counted. tests/unit/test_service_schema.py checks
 these models against ``Answer.to_json()`` both ways.
 """
@@ -88,8 +89,12 @@ def _sometimes(model: type[BaseModel], name: str, description: str) -> tuple[Any
 
 _FORBID = ConfigDict(extra="forbid")
 
-# Answer.to_json() writes `details` only for the resource types the question asked to describe.
-_DESCRIBE_ONLY = {"details": "Only in a describe answer: engine, version, size, endpoint, ..."}
+# Answer.to_json() writes `details` for the resource types the question asked to describe, and
+# the attributes a question asked about (a filter's, a ranking's...) for the others.
+_DESCRIBE_ONLY = {
+    "details": "In a describe answer: engine, version, size, endpoint, ...; otherwise only the "
+    "attributes the question asked about (runtime, size_gb, launch_time...), when any."
+}
 
 # mypy cannot match create_model's overloads when fields come as **mapping; pydantic does.
 ResourceOut: type[BaseModel] = create_model(  # type: ignore[call-overload]
