@@ -295,12 +295,17 @@ def test_seed_tables_are_what_moto_holds(
         return session.client(service, region_name=region, endpoint_url=sandbox.aws_endpoint)
 
     for region in REGIONS:
-        want = {r.name: r for r in seed.INSTANCES if r.account == account and r.region == region}
-        have = {_name(i): i for i in _instances(sandbox, session, region).values()}
+        rows = [r for r in seed.INSTANCES if r.account == account and r.region == region]
+        want = {r.name: r for r in rows if r.tagged}
+        instances = _instances(sandbox, session, region).values()
+        have = {_name(i): i for i in instances if i.get("Tags")}
         assert set(have) == set(want)
         for name, row in want.items():
             assert have[name]["State"]["Name"] == row.state
-            assert {"Key": "team", "Value": row.team} in have[name]["Tags"]
+            assert {t["Key"]: t["Value"] for t in have[name]["Tags"]} == row.tags()
+        # An untagged row is an instance without a single tag, not even Name.
+        untagged = sorted(i["State"]["Name"] for i in instances if not i.get("Tags"))
+        assert untagged == sorted(r.state for r in rows if not r.tagged)
 
         dbs = client("rds", region).describe_db_instances()["DBInstances"]
         assert {d["DBInstanceIdentifier"]: d["DBInstanceStatus"] for d in dbs} == {
