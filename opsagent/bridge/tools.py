@@ -45,14 +45,13 @@ from opsagent.bridge.args import (
 )
 from opsagent.bridge.caller import Caller
 from opsagent.bridge.service import BridgeService
-from opsagent.graph.catalogue import CATALOGUE_READS
+from opsagent.graph.catalogue import CATALOGUE_READS, shown_details
 from opsagent.graph.models import (
     AccountResult,
     AccountStatus,
     Plan,
     Resource,
     ResourceQuery,
-    shown_details,
 )
 from opsagent.graph.worker import run_account
 from opsagent.registry import Account, Registry, UnknownAccountError

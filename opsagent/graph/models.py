@@ -141,17 +141,6 @@ class AccountResult(BaseModel):
         return len(self.rows)
 
 
-def shown_details(row: Resource, queries: list[ResourceQuery]) -> dict:
-    """What of a row's details an answer shows: everything for a type a query describes;
-    else the attributes its queries asked about (a filter's, a ranking's...); else nothing,
-    so lists and counts stay compact."""
-    same_type = [q for q in queries if q.resource_type == row.resource_type]
-    if any(q.intent == "describe" for q in same_type):
-        return row.details
-    asked = [name for q in same_type for name in q.asked_attributes()]
-    return {name: row.details.get(name) for name in dict.fromkeys(asked)}
-
-
 class Answer(BaseModel):
     """The merged answer to one question."""
 
@@ -179,7 +168,9 @@ class Answer(BaseModel):
         return {q.resource_type for q in self.plan.queries if q.intent == "describe"}
 
     def shown_details(self, row: Resource) -> dict:
-        """What of a row's details the answer shows (see ``shown_details``)."""
+        """What of a row's details the answer shows (catalogue.shown_details)."""
+        from opsagent.graph.catalogue import shown_details  # the catalogue imports this module
+
         return shown_details(row, self.plan.queries if self.plan else [])
 
     def to_json(self) -> dict:
@@ -234,5 +225,4 @@ __all__ = [
     "RefusalKind",
     "Resource",
     "ResourceQuery",
-    "shown_details",
 ]

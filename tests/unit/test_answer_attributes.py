@@ -110,7 +110,9 @@ def test_a_deprecated_runtime_answer_names_the_runtimes():
     answer = _answer(rows, query)
     assert "Found 3 Lambda functions on a deprecated runtime across 3 accounts" in answer.text
     assert "By runtime: python3.8 2, nodejs16.x 1." in answer.text
-    assert answer.to_json()["resources"][0]["details"] == {"runtime_deprecated": True}
+    # The column shows the runtime that explains "deprecated", then the flag itself.
+    details = answer.to_json()["resources"][0]["details"]
+    assert list(details.items()) == [("runtime", "python3.8"), ("runtime_deprecated", True)]
 
 
 def test_group_by_an_attribute_and_the_most_common_value():

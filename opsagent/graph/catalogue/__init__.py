@@ -26,7 +26,7 @@ from opsagent.graph.catalogue.containers import ECS_CLUSTER, ECS_SERVICE, EKS_CL
 from opsagent.graph.catalogue.management import CLOUDFORMATION_STACK, IAM_ROLE
 from opsagent.graph.catalogue.network import ELASTIC_IP, SECURITY_GROUP, VPC
 from opsagent.graph.catalogue.storage import DYNAMODB_TABLE, EBS_VOLUME, RDS_INSTANCE, S3_BUCKET
-from opsagent.graph.models import ResourceQuery
+from opsagent.graph.models import Resource, ResourceQuery
 
 # type id -> its declaration, in the order answers, refusals and the model's prompt list them.
 CATALOGUE: dict[str, ResourceType] = {
@@ -80,6 +80,25 @@ def _every_read() -> frozenset[tuple[str, str]]:
 # The guard's allow-list for the catalogue: these reads and no others.
 CATALOGUE_READS = _every_read()
 
+
+def shown_details(row: Resource, queries: list[ResourceQuery]) -> dict:
+    """What of a row's details an answer shows: everything for a type a query describes;
+    else the attributes its queries asked about, each after the one that explains it
+    (runtime before "deprecated runtime"); else nothing, so lists and counts stay compact."""
+    same_type = [q for q in queries if q.resource_type == row.resource_type]
+    if any(q.intent == "describe" for q in same_type):
+        return row.details
+    declared = CATALOGUE.get(row.resource_type)
+    shown: list[str] = []
+    for query in same_type:
+        for name in query.asked_attributes():
+            attribute = declared.attribute(name) if declared else None
+            if attribute is not None and attribute.about:
+                shown.append(attribute.about)
+            shown.append(name)
+    return {name: row.details.get(name) for name in dict.fromkeys(shown)}
+
+
 __all__ = [
     "CATALOGUE",
     "CATALOGUE_READS",
@@ -92,5 +111,6 @@ __all__ = [
     "ResourceType",
     "matches",
     "row",
+    "shown_details",
     "tag_dict",
 ]
