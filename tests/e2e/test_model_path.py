@@ -191,6 +191,66 @@ async def test_structured_output_becomes_a_plan(registry):
         assert text in system.content
 
 
+async def test_attribute_fields_of_the_structured_output_become_the_plan(registry):
+    """The model's plan covers the same fields as the rule planner's: attribute filters,
+    tags present and absent, ranking, groups and totals, and "the most"."""
+    outcome, model = await plan_with(
+        registry,
+        plan_call(
+            outcome="plan",
+            accounts=[],
+            queries=[
+                {
+                    "resource_type": "lambda:function",
+                    "intent": "count",
+                    "filters": [
+                        {"attribute": "runtime_deprecated", "op": "eq", "value": True},
+                        {"attribute": "memory_mb", "op": "gte", "value": 1024},
+                    ],
+                    "missing_tags": ["owner"],
+                    "group_by": "runtime",
+                }
+            ],
+            rank="most",
+        ),
+    )
+    assert isinstance(outcome, Plan), outcome
+    [query] = outcome.queries
+    assert [(f.attribute, f.op, f.value) for f in query.filters] == [
+        ("runtime_deprecated", "eq", True),
+        ("memory_mb", "gte", 1024),
+    ]
+    assert query.missing_tags == ["owner"] and query.group_by == "runtime"
+    assert outcome.rank == "most" and outcome.accounts == WORKLOAD
+    # The prompt lists each type's attributes, its age attribute and today's date.
+    system = str(model.prompts[0][0].content)
+    for text in ("runtime_deprecated (bool)", "launch_time (time, age)", "size_gb (number, GiB"):
+        assert text in system
+    assert "Today is " in system
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        (
+            {
+                "resource_type": "ec2:volume",
+                "filters": [{"attribute": "runtime", "op": "eq", "value": "python3.8"}],
+            },
+            "EBS volumes have no attribute 'runtime'",
+        ),
+        ({"resource_type": "ec2:volume", "limit": 3}, "a limit needs"),
+        ({"resource_type": "ec2:volume", "total": "volume_type"}, "has no total"),
+    ],
+)
+async def test_attribute_fields_the_type_lacks_are_refused(registry, query, says):
+    outcome, _ = await plan_with(
+        registry, plan_call(outcome="plan", accounts=[PROD], queries=[query])
+    )
+    assert isinstance(outcome, Refusal) and outcome.kind == "unsupported"
+    assert says in outcome.message
+
+
 async def test_all_accounts_and_no_account_mean_the_workload_accounts(registry):
     for accounts in (["all"], []):
         outcome, _ = await plan_with(

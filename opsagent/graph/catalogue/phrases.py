@@ -127,4 +127,6 @@ def describe_query(query: ResourceQuery, count: int | None = None) -> str:
         words.append(_ranking(query))
     if query.group_by:
         words.append(f"by {attribute_label(query.resource_type, query.group_by)}")
+    if query.total:
+        words.append(f"with their total {attribute_label(query.resource_type, query.total)}")
     return " ".join(words)

@@ -315,7 +315,14 @@ RDS_INSTANCE = ResourceType(
             "bool",
             ("public", "publicly accessible", "internet-facing"),
         ),
-        Attribute("storage_encrypted", "storage encrypted", "bool", ("encrypted", "encryption")),
+        Attribute(
+            "storage_encrypted",
+            "storage encrypted",
+            "bool",
+            ("encrypted", "encryption"),
+            true_phrase="with encrypted storage",
+            false_phrase="with unencrypted storage",
+        ),
         Attribute(
             "multi_az",
             "Multi-AZ",

@@ -56,6 +56,19 @@ class Kind(enum.Enum):
     TAG_CONNECTOR = "tag-connector"
     GROUP_ATTRIBUTE = "group-attribute"
 
+    # ----- attributes: what a type reports beyond state and tags (attribute_words.py) -----
+    # value: a concept (an attribute's word or name, or a stand-in such as "@age");
+    # extra: (op, value as said, unit): "windows", "over 100 GB", "in the last 7 days".
+    ATTRIBUTE = "attribute"
+    ATTRIBUTE_NOUN = "attribute-noun"  # "runtime", "memory": what to group, rank or sum by
+    # value: a concept, or "" when only a count or a direction was said; extra:
+    # (descending "true"/"false"/"", limit or "", "superlative" when said as one).
+    SORT = "sort"
+    RANK = "rank"  # value: most | fewest ("which account has the most ...")
+    GROUP_BY_ATTRIBUTE = "group-by-attribute"  # value: an attribute word ("by type")
+    TAG_KEY = "tag-key"  # value: the key; extra: ("present",) or ("missing",)
+    UNTAGGED = "untagged"
+
     # ----- found by the scanner, from a word's shape or the registry -----
     ACCOUNT = "account"  # value: comma-separated ids
     ID = "id"  # value: the id; extra: (resource type,) when the id's shape says it

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from opsagent.graph.catalogue import CATALOGUE, TYPE_STATES
-from opsagent.graph.planner import vocabulary
+from opsagent.graph.planner import attribute_words, vocabulary
 from opsagent.graph.planner.items import Kind, Meaning
 from opsagent.graph.planner.tokens import BOUNDARY, WORD, Token, tokenize, word_token
 
@@ -110,6 +110,7 @@ def _build_static_index() -> PhraseIndex:
     for concept, phrases in vocabulary.CONDITION_WORDS.items():
         add_all(Kind.CONDITION, phrases, concept)
     add_all(Kind.PUBLIC, vocabulary.PUBLIC_WORDS, "public")
+    _add_attribute_words(index)
     for code, names in vocabulary.REGIONS.items():
         add_all(Kind.REGION, (code, code.replace("-", " "), *names), code)
     for intent, phrases in vocabulary.INTENT_WORDS.items():
@@ -148,6 +149,28 @@ def _build_static_index() -> PhraseIndex:
             if index.find(state) is None:
                 index.add(state, Meaning(Kind.STATE, state))
     return index
+
+
+def _add_attribute_words(index: PhraseIndex) -> None:
+    """Flags, values, attribute nouns, superlatives and rank words (attribute_words.py).
+    Synonyms first: the first meaning given for a kind wins ("single-az" is multi-AZ false)."""
+    words = attribute_words
+    for phrase, (concept, truth) in words.FLAG_SYNONYMS.items():
+        index.add(phrase, Meaning(Kind.ATTRIBUTE, concept, ("eq", str(truth).lower(), "")))
+    for phrase in words.FLAG_WORDS:
+        index.add(phrase, Meaning(Kind.ATTRIBUTE, phrase, ("eq", "true", "")))
+    for phrase, (concept, op, value) in words.VALUE_WORDS.items():
+        index.add(phrase, Meaning(Kind.ATTRIBUTE, concept, (op, value, "")))
+    for phrase in words.NOUN_WORDS:
+        index.add(phrase, Meaning(Kind.ATTRIBUTE_NOUN, phrase))
+    for phrase, (concept, descending) in words.SUPERLATIVES.items():
+        index.add(phrase, Meaning(Kind.SORT, concept, (str(descending).lower(), "", "superlative")))
+    for phrase, descending in words.DIRECTIONS.items():
+        index.add(phrase, Meaning(Kind.SORT, "", (str(descending).lower(), "", "")))
+    for phrase, rank in words.RANK_WORDS.items():
+        index.add(phrase, Meaning(Kind.RANK, rank))
+    for phrase in words.UNTAGGED_WORDS:
+        index.add(phrase, Meaning(Kind.UNTAGGED))
 
 
 def _small_index(phrases: Iterable[str], kind: Kind) -> PhraseIndex:
@@ -191,6 +214,11 @@ PRIORITY: tuple[Kind, ...] = (
     Kind.STATE,
     Kind.CONDITION,
     Kind.PUBLIC,
+    Kind.UNTAGGED,
+    Kind.ATTRIBUTE,
+    Kind.SORT,
+    Kind.RANK,
+    Kind.ATTRIBUTE_NOUN,
     Kind.TAG_CUE,
     Kind.NAME_CUE,
     Kind.OWNER_CUE,
@@ -227,5 +255,7 @@ TYPO_KINDS = frozenset(
         Kind.TAG_CUE,
         Kind.NAME_CUE,
         Kind.EXCLUDE,
+        Kind.ATTRIBUTE,
+        Kind.SORT,
     }
 )

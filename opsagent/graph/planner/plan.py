@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from opsagent.graph.catalogue import CATALOGUE
 from opsagent.graph.catalogue.phrases import describe_query
 from opsagent.graph.models import Grouping, Intent, Plan, Refusal, ResourceQuery
+from opsagent.graph.planner.attribute_filters import Ask, ask_problems, attribute_for, missing
 from opsagent.graph.planner.queries import conditions_meant, query_for, states_for
 from opsagent.graph.planner.reading import Reading, read_question
 from opsagent.graph.planner.refusals import supported_sentence, unknown_accounts, unsupported
@@ -123,7 +124,8 @@ def _plan(reading: Reading, registry: Registry, base: Plan | None) -> Plan | Ref
         group_by = _grouping(reading, base)
     except _Unplannable as unplannable:
         return unsupported(reading, registry, unplannable.reasons)
-    plan = Plan(accounts=accounts, regions=regions, queries=queries, group_by=group_by)
+    rank = reading.rank or (base.rank if base is not None else None)
+    plan = Plan(accounts=accounts, regions=regions, queries=queries, group_by=group_by, rank=rank)
     plan.summary = _summary(
         plan, registry, implicit=implicit, all_regions=reading.all_regions, notes=notes
     )
@@ -154,7 +156,9 @@ def _resource_types(reading: Reading, base: Plan | None) -> list[str]:
         raise _Unplannable(
             ["I couldn't tell which kind of resource you mean. " + supported_sentence()]
         )
+    _conditions_as_attributes(reading, types)
     problems += _filter_problems(reading, types)
+    problems += _attribute_problems(reading, types)
     if problems:
         raise _Unplannable(problems)
     return types
@@ -182,6 +186,40 @@ def _filter_problems(reading: Reading, types: list[str]) -> list[str]:
             problems.append(f"'{condition.text}' is something I can check only for {what}.")
     if len({value for value, _ in reading.names}) > 1:
         problems.append("I can filter on one name at a time.")
+    return problems
+
+
+def _conditions_as_attributes(reading: Reading, types: list[str]) -> None:
+    """ "publicly accessible databases": a condition word of security groups is, for a type
+    without that condition but with the attribute, a filter on the attribute."""
+    for condition in list(reading.conditions):
+        if condition.concept not in ("public", "open-to-world"):
+            continue
+        if any(rtype in conditions_meant(condition) for rtype in types):
+            continue
+        if any(attribute_for(rtype, "public") is not None for rtype in types):
+            reading.conditions.remove(condition)
+            reading.asks.append(Ask("public", "eq", "true", "", condition.text, condition.attached))
+
+
+def _attribute_problems(reading: Reading, types: list[str]) -> list[str]:
+    """Attribute filters, rankings, groupings and totals these types cannot answer."""
+    problems = ask_problems(types, reading.asks)
+    for rtype in types:
+        sort = reading.sort
+        if sort is not None and sort.concept:
+            if attribute_for(rtype, sort.concept) is None:
+                problems.append(missing(rtype, sort.text, "rank"))
+        if reading.group_attribute:
+            grouped = attribute_for(rtype, reading.group_attribute)
+            if grouped is None or grouped.kind in ("time", "number"):
+                problems.append(missing(rtype, reading.group_attribute, "group"))
+        if reading.total:
+            summed = attribute_for(rtype, reading.total)
+            if summed is None or summed.kind != "number":
+                problems.append(missing(rtype, reading.total, "total"))
+    if reading.rank and reading.sort is not None:
+        problems.append("I can rank groups or rows, not both in one question.")
     return problems
 
 
@@ -277,11 +315,23 @@ def _summary(
         text += " in every region of each account"
     if plan.group_by:
         text += f", grouped by {plan.group_by}"
+    if plan.rank:
+        groups: str = plan.group_by or next(
+            (_attribute_label(q.resource_type, q.group_by) for q in plan.queries if q.group_by),
+            "group",
+        )
+        text += f", the {groups} with the {plan.rank} first"
     if implicit:
         notes = ["no account named, so all workload accounts", *notes]
     if notes:
         text += f" ({'; '.join(dict.fromkeys(notes))})"
     return text
+
+
+def _attribute_label(resource_type: str, name: str | None) -> str:
+    declared = CATALOGUE[resource_type]
+    attribute = declared.attribute(name or "")
+    return attribute.label if attribute is not None else (name or "group")
 
 
 def _read_only(question: str, registry: Registry, verb: str) -> Refusal:

@@ -9,7 +9,8 @@ type through their concept.
 from __future__ import annotations
 
 from opsagent.graph.catalogue import CATALOGUE
-from opsagent.graph.models import Intent, ResourceQuery
+from opsagent.graph.models import AttributeFilter, Intent, ResourceQuery
+from opsagent.graph.planner.attribute_filters import attribute_for, filters_for
 from opsagent.graph.planner.reading import Filter, Reading
 from opsagent.graph.planner.vocabulary import CONDITIONS_BY_CONCEPT, EXISTENCE_STATES
 
@@ -66,7 +67,7 @@ def query_for(
     ids = [value for value, id_type in reading.ids if id_type in (rtype, None)]
     if not ids and same is not None and not reading.types:
         ids = list(same.ids)
-    return ResourceQuery(
+    query = ResourceQuery(
         resource_type=rtype,
         intent=intent,
         states=states,
@@ -75,6 +76,71 @@ def query_for(
         ids=ids,
         conditions=conditions,
     )
+    _attributes(query, reading, ref, notes)
+    return query
+
+
+def _attributes(
+    query: ResourceQuery, reading: Reading, ref: ResourceQuery | None, notes: list[str]
+) -> None:
+    """The attribute filters, tag keys, ranking, grouping and total of a query: the
+    question's own, over the previous turn's carried to this type (a new filter on an
+    attribute replaces the old one on it)."""
+    rtype = query.resource_type
+    label = CATALOGUE[rtype].plural
+    asked = filters_for(rtype, reading.asks)
+    carried: list[AttributeFilter] = []
+    for old in ref.filters if ref is not None else []:
+        name = _carried_attribute(ref, old.attribute, rtype) if ref is not None else None
+        if name is None and ref is not None:
+            said = CATALOGUE[ref.resource_type].attribute(old.attribute)
+            what = said.label if said is not None else old.attribute
+            notes.append(f"the {what} filter does not apply to {label}")
+        elif name not in {f.attribute for f in asked}:
+            carried.append(old.model_copy(update={"attribute": name}))
+    query.filters = carried + asked
+
+    query.tag_keys = list(dict.fromkeys([*(ref.tag_keys if ref else []), *reading.tag_keys]))
+    query.missing_tags = list(
+        dict.fromkeys([*(ref.missing_tags if ref else []), *reading.missing_tags])
+    )
+    query.untagged = reading.untagged or bool(ref and ref.untagged)
+
+    sort = reading.sort
+    if sort is not None and sort.concept:
+        attribute = attribute_for(rtype, sort.concept)
+        query.sort_by = attribute.name if attribute else None
+        query.descending = bool(sort.descending)
+        query.limit = sort.limit
+    elif ref is not None and ref.sort_by:
+        query.sort_by = _carried_attribute(ref, ref.sort_by, rtype)
+        query.descending, query.limit = ref.descending, ref.limit
+        if sort is not None and sort.limit is not None:  # "and the top 3?"
+            query.limit = sort.limit
+    if reading.group_attribute:
+        grouped = attribute_for(rtype, reading.group_attribute)
+        query.group_by = grouped.name if grouped else None
+    elif ref is not None and ref.group_by and not (reading.ungroup or reading.groups):
+        query.group_by = _carried_attribute(ref, ref.group_by, rtype)
+    if reading.total:
+        summed = attribute_for(rtype, reading.total)
+        query.total = summed.name if summed else None
+    elif ref is not None and ref.total:
+        query.total = _carried_attribute(ref, ref.total, rtype)
+
+
+def _carried_attribute(ref: ResourceQuery, name: str, rtype: str) -> str | None:
+    """An attribute of the previous turn's type for a new type: the same name, or its age
+    attribute for the other's (launch time -> created); None when it has neither."""
+    if ref.resource_type == rtype:
+        return name
+    old, new = CATALOGUE[ref.resource_type], CATALOGUE[rtype]
+    if name == old.age_attribute:
+        return new.age_attribute
+    # The same name, else the new type's attribute called that ("encrypted" volumes ->
+    # databases' storage_encrypted).
+    found = new.attribute(name) or attribute_for(rtype, name)
+    return found.name if found is not None else None
 
 
 def conditions_meant(condition: Filter) -> dict[str, str]:

@@ -17,8 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from opsagent.graph.models import Intent, Plan
+from opsagent.graph.catalogue import CATALOGUE
+from opsagent.graph.models import Intent, Plan, Ranking
+from opsagent.graph.planner import attribute_words
 from opsagent.graph.planner.account_words import account_words
+from opsagent.graph.planner.attribute_filters import Ask, types_having
 from opsagent.graph.planner.items import Item, Kind, next_meaningful, previous_meaningful
 from opsagent.graph.planner.mentions import (
     Mention,
@@ -40,6 +43,17 @@ class Filter:
     negated: bool = False
     attached: str | None = None  # the resource type it directly modifies
     participle_after_noun: bool = False
+
+
+@dataclass
+class SortAsk:
+    """ "the 5 largest", "oldest first", "sorted by size": what to rank by, which way, how many."""
+
+    concept: str = ""  # "" until a superlative or "by size" says it
+    descending: bool | None = None
+    limit: int | None = None
+    superlative: bool = False  # "the largest volume": one, when no count is said
+    text: str = ""
 
 
 @dataclass
@@ -75,6 +89,16 @@ class Reading:
     account_hints: dict[str, str] = field(default_factory=dict)  # "prdo": "'prod'"
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Attributes (attribute_words.py): filters, tag keys, ranking, grouping, totals.
+    asks: list[Ask] = field(default_factory=list)
+    tag_keys: list[str] = field(default_factory=list)
+    missing_tags: list[str] = field(default_factory=list)
+    untagged: bool = False
+    sort: SortAsk | None = None
+    rank: Ranking | None = None  # "which account has the most ..."
+    group_attribute: str | None = None  # an attribute's word: "type", "runtime"
+    total: str | None = None  # a number attribute's word: "storage", "memory"
+    attribute_nouns: list[str] = field(default_factory=list)
 
     @property
     def intent(self) -> Intent | None:
@@ -103,6 +127,14 @@ class Reading:
             or self.all_regions
             or self.groups
             or self.ungroup
+            or self.asks
+            or self.tag_keys
+            or self.missing_tags
+            or self.untagged
+            or self.sort
+            or self.rank
+            or self.group_attribute
+            or self.total
             or (self.intents and not besides_intent)
         )
 
@@ -132,6 +164,8 @@ def read_question(
     ids_near_mentions(items, used, mentions, reading, reading.intent)
 
     _ItemReader(items, scanner, reading, mentions, slots, reasons).read(used)
+    _engines(items, scanner, reading)
+    _settle_attributes(items, scanner, reading, mentions, previous)
     _settle(reading, ignore_changes)
     return reading
 
@@ -214,6 +248,13 @@ class _ItemReader:
             Kind.UNKNOWN_ACCOUNT: self.unknown_account,
             Kind.UNKNOWN: self.unknown,
             Kind.VALUE: self.unknown,
+            Kind.ATTRIBUTE: self.attribute,
+            Kind.ATTRIBUTE_NOUN: self.attribute_noun,
+            Kind.SORT: self.sort,
+            Kind.RANK: self.rank,
+            Kind.GROUP_BY_ATTRIBUTE: self.group_attribute,
+            Kind.TAG_KEY: self.tag_key,
+            Kind.UNTAGGED: self.untagged,
         }
 
     def read(self, used: set[int]) -> None:
@@ -301,7 +342,7 @@ class _ItemReader:
 
     def negate(self, index: int, item: Item) -> None:
         target = next_meaningful(self.items, index)
-        if target is None or target.kind not in (Kind.STATE, Kind.ACCOUNT, Kind.REGION):
+        if target is None or target.kind not in _NEGATABLE:
             what = target.text if target is not None else ""
             self.reading.problems.append(f"I can't filter on 'not {what}'.".replace(" ''", ""))
         self.negate_next = True
@@ -312,6 +353,8 @@ class _ItemReader:
             self.excluding = True
         elif target is not None and target.kind is Kind.STATE:
             pass  # "other than running": the state reads it as negated
+        elif target is not None and target.kind is Kind.ATTRIBUTE:
+            self.negate_next = True  # "without encryption", "except the windows ones"
         elif item.text.lower() != "but":  # "but" is mostly just "but"
             following = next(
                 (later for later in self.items[index + 1 :] if later.kind is not Kind.BOUNDARY),
@@ -371,6 +414,181 @@ class _ItemReader:
 
     def problem(self, index: int, item: Item) -> None:
         self.reading.problems.append(item.value)
+
+    # ----- attributes -----
+
+    def attribute(self, index: int, item: Item) -> None:
+        op, value, unit = item.extra
+        if self.negate_next or _excluded_by(self.items, index):
+            # "not multi-AZ", "non-encrypted", "other than windows"
+            if value in ("true", "false"):
+                value = "false" if value == "true" else "true"
+            elif op in ("eq", "ne"):
+                op = "ne" if op == "eq" else "eq"
+            else:
+                self.reading.problems.append(f"I can't filter on 'not {item.text}'.")
+        self.negate_next = False
+        self.reading.asks.append(
+            Ask(
+                item.value,
+                op,
+                value,
+                unit,
+                item.text,
+                attached=adjacent_mention(self.items, index, self.mention_at),
+            )
+        )
+
+    def attribute_noun(self, index: int, item: Item) -> None:
+        self.reading.attribute_nouns.append(item.value)
+
+    def sort(self, index: int, item: Item) -> None:
+        descending, limit, superlative = item.extra
+        sort = self.reading.sort or SortAsk()
+        sort.concept = item.value or sort.concept
+        if descending:
+            sort.descending = descending == "true"
+        if limit:
+            sort.limit = int(limit)
+        sort.superlative = sort.superlative or superlative == "superlative"
+        sort.text = f"{sort.text} {item.text}".strip()
+        self.reading.sort = sort
+
+    def rank(self, index: int, item: Item) -> None:
+        self.reading.rank = "most" if item.value == "most" else "fewest"
+
+    def group_attribute(self, index: int, item: Item) -> None:
+        self.reading.group_attribute = item.value
+
+    def tag_key(self, index: int, item: Item) -> None:
+        if item.extra[0] == "missing" or self.negate_next:
+            self.reading.missing_tags.append(item.value)
+        else:
+            self.reading.tag_keys.append(item.value)
+        self.negate_next = False
+
+    def untagged(self, index: int, item: Item) -> None:
+        if self.negate_next:
+            self.reading.problems.append("I can't filter on 'not untagged'; ask by tag key.")
+        self.negate_next = False
+        self.reading.untagged = True
+
+
+# What "not" may apply to: "not running", "not prod", "not multi-AZ", "not tagged owner".
+_NEGATABLE = frozenset(
+    {Kind.STATE, Kind.ACCOUNT, Kind.REGION, Kind.ATTRIBUTE, Kind.TAG_KEY, Kind.UNTAGGED}
+)
+# Intent words that only ask ("which", "what"): a ranking, grouping or total counts.
+_ASKING_WORDS = frozenset(
+    {"which", "what", "what are", "what is", "any", "are there", "is there", "do we have"}
+)
+_RDS = "rds:db-instance"
+
+
+def _engines(items: list[Item], scanner: Scanner, reading: Reading) -> None:
+    """ "postgres databases", "Aurora PostgreSQL instances": an engine named in the noun of
+    RDS instances filters on it (the longest engine phrase of the noun: "aurora postgres")."""
+    spans: list[list[int]] = []  # token spans of RDS nouns, adjacent ones joined
+    for item in items:
+        if item.kind is not Kind.RESOURCE or item.value != _RDS:
+            continue
+        if spans and spans[-1][1] == item.start:
+            spans[-1][1] = item.end
+        else:
+            spans.append([item.start, item.end])
+    for start, end in spans:
+        found = _longest_engine(scanner.tokens, start, end)
+        if found is not None:
+            op, value = attribute_words.ENGINE_WORDS[found]
+            ask = Ask("engine", op, value, "", found, attached=_RDS)
+            if ask not in reading.asks:
+                reading.asks.append(ask)
+
+
+def _longest_engine(tokens: list, start: int, end: int) -> str | None:
+    """The longest engine phrase within tokens start..end."""
+    best: str | None = None
+    for first in range(start, end):
+        for stop in range(end, first, -1):
+            phrase = " ".join(token.norm for token in tokens[first:stop])
+            if phrase in attribute_words.ENGINE_WORDS and (best is None or len(phrase) > len(best)):
+                best = phrase
+    return best
+
+
+def _settle_attributes(
+    items: list[Item],
+    scanner: Scanner,
+    reading: Reading,
+    mentions: list[Mention],
+    previous: Plan | None,
+) -> None:
+    """What the attribute items settle together: a sum ("total EBS storage"), a ranking's
+    attribute ("top 10 volumes by size") and count ("the largest volume": one), the group a
+    "most" ranks ("which account has the most"), and that those ask for a count."""
+    texts = {item.text.lower() for item in items if item.kind is Kind.INTENT}
+    if texts & attribute_words.TOTAL_CUES:
+        measures = [n for n in reading.attribute_nouns if n in attribute_words.MEASURE_WORDS]
+        for item in items:  # "EBS storage" is a noun of volumes that also says what to sum
+            last = scanner.tokens[item.end - 1] if item.kind is Kind.RESOURCE else None
+            if last is not None and last.norm in attribute_words.MEASURE_WORDS:
+                measures.append(last.norm)
+        if measures:
+            reading.total = measures[0]
+    sort = reading.sort
+    if sort is not None:
+        if reading.group_attribute and not sort.concept:
+            sort.concept, reading.group_attribute = reading.group_attribute, None
+        if not sort.concept:
+            reading.problems.append(
+                f"I couldn't tell what '{sort.text}' ranks by; say it, like 'the 5 largest' "
+                "or 'by size'."
+            )
+        if sort.descending is None:
+            sort.descending = sort.limit is not None and not sort.superlative
+        if sort.superlative and sort.limit is None and _singular_noun(mentions, items, scanner):
+            sort.limit = 1
+    if reading.rank and not reading.groups and not reading.group_attribute:
+        kinds = {item.kind for item in items}
+        others = [n for n in reading.attribute_nouns if n not in attribute_words.MEASURE_WORDS]
+        if Kind.ACCOUNT_NOUN in kinds:
+            reading.groups.append("account")
+        elif Kind.REGION_NOUN in kinds:
+            reading.groups.append("region")
+        elif others:
+            reading.group_attribute = others[0]
+        else:
+            reading.problems.append(
+                "I couldn't tell the most of what; ask which account, region or value "
+                "(runtime, instance type...) has the most."
+            )
+    if (
+        previous is None
+        and not reading.types
+        and (reading.rank or reading.group_attribute or reading.asks)
+    ):
+        # "which runtime is most common": only Lambda functions have runtimes.
+        concepts = [ask.concept for ask in reading.asks] + reading.attribute_nouns
+        concepts += [reading.group_attribute] if reading.group_attribute else []
+        only = types_having(concepts)
+        if only:
+            reading.types = only
+            reading.notes.append(f"only {CATALOGUE[only[0]].plural} have that")
+    strong_list = any(
+        item.kind is Kind.INTENT and item.value == "list" and item.text.lower() not in _ASKING_WORDS
+        for item in items
+    )
+    if reading.rank or reading.total or (reading.group_attribute and not strong_list):
+        if "describe" not in reading.intents:
+            reading.intents.add("count")
+
+
+def _singular_noun(mentions: list[Mention], items: list[Item], scanner: Scanner) -> bool:
+    """Whether the question names its resources in the singular ("the largest volume")."""
+    if not mentions:
+        return False
+    last = scanner.tokens[items[mentions[0].last].end - 1]
+    return last.norm == last.base
 
 
 def _settle(reading: Reading, ignore_changes: bool) -> None:

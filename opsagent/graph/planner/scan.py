@@ -13,9 +13,10 @@ The Scanner is the scan itself (this module) over the state every part shares
 
 from __future__ import annotations
 
+from opsagent.graph.planner.attribute_patterns import AttributeScanner
 from opsagent.graph.planner.items import Item, Kind
 from opsagent.graph.planner.patterns import PatternScanner
-from opsagent.graph.planner.phrase_index import GROUP_ATTRIBUTES, PRIORITY, Match
+from opsagent.graph.planner.phrase_index import GROUP_ATTRIBUTES, PRIORITY, STATIC, Match
 from opsagent.graph.planner.scan_state import identifier_like
 from opsagent.graph.planner.shapes import ShapeScanner
 from opsagent.graph.planner.spelling import SpellingScanner
@@ -23,7 +24,7 @@ from opsagent.graph.planner.tokens import BOUNDARY, KV, QUOTED, WORD
 from opsagent.graph.planner.vocabulary import ACCOUNT_ID_RE, FOLLOWUP_AT_START, WHERE_LEADS
 
 
-class Scanner(ShapeScanner, PatternScanner, SpellingScanner):
+class Scanner(AttributeScanner, ShapeScanner, PatternScanner, SpellingScanner):
     """Reads the tokens of one question left to right into items."""
 
     def scan(self) -> list[Item]:
@@ -47,6 +48,9 @@ class Scanner(ShapeScanner, PatternScanner, SpellingScanner):
             if ids:
                 return self.emit(Kind.ACCOUNT, i, i + 1, ",".join(ids))
             return self.emit(Kind.VALUE, i, i + 1, token.raw)
+        j = self.attribute_pattern(i)
+        if j is not None:
+            return j
         if (
             token.norm in WHERE_LEADS
             and i + 2 < len(self.tokens)
@@ -114,23 +118,9 @@ class Scanner(ShapeScanner, PatternScanner, SpellingScanner):
         if kind is Kind.OWNER_CUE:
             return self.owner(i, j)
         if kind is Kind.GROUP_BY:
-            attribute = GROUP_ATTRIBUTES.match(self.tokens, self.skip(j, {"the", "their", "its"}))
-            if attribute is not None:
-                k = self.skip(j, {"the", "their", "its"}) + attribute.length
-                what = " ".join(token.raw for token in self.tokens[j:k])
-                return self.emit(
-                    Kind.PROBLEM, i, k, f"I can group only by account or by region, not by {what}."
-                )
-            return self.emit(Kind.FILLER, i, j)
+            return self.group_by_attribute(i, j)
         if kind is Kind.SORT_BY:
-            return self.emit(
-                Kind.PROBLEM,
-                i,
-                j,
-                "I can't sort or rank results; I can list, "
-                "count or describe, grouped by account or "
-                "region.",
-            )
+            return self.sort_by_attribute(i, j)
         return self.emit(kind, i, j, meaning.value, meaning.extra)
 
     def adds_reference(self, j: int) -> bool:
@@ -142,3 +132,44 @@ class Scanner(ShapeScanner, PatternScanner, SpellingScanner):
         if found is None:
             return bool(ACCOUNT_ID_RE.fullmatch(self.tokens[j].norm))
         return Kind.ACCOUNT in found.meanings or Kind.REGION in found.meanings
+
+    def attribute_noun(self, j: int) -> tuple[str, int] | None:
+        """An attribute's noun at j, after "the", "their", "its": (the noun, where it ends)."""
+        j = self.skip(j, {"the", "their", "its", "instance's"})
+        found = STATIC.match(self.tokens, j) if j < len(self.tokens) else None
+        if found is None or Kind.ATTRIBUTE_NOUN not in found.meanings:
+            return None
+        return found.meanings[Kind.ATTRIBUTE_NOUN].value, j + found.length
+
+    def group_by_attribute(self, i: int, j: int) -> int:
+        """ "by type", "per runtime": one group per value of an attribute; "by state" and
+        other words no type reports are refused, not dropped."""
+        noun = self.attribute_noun(j)
+        if noun is not None:
+            return self.emit(Kind.GROUP_BY_ATTRIBUTE, i, noun[1], noun[0])
+        start = self.skip(j, {"the", "their", "its"})
+        attribute = GROUP_ATTRIBUTES.match(self.tokens, start)
+        if attribute is not None:
+            k = start + attribute.length
+            what = " ".join(token.raw for token in self.tokens[j:k])
+            return self.emit(
+                Kind.PROBLEM,
+                i,
+                k,
+                f"I can group by account, by region or by an attribute a resource type "
+                f"reports (instance type, runtime, engine...), not by {what}.",
+            )
+        return self.emit(Kind.FILLER, i, j)
+
+    def sort_by_attribute(self, i: int, j: int) -> int:
+        """ "sorted by size", "ordered by age": a ranking with no count."""
+        noun = self.attribute_noun(j)
+        if noun is not None:
+            return self.emit(Kind.SORT, i, noun[1], noun[0], ("", "", ""))
+        return self.emit(
+            Kind.PROBLEM,
+            i,
+            j,
+            "I can sort only by an attribute a resource type reports (size, age, "
+            "memory...), as in 'volumes sorted by size'.",
+        )

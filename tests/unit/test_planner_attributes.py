@@ -1,0 +1,252 @@
+"""The rule planner on attribute questions (issue 13): filters on what a type reports,
+tag keys, times, rankings, groupings by attribute and totals, as CONVENTIONS.md plans them."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from opsagent.graph.models import Plan, Refusal
+from opsagent.graph.planner import attribute_patterns, plan_question
+from opsagent.registry import Registry, load_registry
+from tests.conftest import DEMO_REGISTRY
+
+ALL = ["222222222222", "333333333333", "444444444444"]
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    return load_registry(DEMO_REGISTRY)
+
+
+@pytest.fixture(autouse=True)
+def fixed_today(monkeypatch):
+    monkeypatch.setattr(attribute_patterns, "today", lambda: date(2026, 12, 7))
+
+
+def planned(question: str, registry: Registry, previous: Plan | None = None) -> Plan:
+    outcome = plan_question(question, registry, previous)
+    assert isinstance(outcome, Plan), f"{question!r} was refused: {outcome.message}"
+    return outcome
+
+
+def filters(plan: Plan) -> list[tuple]:
+    return sorted(
+        (f.attribute, f.op, tuple(f.value) if isinstance(f.value, list) else f.value)
+        for f in plan.queries[0].filters
+    )
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("m5 instances", [("instance_family", "eq", "m5")]),
+        ("instances in the m5 family", [("instance_family", "eq", "m5")]),
+        ("m5.large instances", [("instance_type", "eq", "m5.large")]),
+        ("t3.micro or t3.small instances", [("instance_type", "eq", ("t3.micro", "t3.small"))]),
+        ("windows instances", [("platform", "eq", "windows")]),
+        ("instances running linux", [("platform", "eq", "linux")]),
+        ("postgres databases", [("engine", "eq", "postgres")]),
+        ("aurora postgres databases", [("engine", "eq", "aurora-postgresql")]),
+        ("postgres or mysql databases", [("engine", "eq", ("postgres", "mysql"))]),
+        ("gp3 volumes", [("volume_type", "eq", "gp3")]),
+        ("buckets with block public access enabled", [("public_access_blocked", "eq", True)]),
+        (
+            "functions last modified more than 90 days ago",
+            [("last_modified", "older_than_days", 90)],
+        ),
+        (
+            "postgres 14 databases",
+            [("engine", "eq", "postgres"), ("engine_version", "prefix", "14")],
+        ),
+        (
+            "MySQL 8.0 databases",
+            [("engine", "eq", "mysql"), ("engine_version", "prefix", "8.0")],
+        ),
+        ("db.t3.medium databases", [("class", "eq", "db.t3.medium")]),
+        ("publicly accessible RDS", [("publicly_accessible", "eq", True)]),
+        ("public databases", [("publicly_accessible", "eq", True)]),
+        ("unencrypted databases", [("storage_encrypted", "eq", False)]),
+        ("encrypted volumes", [("encrypted", "eq", True)]),
+        ("multi-AZ databases", [("multi_az", "eq", True)]),
+        ("single-AZ databases", [("multi_az", "eq", False)]),
+        ("databases that are not multi-AZ", [("multi_az", "eq", False)]),
+        ("buckets without a public access block", [("public_access_blocked", "eq", False)]),
+        ("buckets with a public access block", [("public_access_blocked", "eq", True)]),
+        ("unencrypted buckets", [("encryption", "eq", "none")]),
+        ("buckets without default encryption", [("encryption", "eq", "none")]),
+        ("buckets encrypted with KMS", [("encryption", "eq", "aws:kms")]),
+        ("functions still on a deprecated runtime", [("runtime_deprecated", "eq", True)]),
+        ("lambdas with deprecated runtimes", [("runtime_deprecated", "eq", True)]),
+        (
+            "which EKS clusters run an outdated Kubernetes version",
+            [("version_outdated", "eq", True)],
+        ),
+        ("EKS clusters out of standard support", [("version_outdated", "eq", True)]),
+        ("python3.8 functions", [("runtime", "eq", "python3.8")]),
+        ("functions on python 3.8", [("runtime", "eq", "python3.8")]),
+        ("node 16 functions", [("runtime", "eq", "nodejs16.x")]),
+        ("python functions", [("runtime", "prefix", "python")]),
+        ("node functions", [("runtime", "prefix", "nodejs")]),
+        ("databases with more than 100 GB of storage", [("storage_gb", "gt", 100)]),
+        ("functions with at least 1 GB of memory", [("memory_mb", "gte", 1024)]),
+        ("volumes under 10 GB", [("size_gb", "lt", 10)]),
+        ("volumes larger than 1 TB", [("size_gb", "gt", 1024)]),
+        ("100 GB volumes", [("size_gb", "eq", 100)]),
+        ("volumes between 100 and 500 GB", [("size_gb", "gte", 100), ("size_gb", "lte", 500)]),
+        ("EKS clusters below 1.30", [("version", "lt", "1.30")]),
+        ("EKS clusters older than 1.30", [("version", "lt", "1.30")]),
+        ("EKS clusters on 1.29", [("version", "eq", "1.29")]),
+        ("EKS clusters on 1.30 or newer", [("version", "gte", "1.30")]),
+        ("instances launched in the last 7 days", [("launch_time", "within_days", 7)]),
+        ("volumes created in the past week", [("created", "within_days", 7)]),
+        ("buckets created in the past month", [("created", "within_days", 30)]),
+        ("instances launched in the last 24 hours", [("launch_time", "within_days", 1)]),
+        ("volumes older than 90 days", [("created", "older_than_days", 90)]),
+        ("volumes more than 90 days old", [("created", "older_than_days", 90)]),
+        ("functions not modified in 90 days", [("last_modified", "older_than_days", 90)]),
+        ("instances older than a year", [("launch_time", "older_than_days", 365)]),
+        ("buckets created this month", [("created", "on_or_after", "2026-12-01")]),
+        ("clusters on EKS created this year", [("created", "on_or_after", "2026-01-01")]),
+        ("databases created since October 1", [("created", "on_or_after", "2026-10-01")]),
+        ("buckets created since December 25", [("created", "on_or_after", "2025-12-25")]),
+        ("buckets created before 2026-01-01", [("created", "before", "2026-01-01")]),
+    ],
+)
+def test_attribute_filters(registry, question, expected):
+    assert filters(planned(question, registry)) == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("instances without an owner tag", {"missing_tags": ["owner"]}),
+        ("instances missing owner", {"missing_tags": ["owner"]}),
+        ("instances with no owner tag", {"missing_tags": ["owner"]}),
+        ("instances with an owner tag", {"tag_keys": ["owner"]}),
+        ("buckets that have a cost-center tag", {"tag_keys": ["cost-center"]}),
+        ("untagged volumes", {"untagged": True}),
+        ("volumes with no tags", {"untagged": True}),
+        ("instances tagged env but not team", {"tag_keys": ["env"], "missing_tags": ["team"]}),
+        ("instances tagged team=web", {"tags": {"team": "web"}}),
+    ],
+)
+def test_tag_keys(registry, question, expected):
+    query = planned(question, registry).queries[0]
+    for field, value in expected.items():
+        assert getattr(query, field) == value
+
+
+@pytest.mark.parametrize(
+    ("question", "sort_by", "descending", "limit"),
+    [
+        ("top 5 largest volumes", "size_gb", True, 5),
+        ("5 biggest volumes", "size_gb", True, 5),
+        ("the largest volume", "size_gb", True, 1),
+        ("oldest instance", "launch_time", False, 1),
+        ("the 3 oldest instances", "launch_time", False, 3),
+        ("the newest bucket", "created", True, 1),
+        ("volumes by size, largest first", "size_gb", True, None),
+        ("top 10 volumes by size", "size_gb", True, 10),
+        ("the function with the most memory", "memory_mb", True, 1),
+    ],
+)
+def test_rankings(registry, question, sort_by, descending, limit):
+    query = planned(question, registry).queries[0]
+    assert (query.sort_by, query.descending, query.limit) == (sort_by, descending, limit)
+    assert query.intent == "list"
+
+
+@pytest.mark.parametrize(
+    ("question", "intent", "group_by", "query_group_by", "rank", "total"),
+    [
+        ("which account has the most stopped instances", "count", "account", None, "most", None),
+        ("which account has the fewest buckets", "count", "account", None, "fewest", None),
+        ("which region has the most running instances", "count", "region", None, "most", None),
+        ("instances by type", "count", None, "instance_type", None, None),
+        ("how many instances of each type", "count", None, "instance_type", None, None),
+        ("count instances per instance type", "count", None, "instance_type", None, None),
+        ("list instances by type", "list", None, "instance_type", None, None),
+        ("functions per runtime", "count", None, "runtime", None, None),
+        ("databases by engine", "count", None, "engine", None, None),
+        ("which runtime is most common", "count", None, "runtime", "most", None),
+        ("total EBS storage", "count", None, None, None, "size_gb"),
+        ("total EBS storage per account", "count", "account", None, None, "size_gb"),
+        ("how much EBS storage do we have", "count", None, None, None, "size_gb"),
+        ("total memory of Lambda functions", "count", None, None, None, "memory_mb"),
+        ("total allocated RDS storage", "count", None, None, None, "storage_gb"),
+    ],
+)
+def test_counts_groups_and_totals(
+    registry, question, intent, group_by, query_group_by, rank, total
+):
+    plan = planned(question, registry)
+    query = plan.queries[0]
+    assert (query.intent, plan.group_by, query.group_by, plan.rank, query.total) == (
+        intent,
+        group_by,
+        query_group_by,
+        rank,
+        total,
+    )
+    assert plan.accounts == ALL
+
+
+@pytest.mark.parametrize(
+    ("question", "says"),
+    [
+        ("EBS volumes with a deprecated runtime", "EBS volumes have no 'deprecated runtime'"),
+        ("windows buckets", "S3 buckets have no 'windows'"),
+        ("volumes over 100", "with a unit"),
+        ("instances with more than 4 vCPUs", "vcpus"),
+        ("the largest EC2 instance", "rank"),
+        ("total storage of S3 buckets", "total"),
+        ("buckets by runtime", "group"),
+        ("instances by state", "not by state"),
+        ("the most", "the most of what"),
+    ],
+)
+def test_attribute_refusals_say_what_was_not_understood(registry, question, says):
+    refusal = plan_question(question, registry, None)
+    assert isinstance(refusal, Refusal), refusal.summary
+    assert refusal.kind == "unsupported"
+    assert says.lower() in refusal.message.lower()
+
+
+def test_follow_ups_carry_and_merge_attributes(registry):
+    plan = planned("m5 instances in prod", registry)
+    plan = planned("what about staging?", registry, plan)
+    assert plan.accounts == ["333333333333"]
+    assert filters(plan) == [("instance_family", "eq", "m5")]
+    plan = planned("only the windows ones", registry, plan)
+    assert filters(plan) == [("instance_family", "eq", "m5"), ("platform", "eq", "windows")]
+    plan = planned("and the oldest 3?", registry, plan)
+    query = plan.queries[0]
+    assert (query.sort_by, query.descending, query.limit) == ("launch_time", False, 3)
+    assert len(query.filters) == 2
+
+
+def test_follow_ups_translate_attributes_to_a_new_type(registry):
+    plan = planned("instances launched in the last 7 days", registry)
+    plan = planned("what about buckets?", registry, plan)
+    assert filters(plan) == [("created", "within_days", 7)]
+    plan = planned("unencrypted volumes", registry)
+    plan = planned("and databases?", registry, plan)
+    assert filters(plan) == [("storage_encrypted", "eq", False)]
+    plan = planned("m5 instances", registry)
+    plan = planned("what about databases?", registry, plan)
+    assert plan.queries[0].filters == []
+    assert "does not apply" in plan.summary
+
+
+def test_follow_ups_keep_a_ranking_of_groups(registry):
+    plan = planned("which account has the most stopped instances", registry)
+    plan = planned("what about running ones?", registry, plan)
+    assert (plan.group_by, plan.rank, plan.queries[0].states) == ("account", "most", ["running"])
+
+
+def test_a_new_value_replaces_the_old_one_on_its_attribute(registry):
+    plan = planned("windows instances", registry)
+    plan = planned("and the linux ones?", registry, plan)
+    assert filters(plan) == [("platform", "eq", "linux")]
