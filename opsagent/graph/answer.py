@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from opsagent.graph.aggregates import apply_rankings, group_counts, in_order, leaders, summed
 from opsagent.graph.catalogue import CATALOGUE
 from opsagent.graph.catalogue.attributes import Attribute, group_value
-from opsagent.graph.catalogue.phrases import attribute_label, describe_query, names
+from opsagent.graph.catalogue.phrases import attribute_label, describe_query, names, ranking_word
 from opsagent.graph.models import AccountResult, Answer, Plan, Refusal, Resource, ResourceQuery
 
 # A count per account is spelled out in the sentence up to this many accounts; past it, the
@@ -99,7 +99,8 @@ def _leaders_sentence(plan: Plan, query: ResourceQuery, groups: dict[str, float]
         label = attribute_label(query.resource_type, query.total)
         most = "largest" if plan.rank == "most" else "smallest"
         return f"{who} {verb} the {most} total {label} of {plural} ({amount}{each}). "
-    return f"{who} {verb} the {plan.rank} {describe_query(query, 2)} ({found.count:g}{each}). "
+    what = describe_query(query, 2, shape=False)
+    return f"{who} {verb} the {plan.rank} {what} ({found.count:g}{each}). "
 
 
 def _details_sentences(plan: Plan, query: ResourceQuery, rows: list[Resource]) -> list[str]:
@@ -145,18 +146,19 @@ def query_sentence(
     )
     rows = [row for row in merged if row.resource_type == query.resource_type]
     total = len(rows)
-    what = describe_query(query, total)
+    what = describe_query(query, total, shape=False)
     where = (
         f"in {answered[0].alias}"
         if len(results) == 1 and answered
         else f"across {len(answered)} account{'s' if len(answered) != 1 else ''}"
     )
     verb = "There is" if total == 1 else "There are"
-    sentence = (
-        f"{verb} {total} {what} {where}"
-        if query.intent == "count"
-        else (f"Found {total} {what} {where}")
-    )
+    if query.sort_by and query.limit is not None:  # "The 5 largest EBS volumes across..."
+        sentence = f"The {total} {ranking_word(query)} {what} {where}"
+    elif query.intent == "count":
+        sentence = f"{verb} {total} {what} {where}"
+    else:
+        sentence = f"Found {total} {what} {where}"
     lead = ""
     if plan.rank is not None:
         # Ranked by rows, or by the total when the question sums ("the most storage").

@@ -176,10 +176,13 @@ def render_answer(answer: Answer, console: Console = out) -> None:
 
 
 def _column_title(rows: list, key: str) -> str:
-    from opsagent.graph.catalogue.phrases import attribute_label  # the catalogue loads late
+    from opsagent.graph.catalogue import CATALOGUE  # the catalogue loads late
 
-    label = attribute_label(rows[0].resource_type, key) if rows else key
-    return label[0].upper() + label[1:]
+    declared = CATALOGUE.get(rows[0].resource_type) if rows else None
+    attribute = declared.attribute(key) if declared else None
+    label = attribute.label if attribute else key.replace("_", " ")
+    unit = f" ({attribute.unit})" if attribute and attribute.unit else ""
+    return label[0].upper() + label[1:] + unit
 
 
 def _detail(answer: Answer, key: str) -> Any:

@@ -76,27 +76,32 @@ def describe_filter(resource_type: str, wanted: AttributeFilter) -> str:
     return f"with {label} {comparison} {quantity}" if comparison else f"with {label} {quantity}"
 
 
-def _ranking(query: ResourceQuery) -> str:
-    """'largest first by size', 'the 5 with the largest size', 'oldest first by created'."""
-    label = attribute_label(query.resource_type, query.sort_by or "")
+def ranking_word(query: ResourceQuery) -> str:
+    """What the first rows of a ranking are: newest/oldest for a time, else largest/smallest."""
     declared = CATALOGUE.get(query.resource_type)
     attribute = declared.attribute(query.sort_by or "") if declared else None
-    is_time = attribute is not None and attribute.kind == "time"
-    if is_time:
-        most = "newest" if query.descending else "oldest"
-    else:
-        most = "largest" if query.descending else "smallest"
+    if attribute is not None and attribute.kind == "time":
+        return "newest" if query.descending else "oldest"
+    return "largest" if query.descending else "smallest"
+
+
+def _ranking(query: ResourceQuery) -> str:
+    """'(largest first by size)', '(the 5 largest by size)', '(oldest first by created)'."""
+    label = attribute_label(query.resource_type, query.sort_by or "")
+    most = ranking_word(query)
     if query.limit:
         return f"(the {query.limit} {most} by {label})"
     return f"({most} first by {label})"
 
 
-def describe_query(query: ResourceQuery, count: int | None = None) -> str:
+def describe_query(query: ResourceQuery, count: int | None = None, *, shape: bool = True) -> str:
     """'running EC2 instances tagged team=payments', 'EKS cluster prod-main', 'EBS volumes
     that are unattached', 'CloudFormation stacks with state create_failed or ...'.
 
     One state reads as an adjective, several as "with state a or b". The noun agrees with
-    ``count``; without one, with the ids the query names (one id: singular)."""
+    ``count``; without one, with the ids the query names (one id: singular). ``shape``
+    adds its ranking, grouping and total ("(the 5 largest by size)"); an answer leaves them
+    out and says them in sentences of their own."""
     singular, plural = names(query.resource_type)
     one = count == 1 if count is not None else len(query.ids) == 1
     words = []
@@ -123,10 +128,10 @@ def describe_query(query: ResourceQuery, count: int | None = None) -> str:
         words.append("with tag " + " and ".join(query.tag_keys))
     if query.missing_tags:
         words.append("without tag " + " or ".join(query.missing_tags))
-    if query.sort_by:
+    if shape and query.sort_by:
         words.append(_ranking(query))
-    if query.group_by:
+    if shape and query.group_by:
         words.append(f"by {attribute_label(query.resource_type, query.group_by)}")
-    if query.total:
+    if shape and query.total:
         words.append(f"with their total {attribute_label(query.resource_type, query.total)}")
     return " ".join(words)
