@@ -339,6 +339,22 @@ def test_describe_eks_shows_details_as_columns(page: Page, service: ServiceProce
         assert row["state"] == cluster["cluster"]["status"].lower()
 
 
+def test_top_volumes_show_their_size_in_order(page: Page, service: ServiceProcess, truth) -> None:
+    """A ranking across accounts: the rows in the answer's order, the attribute a column."""
+    open_page(page, service.url)
+    turn = ask(page, "top 3 largest EBS volumes")
+    sizes = {}
+    for account in WORKLOAD:
+        for region in ("us-east-1", "us-west-2"):
+            ec2 = truth.client(account, "ec2", region)
+            sizes |= {v["VolumeId"]: v["Size"] for v in ec2.describe_volumes()["Volumes"]}
+    largest = sorted(sizes.values(), reverse=True)[:3]
+    found = rows(turn)
+    assert [int(row["details.size_gb"]) for row in found] == largest
+    assert all(sizes[row["id"]] == int(row["details.size_gb"]) for row in found)
+    assert f"{largest[0]:,} GiB" in turn.locator(".answer").inner_text()
+
+
 def test_rds_count_per_account_draws_a_chart(page: Page, service: ServiceProcess, truth) -> None:
     open_page(page, service.url)
     turn = ask(page, "How many RDS instances are running in each account?")
