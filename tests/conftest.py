@@ -145,6 +145,28 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 180)
     )
 
 
+def ask_sandbox(
+    sandbox,
+    env: dict[str, str],
+    *questions: str,
+    options: tuple[str, ...] = (),
+    registry: Path = DEMO_REGISTRY,
+):
+    """`opsagent ask --json` on a registry (the demo one), pointed at the session sandbox as
+    at any AWS-compatible endpoint (``env``: external_env); one JSON line per question."""
+    return run_cli(
+        "ask",
+        "--json",
+        *options,
+        "--registry",
+        str(registry),
+        "--mcp-endpoint",
+        sandbox.mcp_endpoint,
+        *questions,
+        env=env,
+    )
+
+
 def ids_by_account(answer: dict) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for row in answer["resources"]:

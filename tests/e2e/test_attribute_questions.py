@@ -12,7 +12,7 @@ import pytest
 
 from opsagent.evals.truth import GroundTruth
 from opsagent.registry import load_registry
-from tests.conftest import DEMO_REGISTRY, run_cli, statuses
+from tests.conftest import DEMO_REGISTRY, ask_sandbox, statuses
 
 WORKLOAD = ["222222222222", "333333333333", "444444444444"]
 
@@ -20,16 +20,7 @@ WORKLOAD = ["222222222222", "333333333333", "444444444444"]
 @pytest.fixture(scope="module")
 def ask(sandbox, external_env):
     def _ask(question: str) -> dict:
-        done = run_cli(
-            "ask",
-            "--json",
-            "--registry",
-            str(DEMO_REGISTRY),
-            "--mcp-endpoint",
-            sandbox.mcp_endpoint,
-            question,
-            env=external_env,
-        )
+        done = ask_sandbox(sandbox, external_env, question)
         answer = json.loads(done.stdout)
         # exit 2 is a refusal; anything else but 0 is a failure
         assert done.returncode == (2 if answer["refusal"] else 0), done.stderr

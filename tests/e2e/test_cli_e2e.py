@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from tests.conftest import DEMO_REGISTRY, ids_by_account, run_cli, statuses
+from tests.conftest import DEMO_REGISTRY, ask_sandbox, ids_by_account, run_cli, statuses
 
 WORKLOAD = ["222222222222", "333333333333", "444444444444"]
 
@@ -17,16 +17,7 @@ def ask(sandbox, external_env, tmp_path_factory):
     """Ask through the CLI, pointed at the session sandbox like any AWS-compatible endpoint."""
 
     def _ask(question: str, registry=DEMO_REGISTRY) -> dict:
-        done = run_cli(
-            "ask",
-            "--json",
-            "--registry",
-            str(registry),
-            "--mcp-endpoint",
-            sandbox.mcp_endpoint,
-            question,
-            env=external_env,
-        )
+        done = ask_sandbox(sandbox, external_env, question, registry=registry)
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 
@@ -274,17 +265,12 @@ def test_several_questions_are_one_conversation_and_follow_ups_reuse_reads(
 ):
     """`opsagent ask Q1 Q2`: Q2 is a follow-up of Q1 that only narrows it, answered from Q1's
     reads unless --fresh; one JSON line per question."""
-    done = run_cli(
-        "ask",
-        "--json",
-        *(["--fresh"] if fresh else []),
-        "--registry",
-        str(DEMO_REGISTRY),
-        "--mcp-endpoint",
-        sandbox.mcp_endpoint,
+    done = ask_sandbox(
+        sandbox,
+        external_env,
         "List EC2 instances in staging",
         "only the stopped ones",
-        env=external_env,
+        options=("--fresh",) if fresh else (),
     )
     assert done.returncode == 0, done.stderr
     first, second = (json.loads(line) for line in done.stdout.splitlines())

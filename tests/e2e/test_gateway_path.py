@@ -42,6 +42,7 @@ from opsagent.service.settings import Settings
 from tests.conftest import (
     DEMO_REGISTRY,
     EXAMPLE_QUESTIONS,
+    ask_sandbox,
     check_example_answer,
     ids_by_account,
     run_cli,
@@ -117,17 +118,7 @@ def over_the_gateway(gateway, gateway_env) -> tuple[dict[str, dict[str, Any]], l
 @pytest.fixture(scope="module")
 def over_the_direct_path(sandbox, external_env) -> dict[str, dict[str, Any]]:
     """The same five questions on the direct path (the agent's own SigV4 sessions)."""
-    done = run_cli(
-        "ask",
-        "--json",
-        "--registry",
-        str(DEMO_REGISTRY),
-        "--mcp-endpoint",
-        sandbox.mcp_endpoint,
-        *EXAMPLE_QUESTIONS,
-        env=external_env,
-    )
-    return answers(done)
+    return answers(ask_sandbox(sandbox, external_env, *EXAMPLE_QUESTIONS))
 
 
 @pytest.mark.parametrize("question", EXAMPLE_QUESTIONS)

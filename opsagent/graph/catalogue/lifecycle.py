@@ -50,24 +50,21 @@ def lifecycle() -> Lifecycle:
     )
 
 
+def _ended(table: dict[str, date | None], key: str | None, on: date) -> bool | None:
+    """Whether the date the table gives ``key`` is on or before ``on``; None when the
+    table does not list it."""
+    if not key or key not in table:
+        return None
+    ended = table[key]
+    return ended is not None and ended <= on
+
+
 def runtime_deprecated(runtime: str | None, on: date) -> bool | None:
     """Whether Lambda has deprecated ``runtime`` by ``on``; None for a runtime not in the table."""
-    if not runtime:
-        return None
-    table = lifecycle().runtimes
-    if runtime not in table:
-        return None
-    deprecated = table[runtime]
-    return deprecated is not None and deprecated <= on
+    return _ended(lifecycle().runtimes, runtime, on)
 
 
 def kubernetes_outdated(version: str | None, on: date) -> bool | None:
     """Whether EKS's standard support for ``version`` ("1.29") has ended by ``on``; None for
     a version not in the table."""
-    if not version:
-        return None
-    table = lifecycle().kubernetes
-    if version not in table:
-        return None
-    ended = table[version]
-    return ended is not None and ended <= on
+    return _ended(lifecycle().kubernetes, version, on)
