@@ -250,3 +250,175 @@ def test_a_new_value_replaces_the_old_one_on_its_attribute(registry):
     plan = planned("windows instances", registry)
     plan = planned("and the linux ones?", registry, plan)
     assert filters(plan) == [("platform", "eq", "linux")]
+
+
+# ----- wordings of the second held-out set's families -----
+
+
+def _query(question: str, registry: Registry):
+    return planned(question, registry).queries[0]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How much Lambda memory have we allocated in total in dev?",
+        "team=data instances that nobody put an owner tag on",
+        "how many volumes have we provisioned in prod",
+        "which roles are assigned in prod",
+        "instances someone configured in dev",
+        "list the stacks we set up in staging",
+        "volumes attached in prod",
+        "functions we deployed in dev",
+    ],
+)
+def test_change_participles_and_relative_clauses_are_reads(registry, question):
+    planned(question, registry)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "allocate 2 GB more memory to the payments function",
+        "put an owner tag on the dev instances",
+        "I want more memory allocated to the dev functions",
+        "can you set up a new bucket",
+        "which instances should we stop",
+        "stop the instances we launched yesterday",
+        "please configure the dev buckets",
+        "assign an owner to the prod volumes",
+    ],
+)
+def test_change_requests_stay_read_only(registry, question):
+    refusal = plan_question(question, registry, None)
+    assert isinstance(refusal, Refusal), refusal.summary
+    assert refusal.kind == "read_only", refusal.message
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("team=data instances that nobody put an owner tag on", {"missing_tags": ["owner"]}),
+        ("functions no one has added a team tag to", {"missing_tags": ["team"]}),
+        ("eks clusters that DO have a cost-center tag", {"tag_keys": ["cost-center"]}),
+        ("instances that don't have an owner tag", {"missing_tags": ["owner"]}),
+        ("buckets which do not have a cost-center tag", {"missing_tags": ["cost-center"]}),
+        (
+            "volumes with neither an owner tag nor a cost-center tag",
+            {"missing_tags": ["owner", "cost-center"]},
+        ),
+        ("volumes with neither owner nor team tags", {"missing_tags": ["owner", "team"]}),
+    ],
+)
+def test_tag_keys_said_other_ways(registry, question, expected):
+    query = _query(question, registry)
+    for field, value in expected.items():
+        assert getattr(query, field) == value
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        (
+            "lambdas that nobody has touched in 90 days",
+            [("last_modified", "older_than_days", 90)],
+        ),
+        (
+            "functions that haven't been touched for 90 days",
+            [("last_modified", "older_than_days", 90)],
+        ),
+        ("functions not modified in over 90 days", [("last_modified", "older_than_days", 90)]),
+        ("functions untouched for 3 months", [("last_modified", "older_than_days", 90)]),
+        ("functions not updated since October 1", [("last_modified", "before", "2026-10-01")]),
+        (
+            "buckets that have no public access block",
+            [("public_access_blocked", "eq", False)],
+        ),
+        ("databases that have no encryption", [("storage_encrypted", "eq", False)]),
+        ("buckets that has no default encryption", [("encryption", "eq", "none")]),
+        ("any m5s stopped in production", [("instance_family", "eq", "m5")]),
+        ("how many t3.micros in dev", [("instance_type", "eq", "t3.micro")]),
+        ("unencrypted EBS vols", [("encrypted", "eq", False)]),
+    ],
+)
+def test_negated_times_no_flags_and_plurals_of_values(registry, question, expected):
+    assert filters(planned(question, registry)) == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    ("question", "resource_type"),
+    [
+        ("anything on a deprecated lambda runtime?", "lambda:function"),
+        ("anything on an outdated k8s version in prod", "eks:cluster"),
+        ("any deprecated runtimes", "lambda:function"),
+        ("list fns in dev", "lambda:function"),
+        ("how many funcs", "lambda:function"),
+        ("list the vols", "ec2:volume"),
+        ("count the dbs", "rds:db-instance"),
+        ("how many insts in prod", "ec2:instance"),
+    ],
+)
+def test_a_type_named_inside_an_attribute_or_by_a_short_form(registry, question, resource_type):
+    assert _query(question, registry).resource_type == resource_type
+
+
+@pytest.mark.parametrize(
+    ("question", "sort_by", "descending", "limit"),
+    [
+        ("give me the two smallest databases by storage in dev", "storage_gb", False, 2),
+        ("the 3 biggest functions by memory", "memory_mb", True, 3),
+        ("oldest 5 instances by launch date", "launch_time", False, 5),
+    ],
+)
+def test_by_after_a_ranking_names_what_it_ranks_by(registry, question, sort_by, descending, limit):
+    query = _query(question, registry)
+    assert (query.sort_by, query.descending, query.limit, query.group_by) == (
+        sort_by,
+        descending,
+        limit,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("question", "group_by", "query_group_by", "total"),
+    [
+        ("S3 buckets grouped by encryption type", None, "encryption", None),
+        ("count buckets by encryption", None, "encryption", None),
+        ("total EBS GiB per region", "region", None, "size_gb"),
+        ("how many TB of RDS storage do we have", None, None, "storage_gb"),
+        ("total lambda MB", None, None, "memory_mb"),
+    ],
+)
+def test_groups_by_a_flag_word_and_totals_by_a_unit(
+    registry, question, group_by, query_group_by, total
+):
+    plan = planned(question, registry)
+    query = plan.queries[0]
+    assert (plan.group_by, query.group_by, query.total, query.filters) == (
+        group_by,
+        query_group_by,
+        total,
+        [],
+    )
+
+
+def test_an_aside_is_left_out_and_said(registry):
+    plan = planned(
+        "Total size of gp2 volumes per account — trying to size a gp3 migration", registry
+    )
+    assert filters(plan) == [("volume_type", "eq", "gp2")]
+    assert plan.queries[0].total == "size_gb" and plan.group_by == "account"
+    assert "left out 'trying to size a gp3 migration'" in plan.summary
+    plan = planned("anything launched in dev in the last 24 hours? ec2 I mean", registry)
+    assert plan.queries[0].resource_type == "ec2:instance"
+    assert filters(plan) == [("launch_time", "within_days", 1)]
+    assert filters(planned("list unencrypted volumes for the audit", registry)) == [
+        ("encrypted", "eq", False)
+    ]
+    # An aside keeps its accounts, and an unknown word outside one is still reported.
+    assert planned("list volumes - need it for the prod report", registry).accounts == [
+        "222222222222"
+    ]
+    refusal = plan_question("list blurfl volumes for the audit", registry, None)
+    assert isinstance(refusal, Refusal) and "blurfl" in refusal.message

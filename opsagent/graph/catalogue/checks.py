@@ -21,9 +21,7 @@ OPS_BY_KIND: dict[str, tuple[str, ...]] = {
 def _value_problem(kind: str, wanted: AttributeFilter) -> str | None:
     value = wanted.value
     values = value if isinstance(value, list) else [value]
-    if kind == "bool" and not (
-        isinstance(value, bool) or str(value).lower() in ("true", "false")
-    ):
+    if kind == "bool" and not (isinstance(value, bool) or str(value).lower() in ("true", "false")):
         return "true or false"
     if kind == "number" or wanted.op in ("within_days", "older_than_days"):
         try:

@@ -152,6 +152,7 @@ SECURITY_GROUP = ResourceType(
         "vpc security group",
         "security group rule",
         "secgroup",
+        "sec group",
         "security-group",
     ),
     read=single_read("ec2", "DescribeSecurityGroups"),

@@ -24,6 +24,11 @@ _BARE_TAG_KEYS = COMMON_TAG_KEYS | {"env", "environment", "name", "stage", "owne
 # Leads after which a key needs no "tag" word: "missing owner", "tagged env but not team".
 _LENIENT_LEADS = frozenset(
     {
+        "neither",
+        "with neither",
+        "having neither",
+        "that have neither",
+        "that has neither",
         "missing",
         "that are missing",
         "that is missing",
@@ -37,8 +42,17 @@ _LENIENT_LEADS = frozenset(
 )
 # Leads that go on from a tag key just read: "tagged env but not team", "env and team".
 _CONTINUING_LEADS = frozenset(
-    {"but not", "and not", "but no", "but without", "and no", "and without", "and", "or"}
+    {"but not", "and not", "but no", "but without", "and no", "and without", "and", "or", "nor"}
 )
+
+
+# Words that deny a change: "not modified", "never touched", "nobody has changed".
+_NOBODY_WORDS = ("not", "never", "nobody", "no one", "noone", "not been", "never been")
+_NEGATED_FILLERS = frozenset({"been", "be", "has", "have", "had", "ever", "even", "really"})
+
+
+# Words that ask for a sum when a unit follows: "total GiB", "how many TB".
+_SUM_CUES = words.TOTAL_CUES | {"how many"}
 
 
 def today() -> date:
@@ -46,7 +60,7 @@ def today() -> date:
     return datetime.now(UTC).date()
 
 
-def _phrase_at(tokens, i: int, phrases) -> tuple[str, int] | None:
+def phrase_at(tokens, i: int, phrases) -> tuple[str, int] | None:
     """The longest of these phrases starting at token i, and its length in tokens."""
     best: tuple[str, int] | None = None
     for phrase in phrases:
@@ -94,7 +108,9 @@ class AttributeScanner(ScanState):
     def attribute_pattern(self, i: int) -> int | None:
         for pattern in (
             self.verb_before_value,
+            self.unit_total,
             self.tag_presence,
+            self.no_attribute,
             self.time_filter,
             self.comparison,
             self.ranking,
@@ -143,6 +159,31 @@ class AttributeScanner(ScanState):
             or (words.INSTANCE_FAMILY_RE.match(norm) and found is None)
         )
 
+    def unit_total(self, i: int) -> int | None:
+        """ "total EBS GiB", "how many TB of RDS storage": a unit with no number after a
+        word that asks for a sum names what to sum (the type's size)."""
+        token = self.tokens[i]
+        if token.kind != WORD or token.norm not in words.SIZE_UNITS:
+            return None
+        if i > 0 and number_at(self.tokens, i - 1) is not None:
+            return None
+        for item in reversed(self.items):
+            if item.kind is Kind.BOUNDARY:
+                return None
+            if item.kind is Kind.INTENT and item.text.lower() in _SUM_CUES:
+                return self.emit(Kind.ATTRIBUTE_NOUN, i, i + 1, words.SIZE)
+        return None
+
+    def no_attribute(self, i: int) -> int | None:
+        """ "that have no public access block", "has no encryption": "no" before a yes/no
+        attribute denies it, as "without" does."""
+        if self.tokens[i].norm != "no" or i + 1 >= len(self.tokens):
+            return None
+        found = STATIC.match(self.tokens, i + 1)
+        if found is None or Kind.ATTRIBUTE not in found.meanings:
+            return None
+        return self.emit(Kind.NEGATE, i, i + 1, "not")
+
     # ----- tag keys -----
 
     def tag_presence(self, i: int) -> int | None:
@@ -155,7 +196,7 @@ class AttributeScanner(ScanState):
             (words.MISSING_TAG_LEADS, "missing"),
             (words.PRESENT_TAG_LEADS, "present"),
         ):
-            lead = _phrase_at(tokens, i, (*leads, *(("and", "or") if after_key else ())))
+            lead = phrase_at(tokens, i, (*leads, *(("and", "or") if after_key else ())))
             if lead is None:
                 continue
             phrase, length = lead
@@ -201,11 +242,15 @@ class AttributeScanner(ScanState):
         tokens = self.tokens
         j = i
         negated = False
-        if tokens[j].norm in {"not", "never"}:
-            negated, j = True, self.skip(j + 1, {"been", "be"})
+        nobody = phrase_at(tokens, j, _NOBODY_WORDS)
+        if nobody is not None:
+            # "not modified", "never touched", "that nobody has touched", "no one changed".
+            negated, j = True, self.skip(j + nobody[1], _NEGATED_FILLERS)
         concept = words.AGE
-        verb = _phrase_at(tokens, j, words.AGE_VERBS)
-        if verb is not None:
+        verb = phrase_at(tokens, j, words.AGE_VERBS)
+        if not negated and tokens[j].norm in {"untouched", "unmodified", "unchanged"}:
+            negated, concept, j = True, words.MODIFIED, j + 1  # "untouched for 90 days"
+        elif verb is not None:
             concept = words.AGE_VERBS[verb[0]]
             j += verb[1]
         elif negated:
@@ -224,9 +269,15 @@ class AttributeScanner(ScanState):
         tokens = self.tokens
         # "in the last 7 days", "past week", "within 30 days" (only negated: "not modified
         # in 90 days"), "this past month".
-        lead = _phrase_at(tokens, j, [lead for lead in words.WITHIN_LEADS if lead] + ["this"])
+        lead = phrase_at(tokens, j, [lead for lead in words.WITHIN_LEADS if lead] + ["this"])
         k = j + (lead[1] if lead else 0)
         recent = k < len(tokens) and tokens[k].norm in words.RECENT_WORDS
+        if negated and lead is None and j < len(tokens) and tokens[j].norm == "for":
+            lead = ("for", 1)  # "not touched for 90 days"
+            k = j + 1
+        if negated and lead is not None:
+            # "not modified in over 90 days", "untouched for more than a month"
+            k = self.skip(k, {"over", "more", "than", "at", "least"})
         if recent or (negated and lead is not None):
             m = k + 1 if recent else k
             amount = number_at(tokens, m)
@@ -238,7 +289,7 @@ class AttributeScanner(ScanState):
                 return m + 1, [(op, str(days), "")]
         # "older than 90 days", "more than 90 days old", "created over a year ago",
         # "newer than 30 days", "less than a week old".
-        comparator = _phrase_at(tokens, j, words.COMPARATORS)
+        comparator = phrase_at(tokens, j, words.COMPARATORS)
         if comparator is not None and not negated:
             op = words.COMPARATORS[comparator[0]]
             m = j + comparator[1]
@@ -263,6 +314,11 @@ class AttributeScanner(ScanState):
                 start = day + timedelta(days=1) if op == "gt" else day
                 return end, [("on_or_after", start.isoformat(), "")]
         if negated:
+            # "not touched since October 1": last changed before it.
+            if j < len(tokens) and tokens[j].norm == "since":
+                moment = self._date_at(j + 1)
+                if moment is not None:
+                    return moment[0], [("before", moment[1].isoformat(), "")]
             return None
         # "this month", "this year", "so far this year", "today".
         m = self.skip(j, {"in", "during", "so", "far", "earlier"})
@@ -355,7 +411,7 @@ class AttributeScanner(ScanState):
         """ "more than 100 GB", "at least 1 GB of memory", "below 1.30", "100 GB volumes",
         "1.30 or newer", "between 100 and 500 GB"."""
         tokens = self.tokens
-        comparator = _phrase_at(tokens, i, words.COMPARATORS)
+        comparator = phrase_at(tokens, i, words.COMPARATORS)
         if comparator is not None:
             op, j = words.COMPARATORS[comparator[0]], i + comparator[1]
         elif tokens[i].norm == "between":
@@ -366,7 +422,7 @@ class AttributeScanner(ScanState):
         if read is None:
             return None
         end, value, unit, concept = read
-        trailing = _phrase_at(tokens, end, words.TRAILING_COMPARATORS)
+        trailing = phrase_at(tokens, end, words.TRAILING_COMPARATORS)
         if trailing is not None:
             op = words.TRAILING_COMPARATORS[trailing[0]]
             end += trailing[1]
@@ -480,7 +536,7 @@ class AttributeScanner(ScanState):
                 limit = _number_text(amount)
                 return self.emit(Kind.SORT, i, end + 1, concept, (descending, limit, ""))
             return self.emit(Kind.SORT, i, end, concept, (descending, "", "superlative"))
-        rank = _phrase_at(tokens, i, ("most", "the most", "least", "the least"))
+        rank = phrase_at(tokens, i, ("most", "the most", "least", "the least"))
         if rank is not None:
             found = STATIC.match(tokens, i + rank[1])
             if found is not None and Kind.ATTRIBUTE_NOUN in found.meanings:
@@ -510,6 +566,14 @@ class AttributeScanner(ScanState):
         if token.kind != WORD:
             return None
         norm = token.norm
+        if norm.endswith("s") and len(norm) > 2 and not words.INSTANCE_TYPE_RE.match(norm):
+            single = norm[:-1]  # "m5s", "t3.micros", "db.t3.mediums": the plural of one
+            if (
+                words.INSTANCE_TYPE_RE.match(single)
+                or words.DB_CLASS_RE.match(single)
+                or (words.INSTANCE_FAMILY_RE.match(single) and not self.known(i))
+            ):
+                norm = single
         if words.DB_CLASS_RE.match(norm):
             return self.emit(Kind.ATTRIBUTE, i, i + 1, "class", ("eq", norm, ""))
         if words.INSTANCE_TYPE_RE.match(norm):
@@ -553,7 +617,7 @@ class AttributeScanner(ScanState):
     def _engine_version(self, i: int) -> int | None:
         """ "postgres 14", "MySQL 8.0", "aurora postgres version 15": the engine is a noun of
         RDS instances (and says the engine, reading.py); the version a filter of its own."""
-        engine = _phrase_at(self.tokens, i, words.ENGINE_WORDS)
+        engine = phrase_at(self.tokens, i, words.ENGINE_WORDS)
         if engine is None:
             return None
         j = i + engine[1]

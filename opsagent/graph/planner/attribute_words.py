@@ -67,7 +67,11 @@ MEASURE_WORDS = frozenset(
     for word in attribute.words
 )
 # Nouns that mean a type's age, whatever its age attribute is called.
-AGE_NOUNS = frozenset({"age", "date", "creation date", "launch date", "launch time", "time"})
+# Those said as a phrase of their own ("by launch date") are nouns of the index.
+AGE_PHRASES = ("creation date", "creation time", "launch date", "launch time", "created date")
+AGE_NOUNS = frozenset({"age", "date", "time", *AGE_PHRASES})
+# Words after an attribute's word that say nothing more: "by encryption type".
+NOUN_TAILS = frozenset({"type", "types", "kind", "kinds", "setting", "settings", "status"})
 # Words of other attributes a concept may also be called by, tried in order when a type
 # has none of the concept's own: "encrypted" buckets are those with a default encryption,
 # a lifecycle word means the same for Lambda runtimes and Kubernetes versions.
@@ -83,6 +87,7 @@ FLAG_SYNONYMS: dict[str, tuple[str, bool]] = {
     "not encrypted": ("encrypted", False),
     "encryption disabled": ("encrypted", False),
     "with encryption": ("encrypted", True),
+    "default encryption": ("encrypted", True),
     "encryption enabled": ("encrypted", True),
     "single-az": ("multi-az", False),
     "single az": ("multi-az", False),
@@ -92,7 +97,7 @@ FLAG_SYNONYMS: dict[str, tuple[str, bool]] = {
     "publicly available": ("public", True),
     "internet accessible": ("public", True),
     **{
-        f"{adjective} {noun}": ("deprecated", True)
+        f"{adjective} {noun}": ("runtime_deprecated", True)
         for adjective in (
             "deprecated",
             "unsupported",
@@ -106,7 +111,7 @@ FLAG_SYNONYMS: dict[str, tuple[str, bool]] = {
         for noun in ("runtime", "lambda runtime", "runtime version")
     },
     **{
-        f"{adjective} {noun}": ("outdated", True)
+        f"{adjective} {noun}": ("version_outdated", True)
         for adjective in (
             "outdated",
             "unsupported",
@@ -484,7 +489,31 @@ UNTAGGED_WORDS: tuple[str, ...] = (
     "no tags",
     "no tags at all",
 )
+# "that nobody put an owner tag on", "no one has added a team tag to": tagging nobody did.
+_NOBODY = ("nobody", "no one", "noone")
+_NOBODY_LEADS: tuple[str, ...] = tuple(
+    f"{relative}{subject}{perfect} {verb}".strip()
+    for relative in ("", "that ", "which ")
+    for subject in _NOBODY
+    for perfect in ("", " has", " ever", " has ever", " bothered to", " has bothered to")
+    for verb in ("put", "added", "add", "set", "gave", "given", "attached", "applied", "tagged")
+)
+# "that do not have", "which don't carry": a present tag denied.
+_DENIED_LEADS: tuple[str, ...] = tuple(
+    f"{relative}{aux} not {verb}".strip()
+    for relative in ("", "that ", "which ")
+    for aux in ("do", "does", "did")
+    for verb in ("have", "carry", "contain", "include")
+)
 MISSING_TAG_LEADS: tuple[str, ...] = (
+    *_NOBODY_LEADS,
+    *_DENIED_LEADS,
+    "neither",
+    "with neither",
+    "having neither",
+    "that have neither",
+    "that has neither",
+    "nor",
     "without",
     "with no",
     "that have no",
@@ -508,6 +537,12 @@ MISSING_TAG_LEADS: tuple[str, ...] = (
     "and without",
 )
 PRESENT_TAG_LEADS: tuple[str, ...] = (
+    *(
+        f"{relative}{aux} {verb}".strip()
+        for relative in ("", "that ", "which ")
+        for aux in ("do", "does", "actually", "already", "do actually", "do already")
+        for verb in ("have", "has", "carry", "carries")
+    ),
     "with",
     "that have",
     "that has",

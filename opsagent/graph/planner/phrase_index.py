@@ -163,6 +163,8 @@ def _add_attribute_words(index: PhraseIndex) -> None:
         index.add(phrase, Meaning(Kind.ATTRIBUTE, concept, (op, value, "")))
     for phrase in words.NOUN_WORDS:
         index.add(phrase, Meaning(Kind.ATTRIBUTE_NOUN, phrase))
+    for phrase in words.AGE_PHRASES:
+        index.add(phrase, Meaning(Kind.ATTRIBUTE_NOUN, phrase))
     for phrase, (concept, descending) in words.SUPERLATIVES.items():
         index.add(phrase, Meaning(Kind.SORT, concept, (str(descending).lower(), "", "superlative")))
     for phrase, descending in words.DIRECTIONS.items():

@@ -527,18 +527,34 @@ def _settle_attributes(
     attribute ("top 10 volumes by size") and count ("the largest volume": one), the group a
     "most" ranks ("which account has the most"), and that those ask for a count."""
     texts = {item.text.lower() for item in items if item.kind is Kind.INTENT}
-    if texts & attribute_words.TOTAL_CUES:
+    said_unit = attribute_words.SIZE in reading.attribute_nouns  # "total GiB", "how many TB"
+    if texts & attribute_words.TOTAL_CUES or said_unit:
         measures = [n for n in reading.attribute_nouns if n in attribute_words.MEASURE_WORDS]
         for item in items:  # "EBS storage" is a noun of volumes that also says what to sum
             last = scanner.tokens[item.end - 1] if item.kind is Kind.RESOURCE else None
             if last is not None and last.norm in attribute_words.MEASURE_WORDS:
                 measures.append(last.norm)
+        if said_unit:
+            measures.append(attribute_words.SIZE)
         if measures:
             reading.total = measures[0]
     sort = reading.sort
     if sort is not None:
-        if reading.group_attribute and not sort.concept:
-            sort.concept, reading.group_attribute = reading.group_attribute, None
+        by = reading.group_attribute
+        if by and (
+            not sort.concept
+            or (
+                sort.concept.startswith("@")
+                and (
+                    by in attribute_words.MEASURE_WORDS
+                    or by in attribute_words.AGE_NOUNS
+                    or by in attribute_words.AGE_PHRASES
+                )
+            )
+        ):
+            # "the 5 largest volumes by size", "the two smallest databases by storage": a
+            # ranking's "by" says what it ranks by, not a grouping.
+            sort.concept, reading.group_attribute = by, None
         if not sort.concept:
             reading.problems.append(
                 f"I couldn't tell what '{sort.text}' ranks by; say it, like 'the 5 largest' "
@@ -550,7 +566,11 @@ def _settle_attributes(
             sort.limit = 1
     if reading.rank and not reading.groups and not reading.group_attribute:
         kinds = {item.kind for item in items}
-        others = [n for n in reading.attribute_nouns if n not in attribute_words.MEASURE_WORDS]
+        others = [
+            n
+            for n in reading.attribute_nouns
+            if n not in attribute_words.MEASURE_WORDS and not n.startswith("@")
+        ]
         if Kind.ACCOUNT_NOUN in kinds:
             reading.groups.append("account")
         elif Kind.REGION_NOUN in kinds:

@@ -13,7 +13,8 @@ The Scanner is the scan itself (this module) over the state every part shares
 
 from __future__ import annotations
 
-from opsagent.graph.planner.attribute_patterns import AttributeScanner
+from opsagent.graph.planner import attribute_words
+from opsagent.graph.planner.attribute_patterns import AttributeScanner, phrase_at
 from opsagent.graph.planner.items import Item, Kind
 from opsagent.graph.planner.patterns import PatternScanner
 from opsagent.graph.planner.phrase_index import GROUP_ATTRIBUTES, PRIORITY, STATIC, Match
@@ -21,7 +22,13 @@ from opsagent.graph.planner.scan_state import identifier_like
 from opsagent.graph.planner.shapes import ShapeScanner
 from opsagent.graph.planner.spelling import SpellingScanner
 from opsagent.graph.planner.tokens import BOUNDARY, KV, QUOTED, WORD
-from opsagent.graph.planner.vocabulary import ACCOUNT_ID_RE, FOLLOWUP_AT_START, WHERE_LEADS
+from opsagent.graph.planner.vocabulary import (
+    ACCOUNT_ID_RE,
+    FOLLOWUP_AT_START,
+    PURPOSE_LEADS,
+    PURPOSE_NOUNS,
+    WHERE_LEADS,
+)
 
 
 class Scanner(AttributeScanner, ShapeScanner, PatternScanner, SpellingScanner):
@@ -48,6 +55,9 @@ class Scanner(AttributeScanner, ShapeScanner, PatternScanner, SpellingScanner):
             if ids:
                 return self.emit(Kind.ACCOUNT, i, i + 1, ",".join(ids))
             return self.emit(Kind.VALUE, i, i + 1, token.raw)
+        j = self.aside(i)
+        if j is not None:
+            return j
         j = self.attribute_pattern(i)
         if j is not None:
             return j
@@ -75,6 +85,9 @@ class Scanner(AttributeScanner, ShapeScanner, PatternScanner, SpellingScanner):
         found = self.match(i)
         if found is not None:
             return self.meaning(i, found)
+        j = self.participle(i)
+        if j is not None:
+            return j
         corrected = self.typo(i)
         if corrected is not None:
             return corrected
@@ -88,10 +101,14 @@ class Scanner(AttributeScanner, ShapeScanner, PatternScanner, SpellingScanner):
             return self.emit(Kind.ACCOUNT, i, j, meanings[Kind.ACCOUNT].value)
         kinds = [kind for kind in PRIORITY if kind in meanings]
         if Kind.MUTATION in meanings and found.exact:
-            verb = self.verb_position(i)
+            reported = self.reports_a_change(i)
+            verb = not reported and self.verb_position(i)
             phrase = meanings[Kind.MUTATION].value
             if phrase in ("add", "include") and self.adds_reference(j):
                 return self.emit(Kind.ADD, i, j)
+            if reported and not kinds:
+                # "the ones nobody put a tag on", "what we set up": what was done, a read.
+                return self.emit(Kind.FILLER, i, j)
             if verb or not kinds:
                 return self.emit(Kind.MUTATION, i, j, phrase, verb_position=verb)
         if Kind.FOLLOWUP in kinds and not self.at_start():
@@ -121,7 +138,78 @@ class Scanner(AttributeScanner, ShapeScanner, PatternScanner, SpellingScanner):
             return self.group_by_attribute(i, j)
         if kind is Kind.SORT_BY:
             return self.sort_by_attribute(i, j)
-        return self.emit(kind, i, j, meaning.value, meaning.extra)
+        end = self.emit(kind, i, j, meaning.value, meaning.extra)
+        if kind is Kind.ATTRIBUTE:
+            self.named_within(i, j)
+        return end
+
+    def named_within(self, i: int, j: int) -> None:
+        """ "a deprecated lambda runtime", "an outdated k8s version": a resource type's word
+        inside an attribute's phrase names that type too."""
+        for k in range(i, j):
+            found = STATIC.match(self.tokens[k : k + 1], 0)
+            if found is None or Kind.RESOURCE not in found.meanings:
+                continue
+            rtype = found.meanings[Kind.RESOURCE].value
+            self.items.append(
+                Item(Kind.RESOURCE, rtype, ("qualifier",), k, k + 1, self.tokens[k].raw)
+            )
+            return
+
+    def aside(self, i: int) -> int | None:
+        """ "— trying to size a gp3 migration", "for the audit": why the question is asked,
+        after what it asks. Up to the end of its clause only accounts count; the rest is
+        left out, and the plan's notes say so."""
+        if not any(item.kind is not Kind.BOUNDARY for item in self.items):
+            return None
+        tokens = self.tokens
+        lead = phrase_at(tokens, i, PURPOSE_LEADS)
+        if lead is None:
+            if tokens[i].norm != "for":
+                return None
+            k = self.skip(i + 1, {"the", "a", "an", "my", "our", "this", "that", "an upcoming"})
+            if k >= len(tokens) or tokens[k].norm not in PURPOSE_NOUNS:
+                return None
+        end = i
+        while end < len(tokens) and tokens[end].kind != BOUNDARY:
+            found = STATIC.match(tokens, end)
+            if found is not None and (
+                Kind.ACCOUNT_NOUN in found.meanings or Kind.REGION_NOUN in found.meanings
+            ):
+                return None  # "for the audit account": an account, not a purpose
+            end += 1
+        k = i
+        kept = False
+        while k < end:
+            found = self.account_index.match(tokens, k)
+            if found is not None and Kind.ACCOUNT in found.meanings and found.exact:
+                k = self.emit(Kind.ACCOUNT, k, k + found.length, found.meanings[Kind.ACCOUNT].value)
+                kept = True
+            else:
+                k += 1
+        text = " ".join(token.raw for token in tokens[i:end])
+        if not kept:
+            self.emit(Kind.FILLER, i, end)
+        self.notes.append(f"left out {text!r}: why you ask, not what")
+        return end
+
+    def participle(self, i: int) -> int | None:
+        """ "memory we have allocated", "roles assigned to": a change verb's participle
+        describes what is there (never a typo of the verb); only a wish for it ("I want
+        more memory allocated") asks for a change."""
+        found = self.change_participle(i)
+        if found is None:
+            return None
+        verb, j = found
+        clause: list[Item] = []
+        for item in reversed(self.items):
+            if item.kind is Kind.BOUNDARY:
+                break
+            clause.append(item)
+        kinds = {item.kind for item in clause}
+        if Kind.WANT in kinds and Kind.INTENT not in kinds:
+            return self.emit(Kind.MUTATION, i, j, verb, verb_position=True)
+        return self.emit(Kind.FILLER, i, j)
 
     def adds_reference(self, j: int) -> bool:
         """ "add staging" names an account to include, "add a bucket" asks for a change."""
@@ -148,6 +236,13 @@ class Scanner(AttributeScanner, ShapeScanner, PatternScanner, SpellingScanner):
         if noun is not None:
             return self.emit(Kind.GROUP_BY_ATTRIBUTE, i, noun[1], noun[0])
         start = self.skip(j, {"the", "their", "its"})
+        flag = STATIC.match(self.tokens, start) if start < len(self.tokens) else None
+        if flag is not None and Kind.ATTRIBUTE in flag.meanings:
+            meaning = flag.meanings[Kind.ATTRIBUTE]
+            if meaning.extra[:2] == ("eq", "true") and not meaning.value.startswith("@"):
+                # "grouped by encryption (type)": one group per value of what the word names.
+                end = self.skip(start + flag.length, attribute_words.NOUN_TAILS)
+                return self.emit(Kind.GROUP_BY_ATTRIBUTE, i, end, meaning.value)
         attribute = GROUP_ATTRIBUTES.match(self.tokens, start)
         if attribute is not None:
             k = start + attribute.length

@@ -15,12 +15,20 @@ from opsagent.graph.planner.tokens import BOUNDARY, QUOTED, WORD, Token
 from opsagent.graph.planner.vocabulary import (
     ACCOUNT_ID_RE,
     ID_SHAPES,
+    IRREGULAR_CHANGE_PAST,
+    MUTATION_VERBS,
+    RELATIVE_PRONOUNS,
+    RELATIVE_SUBJECTS,
+    REPORTING_SUBJECTS,
     VERB_LEADS,
     VERB_TRIGGERS,
 )
 from opsagent.registry import Registry
 
 _IDENTIFIER_RE = re.compile(r"[\d\-_.:*]")
+_CHANGE_VERBS = frozenset(MUTATION_VERBS)
+_ONE_WORD_CHANGE_VERBS = frozenset(verb for verb in MUTATION_VERBS if " " not in verb)
+_REFERRING_NOUNS = frozenset({"ones", "one", "those", "what", "everything", "anything", "stuff"})
 
 
 class ScanState:
@@ -100,6 +108,58 @@ class ScanState:
                 return False
             j -= 1
         return True
+
+    def reports_a_change(self, i: int) -> bool:
+        """Whether a change verb at i says what was done, not what to do: in a relative
+        clause ("instances that nobody put an owner tag on", "the ones we set up"), after a
+        subject no imperative has ("someone deleted") or a perfect ("have we allocated")."""
+        j = i - 1
+        subjects: set[str] = set()
+        while j >= 0 and self.tokens[j].kind == WORD and self.tokens[j].norm in RELATIVE_SUBJECTS:
+            subjects.add(self.tokens[j].norm)
+            j -= 1
+        if subjects & REPORTING_SUBJECTS:
+            return True
+        if subjects and j >= 0 and self.tokens[j].kind == WORD:
+            # "the stacks we set up", "the ones they deleted": a noun, then its clause.
+            if self.tokens[j].norm in _REFERRING_NOUNS:
+                return True
+            found = STATIC.match(self.tokens, j)
+            if found is not None and Kind.RESOURCE in found.meanings:
+                return True
+        return (
+            j > 0
+            and self.tokens[j].kind == WORD
+            and self.tokens[j].norm in RELATIVE_PRONOUNS
+            and self.tokens[j - 1].kind != BOUNDARY
+        )
+
+    def change_participle(self, i: int) -> tuple[str, int] | None:
+        """A past participle or gerund of a change verb at i ("allocated", "configuring",
+        "spun up"): the verb and where the phrase ends."""
+        token = self.tokens[i]
+        if token.kind != WORD:
+            return None
+        norm = token.norm
+        bases: list[str] = []
+        if norm in IRREGULAR_CHANGE_PAST:
+            bases.append(IRREGULAR_CHANGE_PAST[norm])
+        if norm.endswith("ied"):
+            bases.append(norm[:-3] + "y")
+        if norm.endswith("ed"):
+            bases += [norm[:-2], norm[:-1], norm[:-3]]
+        if norm.endswith("ing"):
+            bases += [norm[:-3], norm[:-3] + "e", norm[:-4]]
+        for base in bases:
+            if len(base) < 2:
+                continue
+            if i + 1 < len(self.tokens) and self.tokens[i + 1].kind == WORD:
+                phrase = f"{base} {self.tokens[i + 1].norm}"
+                if phrase in _CHANGE_VERBS:
+                    return phrase, i + 2
+            if base in _ONE_WORD_CHANGE_VERBS and base != norm:
+                return base, i + 1
+        return None
 
     def skip(self, j: int, words: set[str] | frozenset[str]) -> int:
         """The first token from j that is not one of these words."""

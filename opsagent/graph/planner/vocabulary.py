@@ -1491,6 +1491,83 @@ VERB_TRIGGERS: frozenset[str] = frozenset(
         "now",
     }
 )
+# Who may do a change in a relative clause or a report of what was done ("instances that
+# nobody put an owner tag on", "memory we have allocated"): before a change verb with
+# only these words between it and "that"/"which" or after a perfect "have", the verb says
+# what was done, not what to do.
+RELATIVE_SUBJECTS: frozenset[str] = frozenset(
+    {
+        "we",
+        "i",
+        "you",
+        "they",
+        "he",
+        "she",
+        "someone",
+        "somebody",
+        "nobody",
+        "noone",
+        "anyone",
+        "anybody",
+        "everyone",
+        "everybody",
+        "people",
+        "no",
+        "one",
+        "ever",
+        "never",
+        "already",
+        "actually",
+        "originally",
+        "recently",
+        "just",
+        "not",
+        "has",
+        "have",
+        "had",
+    }
+)
+# Subjects no imperative has, and the perfect: "nobody put", "someone set up", "have we set".
+REPORTING_SUBJECTS: frozenset[str] = frozenset(
+    {
+        "someone",
+        "somebody",
+        "nobody",
+        "noone",
+        "anyone",
+        "anybody",
+        "everyone",
+        "everybody",
+        "people",
+        "they",
+        "he",
+        "she",
+        "has",
+        "have",
+        "had",
+    }
+)
+RELATIVE_PRONOUNS: frozenset[str] = frozenset({"that", "which", "who", "whom", "whose"})
+# Past forms of change verbs that are not the verb plus -ed ("made", "spun up").
+IRREGULAR_CHANGE_PAST: dict[str, str] = {
+    "made": "make",
+    "spun": "spin",
+    "brought": "bring",
+    "torn": "tear",
+    "tore": "tear",
+    "taken": "take",
+    "took": "take",
+    "ran": "run",
+    "run": "run",
+    "wiped": "wipe",
+    "set": "set",
+    "put": "put",
+    "shut": "shut",
+    "fired": "fire",
+    "stood": "stand",
+    "rolled": "roll",
+    "got": "get",
+}
 # "I want the dev boxes stopped": a wish, a change participle after the noun, no read verb.
 WANT_WORDS: tuple[str, ...] = (
     "want",
@@ -1713,11 +1790,91 @@ ATTACHED_WORDS: tuple[str, ...] = (
     "used by instance",
     "belonging to instance",
 )
+# Why a question is asked, after what it asks: "— trying to size a gp3 migration", "for
+# the audit". From such a lead to the end of its clause nothing is a filter (scan.py).
+PURPOSE_LEADS: tuple[str, ...] = (
+    "trying to",
+    "i am trying to",
+    "we are trying to",
+    "am trying to",
+    "are trying to",
+    "in order to",
+    "so that",
+    "so i can",
+    "so we can",
+    "as part of",
+    "ahead of",
+    "planning to",
+    "planning a",
+    "planning an",
+    "planning for",
+    "preparing for",
+    "prepping for",
+    "getting ready for",
+    "need it for",
+    "need this for",
+    "need them for",
+    "it is for",
+    "this is for",
+    "because",
+    "context",
+)
+# "for the audit", "for my manager": a purpose after "for", with a noun of these.
+PURPOSE_NOUNS: frozenset[str] = frozenset(
+    {
+        "audit",
+        "auditor",
+        "auditors",
+        "report",
+        "reporting",
+        "review",
+        "migration",
+        "cleanup",
+        "postmortem",
+        "post-mortem",
+        "incident",
+        "ticket",
+        "compliance",
+        "meeting",
+        "presentation",
+        "slides",
+        "deck",
+        "budget",
+        "dashboard",
+        "spreadsheet",
+        "boss",
+        "manager",
+        "cfo",
+        "cto",
+        "ciso",
+        "finops",
+        "handover",
+        "standup",
+        "retro",
+        "record",
+        "records",
+        "doc",
+        "docs",
+        "documentation",
+        "inventory",
+    }
+)
 # Words that carry no meaning for the plan. A word neither here nor in another table makes
 # the planner refuse (never guess silently), so grammar words and politeness belong here,
 # and words that could narrow a question ("new", "largest", "no") must not.
 FILLERS: frozenset[str] = frozenset(
     {
+        "someone",
+        "somebody",
+        "i mean",
+        "i meant",
+        "we mean",
+        "by the way",
+        "just curious",
+        "just wondering",
+        "out of curiosity",
+        "to be clear",
+        "if possible",
         "a",
         "an",
         "the",
