@@ -13,6 +13,12 @@ module per step:
    their shape (``shapes``, ``operations`` for changes spelled as code); unknown words may
    be typos (``spelling``); a change verb in verb position ("stop the dev boxes") is a
    change request, the same word as a participle ("stopped instances") a state filter;
+   Attribute questions have their own three modules: ``attribute_words`` (the words for
+   attributes, values, units, rankings and groupings, built from the catalogue's
+   declarations), ``attribute_patterns`` (what the scanner reads by pattern: "without an
+   owner tag", "in the last 7 days", "over 100 GB", "top 5 largest", "m5.large") and
+   ``attribute_filters`` (which attribute a concept names for each resource type, in its
+   unit, or why it has none);
 3. ``reading``: the items become a Reading (resource types from ``mentions`` and
    ``parents``, accounts with ``account_words``, regions, filters, intent, grouping, and
    what was not understood);
