@@ -35,7 +35,13 @@ MEMBER_ROLE = INFRASTRUCTURE / "member-read-only-role.yaml"
 MCP_KEY = "aws:ViaAWSMCPService"
 
 # The IAM actions behind every read the resource catalogue (opsagent/graph/catalogue/)
-# makes; ``s3api list-buckets`` is authorized as s3:ListAllMyBuckets.
+# makes; an API operation is authorized as its own name except these (S3 API reference:
+# API_ListBuckets, API_GetPublicAccessBlock, API_GetBucketEncryption).
+IAM_ACTION_OF = {
+    ("s3", "ListBuckets"): "s3:ListAllMyBuckets",
+    ("s3", "GetPublicAccessBlock"): "s3:GetBucketPublicAccessBlock",
+    ("s3", "GetBucketEncryption"): "s3:GetEncryptionConfiguration",
+}
 CATALOGUE_ACTIONS = (
     "ec2:DescribeInstances",
     "ec2:DescribeVolumes",
@@ -47,6 +53,8 @@ CATALOGUE_ACTIONS = (
     "s3:ListAllMyBuckets",
     "s3:GetBucketLocation",
     "s3:GetBucketTagging",
+    "s3:GetBucketPublicAccessBlock",
+    "s3:GetEncryptionConfiguration",
     "rds:DescribeDBInstances",
     "dynamodb:ListTables",
     "dynamodb:DescribeTable",
@@ -406,6 +414,15 @@ def test_view_only_access_and_the_role_arn_output(template: Any, role: Any) -> N
     assert template["Outputs"]["RoleArn"]["Value"] == {
         "Fn::GetAtt": ["OpsAgentReadOnlyRole", "Arn"]
     }
+
+
+def test_the_catalogue_actions_are_every_read_the_catalogue_makes() -> None:
+    """A read added to the catalogue without its IAM action in the role fails here, not in
+    a member account as "denied"."""
+    from opsagent.graph.catalogue import CATALOGUE_READS
+
+    needed = {IAM_ACTION_OF.get(read, f"{read[0]}:{read[1]}") for read in CATALOGUE_READS}
+    assert needed == set(CATALOGUE_ACTIONS)
 
 
 @pytest.mark.parametrize("context", [THROUGH_MCP, DIRECT], ids=["through-mcp", "direct"])
