@@ -422,3 +422,158 @@ def test_an_aside_is_left_out_and_said(registry):
     ]
     refusal = plan_question("list blurfl volumes for the audit", registry, None)
     assert isinstance(refusal, Refusal) and "blurfl" in refusal.message
+
+
+@pytest.mark.parametrize(
+    ("question", "states", "expected"),
+    [
+        # A state before a value that describes the noun after it is the state, never dropped.
+        ("running m5 instances", ["running"], [("instance_family", "eq", "m5")]),
+        (
+            "running m5 instances in us-east-1 in prod",
+            ["running"],
+            [("instance_family", "eq", "m5")],
+        ),
+        ("running windows instances in staging", ["running"], [("platform", "eq", "windows")]),
+        ("stopped windows instances", ["stopped"], [("platform", "eq", "windows")]),
+        ("running t3.micro instances", ["running"], [("instance_type", "eq", "t3.micro")]),
+        ("available postgres databases", ["available"], [("engine", "eq", "postgres")]),
+        # After the noun, "running" is the verb: the value is what they run.
+        ("instances running windows", [], [("platform", "eq", "windows")]),
+        ("EKS clusters running 1.29", [], [("version", "eq", "1.29")]),
+        ("running instances on windows", ["running"], [("platform", "eq", "windows")]),
+    ],
+)
+def test_a_state_before_a_value_is_kept(registry, question, states, expected):
+    query = _query(question, registry)
+    assert query.states == states
+    assert filters(planned(question, registry)) == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        # Lifecycle said with a verb, or as EOL / end of life.
+        ("lambdas on an EOL runtime", [("runtime_deprecated", "eq", True)]),
+        ("lambdas on an end of life runtime", [("runtime_deprecated", "eq", True)]),
+        ("functions on an unsupported runtime", [("runtime_deprecated", "eq", True)]),
+        ("EKS clusters that reach end of life", [("version_outdated", "eq", True)]),
+        # A named algorithm says "encrypted" already.
+        ("buckets using AES256 default encryption", [("encryption", "eq", "AES256")]),
+        ("buckets with default encryption", [("encryption", "ne", "none")]),
+        # "at rest" is the storage encryption.
+        (
+            "databases in staging that are not encrypted at rest",
+            [("storage_encrypted", "eq", False)],
+        ),
+        ("volumes encrypted at rest", [("encrypted", "eq", True)]),
+        # A language after a Lambda noun and "are"/"on"/"running"/"using" is a runtime.
+        ("which functions are node?", [("runtime", "prefix", "nodejs")]),
+        ("functions on node", [("runtime", "prefix", "nodejs")]),
+        ("lambdas running python", [("runtime", "prefix", "python")]),
+        ("functions using go", [("runtime", "prefix", "go")]),
+        ("functions on node 18.x", [("runtime", "eq", "nodejs18.x")]),
+        # The same value said twice stays one value.
+        (
+            "show me the c5 fleet - every c5 family instance we run",
+            [("instance_family", "eq", "c5")],
+        ),
+    ],
+)
+def test_lifecycle_encryption_and_runtime_words(registry, question, expected):
+    assert filters(planned(question, registry)) == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected", "said"),
+    [
+        # A reason for a change after a resource noun: the reason is what to find.
+        (
+            "functions we must upgrade before their runtime goes out of support",
+            [("runtime_deprecated", "eq", True)],
+            "left out 'we must upgrade'",
+        ),
+        # Headings and purposes ahead of the question.
+        (
+            "cleanup list: EC2 instances missing both the owner and cost-center tags",
+            [],
+            "left out 'cleanup list'",
+        ),
+        (
+            "For the audit next week I need every database in staging that isn't encrypted"
+            " at rest.",
+            [("storage_encrypted", "eq", False)],
+            "left out 'For the audit next week'",
+        ),
+        (
+            "Before the SOC2 review: which buckets don't have a public access block?",
+            [("public_access_blocked", "eq", False)],
+            "left out 'Before the SOC2 review'",
+        ),
+        (
+            "FinOps here - can you pull the 5 largest EBS volumes in production? checking"
+            " whether they're oversized",
+            [],
+            "left out 'FinOps here'",
+        ),
+        # Chatter after what it describes, said in the summary.
+        ("any unencrypted EBS vols left in staging?", [("encrypted", "eq", False)], "'left'"),
+        ("show me the c5 fleet", [("instance_family", "eq", "c5")], "'fleet'"),
+        # "new" before a time says no more than the time.
+        (
+            "new buckets created this month?",
+            [("created", "on_or_after", "2026-12-01")],
+            "left out 'new'",
+        ),
+        # Who changed something is not reported: left out, and said.
+        ("functions we updated", [], "left out 'we updated'"),
+        ("the stacks we set up in staging", [], "left out 'we set up'"),
+    ],
+)
+def test_words_left_out_are_said(registry, question, expected, said):
+    plan = planned(question, registry)
+    assert filters(plan) == sorted(expected)
+    assert said in plan.summary
+
+
+def test_headings_and_reasons_keep_what_they_hold(registry):
+    query = _query(
+        "cleanup list: EC2 instances missing both the owner and cost-center tags", registry
+    )
+    assert query.missing_tags == ["owner", "cost-center"]
+    assert _query("buckets that carry an owner tag", registry).tag_keys == ["owner"]
+    plan = planned(
+        "FinOps here - can you pull the 5 largest EBS volumes in production? checking whether"
+        " they're oversized",
+        registry,
+    )
+    assert (plan.queries[0].sort_by, plan.queries[0].limit, plan.accounts) == (
+        "size_gb",
+        5,
+        ["222222222222"],
+    )
+    assert "left out 'checking whether they are oversized'" in plan.summary
+    # "new" with no time stays a word the planner cannot read.
+    refusal = plan_question("new buckets", registry, None)
+    assert isinstance(refusal, Refusal) and "'new'" in refusal.message
+    # "I'm wondering if ...": the question itself, not an aside after one.
+    assert _query("I'm wondering if any instances are stopped", registry).states == ["stopped"]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "convert all gp2 volumes to gp3",
+        "migrate the gp2 volumes to gp3",
+        "change the gp2 volumes to gp3",
+        "move the dev functions to python 3.12",
+        "upgrade the functions on node 16",
+        "switch the prod volumes to gp3",
+        "which instances should I stop?",
+        "cleanup the dev instances",
+    ],
+)
+def test_change_verbs_of_kind_are_read_only(registry, question):
+    refusal = plan_question(question, registry, None)
+    assert isinstance(refusal, Refusal), refusal.summary
+    assert refusal.kind == "read_only", refusal.message

@@ -188,10 +188,22 @@ def filters_for(resource_type: str, asks: list[Ask]) -> list[AttributeFilter]:
         )
         if same is not None and isinstance(made.value, str) and not isinstance(same.value, bool):
             values = same.value if isinstance(same.value, list) else [str(same.value)]
-            same.value = list(dict.fromkeys([*values, made.value]))
+            merged = list(dict.fromkeys([*values, made.value]))
+            same.value = merged if len(merged) > 1 else merged[0]  # "the c5 fleet - every c5"
         elif made not in filters:
             filters.append(made)
-    return filters
+    return _without_implied(filters)
+
+
+def _without_implied(filters: list[AttributeFilter]) -> list[AttributeFilter]:
+    """ "buckets using AES256 default encryption": a value named ("AES256") already says
+    "not none" ("default encryption"), so the weaker filter goes."""
+    named = {
+        f.attribute
+        for f in filters
+        if f.op == "eq" and isinstance(f.value, str | list) and "none" not in f.value
+    }
+    return [f for f in filters if not (f.op == "ne" and f.value == "none" and f.attribute in named)]
 
 
 def ask_problems(types: list[str], asks: list[Ask]) -> list[str]:

@@ -51,6 +51,16 @@ _NOBODY_WORDS = ("not", "never", "nobody", "no one", "noone", "not been", "never
 _NEGATED_FILLERS = frozenset({"been", "be", "has", "have", "had", "ever", "even", "really"})
 
 
+# Languages that are Lambda runtimes only after a Lambda noun and a verb ("functions are node").
+_RUNTIME_LANGUAGES = {
+    "node": "nodejs",
+    "go": "go",
+    "python": "python",
+    "java": "java",
+    "ruby": "ruby",
+    "dotnet": "dotnet",
+}
+
 # Words that ask for a sum when a unit follows: "total GiB", "how many TB".
 _SUM_CUES = words.TOTAL_CUES | {"how many"}
 
@@ -136,7 +146,26 @@ class AttributeScanner(ScanState):
         if norm != "running":
             return None
         j = self.skip(i + 1, words.ARTICLES | {"on", "version"})
-        return self.emit(Kind.FILLER, i, i + 1) if self.value_starts(j) else None
+        if not self.value_starts(j) or self.state_before_value(j):
+            return None
+        return self.emit(Kind.FILLER, i, i + 1)
+
+    def state_before_value(self, j: int) -> bool:
+        """ "running m5 instances", "running windows boxes in staging": with no subject before
+        it and a resource noun after the value, "running" is the state of that noun, not
+        the verb of "instances running windows" (the value then is what they run)."""
+        for item in reversed(self.items):
+            if item.kind is Kind.BOUNDARY:
+                break
+            if item.kind in (Kind.RESOURCE, Kind.ACCOUNT_NOUN, Kind.GENERIC, Kind.ANAPHORA):
+                return False
+        for k in range(j + 1, min(j + 4, len(self.tokens))):
+            if self.tokens[k].kind != WORD:
+                return False
+            found = STATIC.match(self.tokens, k)
+            if found is not None and Kind.RESOURCE in found.meanings:
+                return True
+        return False
 
     def value_starts(self, j: int) -> bool:
         """Whether a value of an attribute starts at token j ("windows", "1.29", "m5")."""
@@ -204,7 +233,7 @@ class AttributeScanner(ScanState):
                 continue
             if phrase in ("and", "or") and previous is not None:
                 presence = previous.extra[0]
-            j = self.skip(i + length, words.ARTICLES)
+            j = self.skip(i + length, words.ARTICLES | {"both"})  # "missing both the owner and"
             end = self._tag_key_end(j, lenient=phrase in _LENIENT_LEADS | _CONTINUING_LEADS)
             if end is None:
                 continue
@@ -584,6 +613,9 @@ class AttributeScanner(ScanState):
         if glued:
             runtime = words.RUNTIME_SPELLINGS[glued.group(1)].format(v=glued.group(2))
             return self.emit(Kind.ATTRIBUTE, i, i + 1, "runtime", ("eq", runtime, ""))
+        runtime_word = self._runtime_after_verb(i)
+        if runtime_word is not None:
+            return runtime_word
         if norm in words.RUNTIME_SPELLINGS and i + 1 < len(tokens):
             version = words.VERSION_RE.match(tokens[i + 1].norm.removesuffix(".x"))
             number = tokens[i + 1].norm.removesuffix(".x")
@@ -612,6 +644,28 @@ class AttributeScanner(ScanState):
             return self.emit(Kind.ATTRIBUTE, i, i + 1, words.VERSION, ("eq", version.group(1), ""))
         if words.INSTANCE_FAMILY_RE.match(norm) and not self.known(i):
             return self.emit(Kind.ATTRIBUTE, i, i + 1, "instance_family", ("eq", norm, ""))
+        return None
+
+    def _runtime_after_verb(self, i: int) -> int | None:
+        """ "which functions are node?", "lambdas on go", "functions running node": after a
+        Lambda noun and "are", "on", "running" or "using", a language is its runtime (alone,
+        "node" could be EKS nodes or instances and "go" a verb)."""
+        norm = self.tokens[i].norm
+        if norm not in _RUNTIME_LANGUAGES or i == 0:
+            return None
+        following = self.tokens[i + 1].norm.removesuffix(".x") if i + 1 < len(self.tokens) else ""
+        if following.isdigit() or words.VERSION_RE.match(following):
+            return None  # "on python 3.8", "on node 18.x": a version, read below
+        if self.tokens[i - 1].norm not in {"are", "is", "on", "running", "using", "use"}:
+            return None
+        for item in reversed(self.items):
+            if item.kind is Kind.BOUNDARY:
+                return None
+            if item.kind is Kind.RESOURCE:
+                if item.value != "lambda:function":
+                    return None
+                prefix = _RUNTIME_LANGUAGES[norm]
+                return self.emit(Kind.ATTRIBUTE, i, i + 1, "runtime", ("prefix", prefix, ""))
         return None
 
     def _engine_version(self, i: int) -> int | None:

@@ -124,6 +124,28 @@ FLAG_SYNONYMS: dict[str, tuple[str, bool]] = {
         )
         for noun in ("version", "kubernetes version", "k8s version", "eks version")
     },
+    # "before their runtime goes out of support", "versions that reach end of life": a
+    # lifecycle said with a verb of its own.
+    **{
+        f"{verb} {phrase}": ("outdated", True)
+        for verb in ("goes", "go", "going", "gone", "reaches", "reach", "reaching", "hits", "hit")
+        for phrase in (
+            "out of support",
+            "out of standard support",
+            "end of life",
+            "end-of-life",
+            "end of support",
+            "eol",
+        )
+    },
+    "end of support": ("outdated", True),
+    "eol": ("outdated", True),
+    "unsupported": ("outdated", True),
+    # "encrypted at rest" is the storage encryption the types report.
+    "encrypted at rest": ("encrypted", True),
+    "encryption at rest": ("encrypted", True),
+    "unencrypted at rest": ("encrypted", False),
+    "not encrypted at rest": ("encrypted", False),
     "out of standard support": ("outdated", True),
     "out of support": ("outdated", True),
     "past end of support": ("outdated", True),
@@ -543,6 +565,8 @@ PRESENT_TAG_LEADS: tuple[str, ...] = (
         for aux in ("do", "does", "actually", "already", "do actually", "do already")
         for verb in ("have", "has", "carry", "carries")
     ),
+    # "buckets that carry an owner tag": "carry" says "have".
+    *(f"{relative}{verb}" for relative in ("that ", "which ") for verb in ("carry", "carries")),
     "with",
     "that have",
     "that has",

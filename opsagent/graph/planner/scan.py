@@ -24,9 +24,16 @@ from opsagent.graph.planner.spelling import SpellingScanner
 from opsagent.graph.planner.tokens import BOUNDARY, KV, QUOTED, WORD
 from opsagent.graph.planner.vocabulary import (
     ACCOUNT_ID_RE,
+    CHATTER_WORDS,
     FOLLOWUP_AT_START,
+    HEADING_NOUNS,
+    OBLIGATION_WORDS,
     PURPOSE_LEADS,
     PURPOSE_NOUNS,
+    PURPOSE_TIMES,
+    REASON_LEADS,
+    RELATIVE_PRONOUNS,
+    RELATIVE_SUBJECTS,
     WHERE_LEADS,
 )
 
@@ -55,9 +62,10 @@ class Scanner(AttributeScanner, ShapeScanner, PatternScanner, SpellingScanner):
             if ids:
                 return self.emit(Kind.ACCOUNT, i, i + 1, ",".join(ids))
             return self.emit(Kind.VALUE, i, i + 1, token.raw)
-        j = self.aside(i)
-        if j is not None:
-            return j
+        for reader in (self.aside, self.heading, self.chatter, self.new_before_time):
+            j = reader(i)
+            if j is not None:
+                return j
         j = self.attribute_pattern(i)
         if j is not None:
             return j
@@ -106,9 +114,14 @@ class Scanner(AttributeScanner, ShapeScanner, PatternScanner, SpellingScanner):
             phrase = meanings[Kind.MUTATION].value
             if phrase in ("add", "include") and self.adds_reference(j):
                 return self.emit(Kind.ADD, i, j)
-            if reported and not kinds:
+            if reported and set(kinds) <= {Kind.FILLER}:
                 # "the ones nobody put a tag on", "what we set up": what was done, a read.
+                self.note_report(i, j)
                 return self.emit(Kind.FILLER, i, j)
+            reason = self.reasoned_change(i, j) if verb else None
+            if reason is not None:
+                # "functions we must upgrade before their runtime goes out of support".
+                return self.emit(Kind.FILLER, i, reason)
             if verb or not kinds:
                 return self.emit(Kind.MUTATION, i, j, phrase, verb_position=verb)
         if Kind.FOLLOWUP in kinds and not self.at_start():
@@ -164,6 +177,12 @@ class Scanner(AttributeScanner, ShapeScanner, PatternScanner, SpellingScanner):
             return None
         tokens = self.tokens
         lead = phrase_at(tokens, i, PURPOSE_LEADS)
+        if (
+            lead is not None
+            and lead[0].split()[-1] in {"whether", "if"}
+            and not any(item.kind is Kind.RESOURCE for item in self.items)
+        ):
+            return None  # "I'm wondering if any instances are stopped": the question itself
         if lead is None:
             if tokens[i].norm != "for":
                 return None
@@ -193,6 +212,104 @@ class Scanner(AttributeScanner, ShapeScanner, PatternScanner, SpellingScanner):
         self.notes.append(f"left out {text!r}: why you ask, not what")
         return end
 
+    def heading(self, i: int) -> int | None:
+        """ "For the audit next week I need ...", "Before the SOC2 review: ...", "cleanup
+        list: ...", "FinOps here - ...": a purpose or a heading ahead of the question. It is
+        left out (the plan's notes say so) when it names nothing a plan reads."""
+        if not self.at_start() or (i > 0 and self.tokens[i - 1].kind != BOUNDARY):
+            return None
+        tokens = self.tokens
+        end = self._purpose_heading(i)
+        if end is None:
+            end = i
+            while end < len(tokens) and tokens[end].kind == WORD:
+                end += 1
+            if (
+                end == i
+                or end - i > 4
+                or end >= len(tokens)
+                or tokens[end].raw not in {":", "-", "\u2013", "\u2014"}
+                or tokens[end - 1].norm not in HEADING_NOUNS
+                or not all(self._heading_word(k) for k in range(i, end))
+            ):
+                return None
+        text = " ".join(token.raw for token in tokens[i:end])
+        self.notes.append(f"left out {text!r}: why you ask, not what")
+        return self.emit(Kind.FILLER, i, end)
+
+    def _purpose_heading(self, i: int) -> int | None:
+        """Where "for/before/ahead of [the] [SOC2] review [next week]" ends, if one is at i."""
+        tokens = self.tokens
+        lead = phrase_at(tokens, i, ("for", "before", "ahead of", "in time for"))
+        if lead is None:
+            return None
+        k = self.skip(i + lead[1], {"the", "a", "an", "my", "our", "this", "that", "upcoming"})
+        for _ in range(3):
+            if k >= len(tokens) or tokens[k].kind != WORD:
+                return None
+            if tokens[k].norm in PURPOSE_NOUNS:
+                break
+            if not self._heading_word(k):
+                return None
+            k += 1
+        else:
+            return None
+        k += 1
+        if k < len(tokens):
+            found = STATIC.match(tokens, k)
+            if found is not None and (
+                Kind.ACCOUNT_NOUN in found.meanings or Kind.REGION_NOUN in found.meanings
+            ):
+                return None  # "for the audit account": an account, not a purpose
+        timing = phrase_at(tokens, k, PURPOSE_TIMES)
+        return k + timing[1] if timing is not None else k
+
+    def _heading_word(self, k: int) -> bool:
+        """A word a heading may hold: one that names no resource, account, state or filter."""
+        if self.account_index.match(self.tokens, k) is not None:
+            return False
+        found = STATIC.match(self.tokens, k)
+        return found is None or set(found.meanings) <= {
+            Kind.FILLER,
+            Kind.INTENT,
+            Kind.MUTATION,
+            Kind.FOLLOWUP,
+            Kind.WANT,
+        }
+
+    def chatter(self, i: int) -> int | None:
+        """ "the c5 fleet", "any unencrypted EBS vols left": after what they describe, words
+        that mean "all of them" or "there now". Left out, and the notes say so."""
+        found = phrase_at(self.tokens, i, CHATTER_WORDS)
+        previous = self.previous()
+        if (
+            found is None
+            or previous is None
+            or previous.kind not in (Kind.RESOURCE, Kind.ATTRIBUTE)
+        ):
+            return None
+        phrase, length = found
+        text = " ".join(token.raw for token in self.tokens[i : i + length])
+        self.notes.append(f"left out {text!r}: read as {CHATTER_WORDS[phrase]}")
+        return self.emit(Kind.FILLER, i, i + length)
+
+    def new_before_time(self, i: int) -> int | None:
+        """ "new buckets created this month": "new" says no more than the time after it in
+        its clause; without one it stays a word the planner cannot read."""
+        if self.tokens[i].norm not in {"new", "newly"}:
+            return None
+        k = i + 1
+        while k < len(self.tokens) and self.tokens[k].kind != BOUNDARY:
+            mark = len(self.items)
+            found = self.time_filter(k)
+            del self.items[mark:]
+            if found is not None:
+                word = self.tokens[i].raw
+                self.notes.append(f"left out {word!r}: the time filter says how new")
+                return self.emit(Kind.FILLER, i, i + 1)
+            k += 1
+        return None
+
     def participle(self, i: int) -> int | None:
         """ "memory we have allocated", "roles assigned to": a change verb's participle
         describes what is there (never a typo of the verb); only a wish for it ("I want
@@ -209,7 +326,48 @@ class Scanner(AttributeScanner, ShapeScanner, PatternScanner, SpellingScanner):
         kinds = {item.kind for item in clause}
         if Kind.WANT in kinds and Kind.INTENT not in kinds:
             return self.emit(Kind.MUTATION, i, j, verb, verb_position=True)
+        self.note_report(i, j)
         return self.emit(Kind.FILLER, i, j)
+
+    def note_report(self, i: int, j: int) -> None:
+        """ "functions we updated", "the ones someone set up": who changed a resource is not
+        something a type reports (only when, with a time: "updated in the last 7 days"), so
+        the words are left out and the plan's notes say so."""
+        k = i
+        while (
+            k > 0
+            and self.tokens[k - 1].kind == WORD
+            and self.tokens[k - 1].norm in (RELATIVE_SUBJECTS | RELATIVE_PRONOUNS)
+        ):
+            k -= 1
+        text = " ".join(token.raw for token in self.tokens[k:j])
+        self.notes.append(f"left out {text!r}: I can't tell who changed what, only when")
+
+    def reasoned_change(self, i: int, j: int) -> int | None:
+        """ "functions we must upgrade before their runtime goes out of support", "instances
+        we need to stop because they are unencrypted": a change in a clause after a resource
+        noun, with the reason it is due. The reason is what to find; the change is what the
+        asker will do, left out (the notes say so). Without a reason ("which instances should
+        I stop?") it asks for advice on a change, and stays a change request. Where the
+        reason's words start, if this is one."""
+        tokens = self.tokens
+        k = i
+        while k > 0 and tokens[k - 1].kind == WORD and tokens[k - 1].norm in OBLIGATION_WORDS:
+            k -= 1
+        between = {token.norm for token in tokens[k:i]}
+        if not (between & {"we", "i", "you", "they"}) or not (between - RELATIVE_SUBJECTS):
+            return None
+        if k == 0 or tokens[k - 1].kind != WORD:
+            return None
+        noun = STATIC.match(tokens, k - 1)
+        if noun is None or Kind.RESOURCE not in noun.meanings:
+            return None
+        m = self.skip(j, {"them", "it", "those", "these", "all", "soon", "asap"})
+        if m + 1 >= len(tokens) or tokens[m].norm not in REASON_LEADS:
+            return None
+        text = " ".join(token.raw for token in tokens[k:j])
+        self.notes.append(f"left out {text!r}: what you will do, not what to find")
+        return m + 1
 
     def adds_reference(self, j: int) -> bool:
         """ "add staging" names an account to include, "add a bucket" asks for a change."""

@@ -90,12 +90,14 @@ def tokenize(text: str) -> list[Token]:
 
 def _word_tokens(raw: str) -> list[Token]:
     ends_clause = False
+    stop = "."  # the boundary as typed: "cleanup list:" heads what follows
     while raw and raw[-1] in ".:,":
-        ends_clause = ends_clause or raw[-1] in ".:"
+        if raw[-1] in ".:" and not ends_clause:
+            ends_clause, stop = True, raw[-1]
         raw = raw[:-1]
     raw = raw.lstrip("#")
     if not raw:
-        return [Token(".", "", "", BOUNDARY)] if ends_clause else []
+        return [Token(stop, "", "", BOUNDARY)] if ends_clause else []
     lower = raw.lower()
     out: list[Token]
     if lower.startswith("non-") and len(lower) > 4:
@@ -119,7 +121,7 @@ def _word_tokens(raw: str) -> list[Token]:
     else:
         out = [word_token(raw)]
     if ends_clause:
-        out.append(Token(".", "", "", BOUNDARY))
+        out.append(Token(stop, "", "", BOUNDARY))
     return out
 
 

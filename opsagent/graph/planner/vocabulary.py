@@ -1318,6 +1318,10 @@ MUTATION_VERBS: tuple[str, ...] = (
     "unenroll",
     "add",
     "make sure",
+    # "convert all gp2 volumes to gp3", "switch the functions to arm": a change of kind.
+    "convert",
+    "transition",
+    "switch",
 )
 # A change spelled out as code is a change request wherever it stands: an API operation
 # (TerminateInstances, ec2:TerminateInstances), its AWS CLI name (terminate-instances) or
@@ -1818,6 +1822,77 @@ PURPOSE_LEADS: tuple[str, ...] = (
     "this is for",
     "because",
     "context",
+    # after the question: "... in production? checking whether they're oversized"
+    "checking whether",
+    "checking if",
+    "wondering whether",
+    "wondering if",
+    "to see whether",
+    "to check whether",
+)
+# A purpose or heading at the start, ahead of the question ("For the audit next week I
+# need ...", "Before the SOC2 review: ..."): when it is due, left out with it.
+PURPOSE_TIMES: tuple[str, ...] = (
+    "next week",
+    "next month",
+    "this week",
+    "this afternoon",
+    "tomorrow",
+    "today",
+    "on monday",
+    "on tuesday",
+    "on wednesday",
+    "on thursday",
+    "on friday",
+    "later",
+    "later today",
+    "coming up",
+)
+# The last word of a heading before ":" or a dash ("cleanup list:", "FinOps here -"): a
+# noun phrase that names the question, not a part of it.
+HEADING_NOUNS: frozenset[str] = frozenset(
+    {"list", "checklist", "question", "request", "ask", "task", "todo", "here", "fyi", "note"}
+)
+# Words that mean "all of them" or "still there" after what they describe ("the c5 fleet",
+# "any unencrypted vols left"): chatter the plan leaves out, saying so.
+CHATTER_WORDS: dict[str, str] = {
+    "fleet": "all of them",
+    "estate": "all of them",
+    "left": "those there now",
+    "remaining": "those there now",
+    "still around": "those there now",
+    "lying around": "those there now",
+}
+# Between a resource noun and a change verb in a clause that says why the change is due
+# ("functions we must upgrade before ...", "instances that we need to stop because ...").
+OBLIGATION_WORDS: frozenset[str] = frozenset(
+    {
+        "that",
+        "which",
+        "we",
+        "i",
+        "you",
+        "they",
+        "must",
+        "need",
+        "needs",
+        "to",
+        "have",
+        "has",
+        "should",
+        "ought",
+        "will",
+        "gotta",
+        "got",
+        "still",
+        "also",
+        "probably",
+        "really",
+    }
+)
+# The reason a change is due: "before their runtime goes out of support", "because ...".
+REASON_LEADS: frozenset[str] = frozenset(
+    {"before", "because", "since", "as", "once", "when", "until", "due"}
 )
 # "for the audit", "for my manager": a purpose after "for", with a noun of these.
 PURPOSE_NOUNS: frozenset[str] = frozenset(
