@@ -577,3 +577,26 @@ def test_change_verbs_of_kind_are_read_only(registry, question):
     refusal = plan_question(question, registry, None)
     assert isinstance(refusal, Refusal), refusal.summary
     assert refusal.kind == "read_only", refusal.message
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "weekly review: untagged EBS volumes",
+        "oncall note - stopped instances in dev",
+        "Q4 audit prep: databases that are publicly accessible",
+    ],
+)
+def test_a_short_heading_that_names_nothing_is_left_out_and_said(registry, question):
+    plan = planned(question, registry)
+    heading = question.split(":")[0].split(" - ")[0]
+    assert f"left out {heading!r}" in plan.summary
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["prod: list the instances", "windows: instances in staging", "stopped - instances in dev"],
+)
+def test_a_heading_that_names_a_filter_is_part_of_the_question(registry, question):
+    plan = planned(question, registry)
+    assert "left out" not in plan.summary

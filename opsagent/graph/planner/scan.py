@@ -26,7 +26,6 @@ from opsagent.graph.planner.vocabulary import (
     ACCOUNT_ID_RE,
     CHATTER_WORDS,
     FOLLOWUP_AT_START,
-    HEADING_NOUNS,
     OBLIGATION_WORDS,
     PURPOSE_LEADS,
     PURPOSE_NOUNS,
@@ -214,8 +213,9 @@ class Scanner(AttributeScanner, ShapeScanner, PatternScanner, SpellingScanner):
 
     def heading(self, i: int) -> int | None:
         """ "For the audit next week I need ...", "Before the SOC2 review: ...", "cleanup
-        list: ...", "FinOps here - ...": a purpose or a heading ahead of the question. It is
-        left out (the plan's notes say so) when it names nothing a plan reads."""
+        list: ...", "3am sweep: ...", "FinOps here - ...": a purpose, or up to four words
+        before a colon or a dash, ahead of the question. It is left out (the plan's notes
+        say so) when it names nothing a plan reads: no resource, account, state or filter."""
         if not self.at_start() or (i > 0 and self.tokens[i - 1].kind != BOUNDARY):
             return None
         tokens = self.tokens
@@ -229,7 +229,6 @@ class Scanner(AttributeScanner, ShapeScanner, PatternScanner, SpellingScanner):
                 or end - i > 4
                 or end >= len(tokens)
                 or tokens[end].raw not in {":", "-", "\u2013", "\u2014"}
-                or tokens[end - 1].norm not in HEADING_NOUNS
                 or not all(self._heading_word(k) for k in range(i, end))
             ):
                 return None

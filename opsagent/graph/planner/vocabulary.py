@@ -1848,11 +1848,6 @@ PURPOSE_TIMES: tuple[str, ...] = (
     "later today",
     "coming up",
 )
-# The last word of a heading before ":" or a dash ("cleanup list:", "FinOps here -"): a
-# noun phrase that names the question, not a part of it.
-HEADING_NOUNS: frozenset[str] = frozenset(
-    {"list", "checklist", "question", "request", "ask", "task", "todo", "here", "fyi", "note"}
-)
 # Words that mean "all of them" or "still there" after what they describe ("the c5 fleet",
 # "any unencrypted vols left"): chatter the plan leaves out, saying so.
 CHATTER_WORDS: dict[str, str] = {
