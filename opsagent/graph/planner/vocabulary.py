@@ -1495,42 +1495,6 @@ VERB_TRIGGERS: frozenset[str] = frozenset(
         "now",
     }
 )
-# Who may do a change in a relative clause or a report of what was done ("instances that
-# nobody put an owner tag on", "memory we have allocated"): before a change verb with
-# only these words between it and "that"/"which" or after a perfect "have", the verb says
-# what was done, not what to do.
-RELATIVE_SUBJECTS: frozenset[str] = frozenset(
-    {
-        "we",
-        "i",
-        "you",
-        "they",
-        "he",
-        "she",
-        "someone",
-        "somebody",
-        "nobody",
-        "noone",
-        "anyone",
-        "anybody",
-        "everyone",
-        "everybody",
-        "people",
-        "no",
-        "one",
-        "ever",
-        "never",
-        "already",
-        "actually",
-        "originally",
-        "recently",
-        "just",
-        "not",
-        "has",
-        "have",
-        "had",
-    }
-)
 # Subjects no imperative has, and the perfect: "nobody put", "someone set up", "have we set".
 REPORTING_SUBJECTS: frozenset[str] = frozenset(
     {
@@ -1549,6 +1513,27 @@ REPORTING_SUBJECTS: frozenset[str] = frozenset(
         "has",
         "have",
         "had",
+    }
+)
+# Who may do a change in a relative clause or a report of what was done ("instances that
+# nobody put an owner tag on", "memory we have allocated"): before a change verb with
+# only these words between it and "that"/"which" or after a perfect "have", the verb says
+# what was done, not what to do.
+RELATIVE_SUBJECTS: frozenset[str] = REPORTING_SUBJECTS | frozenset(
+    {
+        "we",
+        "i",
+        "you",
+        "no",
+        "one",
+        "ever",
+        "never",
+        "already",
+        "actually",
+        "originally",
+        "recently",
+        "just",
+        "not",
     }
 )
 RELATIVE_PRONOUNS: frozenset[str] = frozenset({"that", "which", "who", "whom", "whose"})
