@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from opsagent.graph.catalogue import CATALOGUE, CONDITIONS, RESOURCE_TYPES
 from opsagent.graph.models import FilterOp
@@ -301,7 +301,7 @@ def validate_questions(questions: list[EvalQuestion], registry: Registry) -> lis
     return problems
 
 
-_OPS = set(FilterOp.__args__)  # type: ignore[attr-defined]
+_OPS = set(get_args(FilterOp))
 
 
 def _attribute_problems(qid: str, query: dict[str, Any]) -> list[str]:

@@ -61,10 +61,32 @@ def apply_rankings(plan: Plan, results: list[AccountResult]) -> list[Resource] |
     return ordered
 
 
-def group_counts(query: ResourceQuery, rows: list[Resource]) -> Counter[str]:
-    """Rows per value of the query's ``group_by`` attribute."""
-    assert query.group_by is not None
-    return Counter(group_value(row.details.get(query.group_by)) for row in rows)
+def counts_by(rows: list[Resource], attribute: str) -> Counter[str]:
+    """Rows per value of an attribute ("(none)" for rows without one)."""
+    return Counter(group_value(row.details.get(attribute)) for row in rows)
+
+
+def group_weights(
+    plan: Plan, query: ResourceQuery, rows: list[Resource], answered: list[AccountResult]
+) -> dict[str, float]:
+    """Each group's rows, or their total when the query sums ("the most storage"): groups
+    by the query's attribute, else by region, else by account (every account that
+    answered, those with none included)."""
+
+    def weight(group: list[Resource]) -> float:
+        return summed(query, group) if query.total else len(group)
+
+    if query.group_by:
+        return {
+            key: weight([r for r in rows if group_value(r.details.get(query.group_by)) == key])
+            for key in counts_by(rows, query.group_by)
+        }
+    if plan.group_by == "region":
+        return {
+            key: weight([r for r in rows if r.region == key])
+            for key in sorted({r.region for r in rows})
+        }
+    return {a.alias: weight([r for r in rows if r.account_id == a.account_id]) for a in answered}
 
 
 def in_order(counts: Counter[str]) -> list[str]:

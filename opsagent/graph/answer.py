@@ -5,9 +5,16 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime
 
-from opsagent.graph.aggregates import apply_rankings, group_counts, in_order, leaders, summed
+from opsagent.graph.aggregates import (
+    apply_rankings,
+    counts_by,
+    group_weights,
+    in_order,
+    leaders,
+    summed,
+)
 from opsagent.graph.catalogue import CATALOGUE
-from opsagent.graph.catalogue.attributes import Attribute, group_value
+from opsagent.graph.catalogue.attributes import Attribute
 from opsagent.graph.catalogue.phrases import attribute_label, describe_query, names, ranking_word
 from opsagent.graph.models import AccountResult, Answer, Plan, Refusal, Resource, ResourceQuery
 
@@ -41,7 +48,7 @@ def _amount(value: float, attribute: Attribute | None) -> str:
 
 def _by_value(query: ResourceQuery, rows: list[Resource], name: str) -> str:
     """'by runtime: python3.8 2, nodejs16.x 1' (most first; past NAMED_GROUPS, 'and N more')."""
-    counts = Counter(group_value(row.details.get(name)) for row in rows)
+    counts = counts_by(rows, name)
     order = in_order(counts)
     shown = _breakdown(counts, order[:NAMED_GROUPS])
     more = len(order) - NAMED_GROUPS
@@ -161,25 +168,7 @@ def query_sentence(
         sentence = f"Found {total} {what} {where}"
     lead = ""
     if plan.rank is not None:
-        # Ranked by rows, or by the total when the question sums ("the most storage").
-        def weight(group: list[Resource]) -> float:
-            return summed(query, group) if query.total else len(group)
-
-        if query.group_by:
-            groups = {
-                key: weight([r for r in rows if group_value(r.details.get(query.group_by)) == key])
-                for key in group_counts(query, rows)
-            }
-        elif plan.group_by == "region":
-            groups = {
-                key: weight([r for r in rows if r.region == key])
-                for key in sorted({r.region for r in rows})
-            }
-        else:
-            groups = {
-                a.alias: weight([r for r in rows if r.account_id == a.account_id]) for a in answered
-            }
-        lead = _leaders_sentence(plan, query, groups)
+        lead = _leaders_sentence(plan, query, group_weights(plan, query, rows, answered))
     if plan.group_by == "region":
         by_region = Counter(row.region for row in rows)
         sentence += ": " + _breakdown(by_region, sorted(by_region)) if by_region else ""

@@ -21,25 +21,14 @@ from opsagent.graph.planner.vocabulary import COMMON_TAG_KEYS
 
 # Keys people name without saying "tag" ("instances missing owner").
 _BARE_TAG_KEYS = COMMON_TAG_KEYS | {"env", "environment", "name", "stage", "owner"}
-# Leads after which a key needs no "tag" word: "missing owner", "tagged env but not team".
+# Leads after which a key needs no "tag" word: "missing owner", "neither owner nor team",
+# "tagged env but not team". The missing ones are those of MISSING_TAG_LEADS that end in
+# a word that already says "tag".
 _LENIENT_LEADS = frozenset(
-    {
-        "neither",
-        "with neither",
-        "having neither",
-        "that have neither",
-        "that has neither",
-        "missing",
-        "that are missing",
-        "that is missing",
-        "lacking",
-        "that lack",
-        "that lacks",
-        "not tagged with",
-        "tagged with",
-        "tagged",
-    }
-)
+    lead
+    for lead in words.MISSING_TAG_LEADS
+    if lead.split()[-1] in {"neither", "missing", "lacking", "lack", "lacks", "with"}
+) | {"tagged with", "tagged"}
 # Leads that go on from a tag key just read: "tagged env but not team", "env and team".
 _CONTINUING_LEADS = frozenset(
     {"but not", "and not", "but no", "but without", "and no", "and without", "and", "or", "nor"}

@@ -26,46 +26,36 @@ MODIFIED = "modified"  # "not modified in 90 days": only a type that says when i
 
 # ----- attribute words of the catalogue -----
 
+
+def _words_of(*kinds: str) -> tuple[str, ...]:
+    """Every word the catalogue declares for attributes of these kinds, once each."""
+    return tuple(
+        dict.fromkeys(
+            word
+            for declared in CATALOGUE.values()
+            for attribute in declared.attributes
+            if attribute.kind in kinds
+            for word in attribute.words
+        )
+    )
+
+
 # Words of a time attribute are read by the time patterns ("launched in the last week"),
 # never alone: "launched" and "created" in "instances launched in prod" say nothing.
 # "age" stays a noun: "sorted by age".
-_TIME_WORDS = frozenset(
-    word
-    for declared in CATALOGUE.values()
-    for attribute in declared.attributes
-    if attribute.kind == "time"
-    for word in attribute.words
-    if word != "age"
-)
+_TIME_WORDS = frozenset(word for word in _words_of("time") if word != "age")
+
+
 # Yes/no attributes: the word alone is the filter ("encrypted volumes" -> encrypted true).
-FLAG_WORDS: tuple[str, ...] = tuple(
-    dict.fromkeys(
-        word
-        for declared in CATALOGUE.values()
-        for attribute in declared.attributes
-        if attribute.kind == "bool"
-        for word in attribute.words
-    )
-)
+FLAG_WORDS: tuple[str, ...] = _words_of("bool")
 # The others name an attribute to compare, group, rank or sum by ("memory", "runtime").
 NOUN_WORDS: tuple[str, ...] = tuple(
-    dict.fromkeys(
-        word
-        for declared in CATALOGUE.values()
-        for attribute in declared.attributes
-        if attribute.kind != "bool"
-        for word in attribute.words
-        if word not in _TIME_WORDS and word not in FLAG_WORDS
-    )
+    word
+    for word in _words_of("text", "number", "version", "time")
+    if word not in _TIME_WORDS and word not in FLAG_WORDS
 )
 # Nouns of number attributes: what "the most memory" ranks by and "total storage" sums.
-MEASURE_WORDS = frozenset(
-    word
-    for declared in CATALOGUE.values()
-    for attribute in declared.attributes
-    if attribute.kind == "number"
-    for word in attribute.words
-)
+MEASURE_WORDS = frozenset(_words_of("number"))
 # Nouns that mean a type's age, whatever its age attribute is called.
 # Those said as a phrase of their own ("by launch date") are nouns of the index.
 AGE_PHRASES = ("creation date", "creation time", "launch date", "launch time", "created date")

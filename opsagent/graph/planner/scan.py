@@ -61,13 +61,16 @@ class Scanner(AttributeScanner, ShapeScanner, PatternScanner, SpellingScanner):
             if ids:
                 return self.emit(Kind.ACCOUNT, i, i + 1, ",".join(ids))
             return self.emit(Kind.VALUE, i, i + 1, token.raw)
-        for reader in (self.aside, self.heading, self.chatter, self.new_before_time):
+        for reader in (
+            self.aside,
+            self.heading,
+            self.chatter,
+            self.new_before_time,
+            self.attribute_pattern,
+        ):
             j = reader(i)
             if j is not None:
                 return j
-        j = self.attribute_pattern(i)
-        if j is not None:
-            return j
         if (
             token.norm in WHERE_LEADS
             and i + 2 < len(self.tokens)
